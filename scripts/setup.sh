@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Idempotent: installs every Debian package Evergreen needs to build, run and test.
+set -euo pipefail
+PKGS=(
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev libboost-system-dev nlohmann-json3-dev libssl-dev libsqlite3-dev openssl
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  clang clang-format libclang-rt-dev
+  mosquitto mosquitto-clients python3 python3-pytest python3-paho-mqtt
+  nodejs npm default-jdk-headless
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from elsewhere on the image; accept any working node.
+if command -v node >/dev/null 2>&1; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+if command -v javac >/dev/null 2>&1; then missing=("${missing[@]/default-jdk-headless}"); fi
+clean=()
+for p in "${missing[@]}"; do [ -n "$p" ] && clean+=("$p"); done
+if [ ${#clean[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${clean[@]}"
+fi
+# The distro mosquitto service must not hold 1883/8883 during tests.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  systemctl stop mosquitto || true
+fi
+echo "setup: all packages present"

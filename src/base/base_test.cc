@@ -1,0 +1,77 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/log.h"
+#include "base/status.h"
+
+namespace evg {
+namespace {
+
+Result<int> half(int x) {
+  if (x % 2 != 0) return Status::invalid("odd: " + std::to_string(x));
+  return x / 2;
+}
+
+TEST(StatusTest, OkAndError) {
+  EXPECT_TRUE(Status::ok().isOk());
+  Status s = Status::notFound("thing");
+  EXPECT_FALSE(s.isOk());
+  EXPECT_EQ(s.code(), Code::kNotFound);
+  EXPECT_EQ(s.toString(), "NotFound: thing");
+  EXPECT_EQ(s.withContext("a.b: ").message(), "a.b: thing");
+}
+
+TEST(ResultTest, ValueOrStatus) {
+  auto r = half(4);
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(*r, 2);
+  auto e = half(3);
+  ASSERT_FALSE(e.isOk());
+  EXPECT_EQ(e.status().message(), "odd: 3");
+}
+
+TEST(LogTest, ParseLevel) {
+  EXPECT_EQ(*parseLogLevel("warn"), LogLevel::kWarn);
+  EXPECT_FALSE(parseLogLevel("LOUD").isOk());
+}
+
+TEST(RotatingFileTest, RotatesAndBoundsDisk) {
+  auto dir = std::filesystem::temp_directory_path() / ("evg_rot_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / "x.log").string();
+  {
+    RotatingFile f(path, 100, 2);
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(f.append("0123456789012345678\n").isOk());
+  }
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_TRUE(std::filesystem::exists(path + ".1"));
+  EXPECT_TRUE(std::filesystem::exists(path + ".2"));
+  EXPECT_FALSE(std::filesystem::exists(path + ".3"));
+  size_t total = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir)) total += e.file_size();
+  EXPECT_LE(total, 300u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LoggerTest, WritesComponentFile) {
+  auto dir = std::filesystem::temp_directory_path() / ("evg_log_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    Logger logger(LogOptions{dir.string(), LogLevel::kInfo, false, 4096, 1});
+    Log log(&logger, "runtime");
+    log.debug("hidden");
+    log.info("Created worker.");
+  }
+  std::ifstream in(dir / "runtime.log");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_NE(line.find("][INFO]-runtime: Created worker."), std::string::npos) << line;
+  EXPECT_EQ(line[0], '[');
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace evg
