@@ -1,0 +1,76 @@
+#pragma once
+// Sans-I/O MQTT 3.1.1 codec.
+//
+//   Decoder: feed() raw bytes as they arrive, then call next() until it reports "need more".
+//            Every protocol violation is a Status naming the problem (Code::kInvalid), an
+//            over-limit packet is Code::kTooLarge (detected from the fixed header, before the
+//            body is buffered). After an error the decoder stays failed: the connection must go.
+//   Encoder: free functions appending wire bytes to a std::string. encodePublishHeader() lets a
+//            broker encode the fixed + variable header once and send a shared payload behind it.
+//
+// Thread safety: a Decoder is a plain value owned by one connection; the functions are pure.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "mqtt/packet.h"
+
+namespace evg::mqtt {
+
+// Largest value the 4-byte remaining-length field can carry (spec §2.2.3).
+inline constexpr size_t kMaxRemainingLength = 268'435'455;
+
+struct DecoderOptions {
+  // Largest accepted remaining length (bytes after the fixed header). Bigger -> kTooLarge.
+  size_t max_packet_size = 256 * 1024;
+};
+
+class Decoder {
+ public:
+  explicit Decoder(DecoderOptions options = {}) : options_(options) {}
+
+  // Appends bytes to the internal buffer (copied). Cheap when called with whole socket reads.
+  void feed(std::string_view bytes);
+
+  // The next complete packet, std::nullopt when more bytes are needed, or an error. Errors are
+  // sticky: later calls return the same error.
+  Result<std::optional<Packet>> next();
+
+  // Bytes buffered but not yet consumed.
+  size_t buffered() const { return buf_.size() - pos_; }
+  bool failed() const { return !error_.isOk(); }
+  const DecoderOptions& options() const { return options_; }
+
+ private:
+  DecoderOptions options_;
+  std::string buf_;
+  size_t pos_ = 0;
+  Status error_;
+};
+
+// Decodes one packet body given its first fixed-header byte. `body` must be exactly the remaining
+// length bytes. Exposed for tests and the fuzzer.
+Result<Packet> decodeBody(uint8_t first_byte, std::string_view body);
+
+// Parses a fixed header at the start of `data`. Returns the header length (2..5) and fills
+// *remaining; 0 when more bytes are needed; an error for a >4-byte remaining length.
+Result<size_t> parseFixedHeader(std::string_view data, uint32_t* remaining);
+
+// Appends the wire bytes of `packet`. Callers keep to the limits the decoder enforces (strings up
+// to 65535 bytes, total under kMaxRemainingLength); encoding does not validate topics.
+void encode(const Packet& packet, std::string& out);
+std::string encode(const Packet& packet);
+
+// Appends the fixed header, topic and (qos > 0) packet id of a PUBLISH whose payload of
+// payload_size bytes the caller sends right after. encode(Publish) == header + payload.
+void encodePublishHeader(std::string& out, std::string_view topic, uint8_t qos, bool retain,
+                         bool dup, uint16_t packet_id, size_t payload_size);
+
+// Appends a remaining-length varint (1..4 bytes).
+void encodeRemainingLength(std::string& out, size_t value);
+
+}  // namespace evg::mqtt
