@@ -1,0 +1,107 @@
+#pragma once
+// FunctionStore: a local stand-in for the cloud Lambda service. Functions live under
+// <root>/functions/<name>/:
+//   function.json        metadata: $LATEST config, published version configs, aliases
+//   code/latest/         unpacked code of $LATEST
+//   code/<n>/            immutable copy taken by publishVersion
+// Greengrass v1 deploys only versions or aliases (never $LATEST); resolve() enforces that.
+//
+// Thread-safety: none; one writer at a time (the CLI or the daemon). Writes of function.json are
+// atomic (temp file + rename). All calls do blocking file I/O: run them off the event loop.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace evg::functions {
+
+struct FunctionConfig {
+  std::string name;
+  std::string runtime;
+  std::string handler;
+  std::string description;
+  std::map<std::string, std::string> env;
+  uint32_t timeout_s = 3;
+  uint32_t memory_mb = 16;
+};
+
+struct FunctionVersion {
+  FunctionConfig config;
+  std::string version;  // "$LATEST" or "1", "2", ...
+  std::string arn;      // qualified with the version ("...:function:f:$LATEST" / "...:f:3")
+  std::string code_dir;
+  std::string code_sha256;  // base64(SHA-256 of the code package), as Lambda reports it
+  uint64_t code_size = 0;
+  std::string last_modified;
+};
+
+struct FunctionAlias {
+  std::string name;
+  std::string function_version;
+  std::string description;
+  std::string arn;
+};
+
+struct ResolvedFunction {
+  std::string requested_arn;  // as given
+  std::string alias;          // set when requested through an alias
+  FunctionVersion version;    // the concrete numbered version
+};
+
+struct CreateFunctionRequest {
+  FunctionConfig config;
+  std::string zip_path;  // a .zip package (preferred) ...
+  std::string code_dir;  // ... or a directory to copy (exactly one of the two)
+};
+
+struct FunctionStoreOptions {
+  std::string root_dir;
+  std::string region;  // used for new functions; existing ones keep theirs
+  std::string account;
+  uint64_t max_code_bytes = 256ull * 1024 * 1024;  // zip package size limit
+};
+
+// Runtimes accepted by create (v1 set).
+bool isKnownRuntime(std::string_view runtime);
+
+class FunctionStore {
+ public:
+  explicit FunctionStore(FunctionStoreOptions opts);
+
+  // Creates $LATEST from a zip (extracted with `unzip`, else `python3 -m zipfile -e`) or a dir.
+  Result<FunctionVersion> create(const CreateFunctionRequest& req);
+  // Snapshot $LATEST as the next immutable numbered version (code copied).
+  Result<FunctionVersion> publishVersion(const std::string& name,
+                                         const std::string& description = {});
+  Result<FunctionAlias> createAlias(const std::string& name, const std::string& alias,
+                                    const std::string& version,
+                                    const std::string& description = {});
+  Result<FunctionAlias> updateAlias(const std::string& name, const std::string& alias,
+                                    const std::string& version);
+  // $LATEST of every function, sorted by name.
+  Result<std::vector<FunctionVersion>> list() const;
+  Result<std::vector<FunctionVersion>> listVersions(const std::string& name) const;
+  Result<std::vector<FunctionAlias>> listAliases(const std::string& name) const;
+  Result<FunctionVersion> get(const std::string& name, const std::string& qualifier) const;
+  // No qualifier: the whole function. A version (refused while an alias points at it) or alias.
+  Status remove(const std::string& name, const std::string& qualifier = {});
+  // ARN with a version or alias qualifier -> the numbered version. $LATEST, unqualified and
+  // unknown ARNs are refused with a message naming them.
+  Result<ResolvedFunction> resolve(const std::string& arn) const;
+
+  const FunctionStoreOptions& options() const { return opts_; }
+
+ private:
+  std::string functionDir(const std::string& name) const;
+  FunctionStoreOptions opts_;
+};
+
+// Extracts a zip into dest (created). Uses /usr/bin/unzip when present, else
+// /usr/bin/python3 -m zipfile -e. Blocking.
+Status extractZip(const std::string& zip_path, const std::string& dest);
+
+}  // namespace evg::functions
