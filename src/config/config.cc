@@ -1,0 +1,400 @@
+#include "config/config.h"
+
+#include <arpa/inet.h>
+
+#include <cctype>
+#include <filesystem>
+
+#include "config/arn.h"
+#include "config/json_fields.h"
+#include "mqtt/topic.h"
+
+namespace evg::config {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kMaxInt = INT32_MAX;
+
+std::string resolveAgainst(const std::string& p, const std::string& base) {
+  if (p.empty() || p[0] == '/' || base.empty()) return p;
+  return (std::filesystem::path(base) / p).lexically_normal().string();
+}
+
+void addUnused(CoreConfig* c, const FieldReader& r, std::initializer_list<std::string_view> keys) {
+  for (std::string_view k : keys) {
+    if (r.has(k)) c->unused_fields.push_back(r.path(k));
+  }
+}
+
+void addUnknown(CoreConfig* c, const FieldReader& r) {
+  for (auto& k : r.unknownKeys()) c->unused_fields.push_back(k);
+}
+
+Status parseNetworkProxy(const json& j, const std::string& path, NetworkProxy* out) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.string("noProxyAddresses", &out->no_proxy_addresses));
+  const json* proxy = nullptr;
+  EVG_RETURN_IF_ERROR(r.object("proxy", &proxy, true));
+  FieldReader p(*proxy, r.path("proxy"));
+  EVG_RETURN_IF_ERROR(p.nonEmptyString("url", &out->url, true));
+  if (out->url.rfind("http://", 0) != 0 && out->url.rfind("https://", 0) != 0) {
+    return fieldError(p.path("url"),
+                      "expected an http:// or https:// URL, got " + describeJson(json(out->url)));
+  }
+  EVG_RETURN_IF_ERROR(p.string("username", &out->username));
+  EVG_RETURN_IF_ERROR(p.string("password", &out->password));
+  return Status::ok();
+}
+
+Status parseCoreThing(const json& j, CoreConfig* c, bool has_crypto) {
+  FieldReader r(j, "coreThing");
+  CoreThingConfig& t = c->core_thing;
+  EVG_RETURN_IF_ERROR(r.nonEmptyString("thingArn", &t.thing_arn, true));
+  auto arn = parseThingArn(t.thing_arn);
+  if (!arn) return fieldError(r.path("thingArn"), arn.status().message());
+  t.thing_name = arn->name;
+  t.region = arn->region;
+  t.account = arn->account;
+  if (t.thing_name.size() > 124) {
+    return fieldError(r.path("thingArn"), "core thing name longer than 124 bytes");
+  }
+  EVG_RETURN_IF_ERROR(r.string("iotHost", &t.iot_host));
+  EVG_RETURN_IF_ERROR(r.string("ggHost", &t.gg_host));
+  EVG_RETURN_IF_ERROR(r.integerOneOf("iotMqttPort", {8883, 443}, &t.iot_mqtt_port));
+  EVG_RETURN_IF_ERROR(r.integerOneOf("iotHttpPort", {8443, 443}, &t.iot_http_port));
+  EVG_RETURN_IF_ERROR(r.integer("ggMqttPort", 1024, 65535, &t.gg_mqtt_port));
+  EVG_RETURN_IF_ERROR(r.integerOneOf("ggHttpPort", {8443, 443}, &t.gg_http_port));
+  EVG_RETURN_IF_ERROR(r.integer("keepAlive", 30, 1200, &t.keep_alive_s));
+  const json* proxy = nullptr;
+  EVG_RETURN_IF_ERROR(r.object("networkProxy", &proxy));
+  if (proxy != nullptr) {
+    NetworkProxy np;
+    EVG_RETURN_IF_ERROR(parseNetworkProxy(*proxy, r.path("networkProxy"), &np));
+    t.network_proxy = std::move(np);
+  }
+  EVG_RETURN_IF_ERROR(r.integer("mqttOperationTimeout", 5, kMaxInt, &t.mqtt_operation_timeout_s));
+  EVG_RETURN_IF_ERROR(r.integer("ggDaemonPort", 1024, 65535, &t.gg_daemon_port));
+  EVG_RETURN_IF_ERROR(
+      r.integer("systemComponentAuthTimeout", 500, 5000, &t.system_component_auth_timeout_ms));
+
+  // Legacy key paths (relative to <root>/certs); ignored when the crypto block is present.
+  std::string ca, cert, key;
+  EVG_RETURN_IF_ERROR(r.string("caPath", &ca));
+  EVG_RETURN_IF_ERROR(r.string("certPath", &cert));
+  EVG_RETURN_IF_ERROR(r.string("keyPath", &key));
+  if (has_crypto) {
+    addUnused(c, r, {"caPath", "certPath", "keyPath"});
+  } else {
+    std::string certs = c->root_dir.empty() ? "certs" : c->root_dir + "/certs";
+    c->crypto.ca_path = resolveAgainst(ca, certs);
+    c->crypto.core_cert_path = resolveAgainst(cert, certs);
+    c->crypto.core_key_path = resolveAgainst(key, certs);
+  }
+  addUnused(c, r,
+            {"ggHost", "iotHttpPort", "ggHttpPort", "networkProxy", "mqttOperationTimeout",
+             "systemComponentAuthTimeout"});
+  addUnknown(c, r);
+  return Status::ok();
+}
+
+Status parseRuntime(const json& j, CoreConfig* c) {
+  FieldReader r(j, "runtime");
+  RuntimeConfig& rt = c->runtime;
+  EVG_RETURN_IF_ERROR(r.integer("maxWorkItemCount", 1, kMaxInt, &rt.max_work_item_count));
+  EVG_RETURN_IF_ERROR(r.integer("maxConcurrentLimit", 1, kMaxInt, &rt.max_concurrent_limit));
+  EVG_RETURN_IF_ERROR(r.integer("lruSize", 1, kMaxInt, &rt.lru_size));
+  EVG_RETURN_IF_ERROR(r.yesNo("allowFunctionsToRunAsRoot", &rt.allow_functions_to_run_as_root));
+  EVG_RETURN_IF_ERROR(r.yesNo("mountAllBlockDevices", &rt.mount_all_block_devices));
+  EVG_RETURN_IF_ERROR(
+      r.integer("postStartHealthCheckTimeout", 0, kMaxInt, &rt.post_start_health_check_timeout_ms));
+  const json* cg = nullptr;
+  EVG_RETURN_IF_ERROR(r.object("cgroup", &cg));
+  if (cg != nullptr) {
+    FieldReader g(*cg, r.path("cgroup"));
+    EVG_RETURN_IF_ERROR(g.yesNo("useSystemd", &rt.cgroup_use_systemd));
+    addUnused(c, g, {"useSystemd"});
+    addUnknown(c, g);
+  }
+  addUnused(c, r, {"mountAllBlockDevices", "postStartHealthCheckTimeout"});
+  addUnknown(c, r);
+  return Status::ok();
+}
+
+Status keyPathField(FieldReader& r, std::string_view key, const std::string& root, bool required,
+                    std::string* out) {
+  std::string v;
+  EVG_RETURN_IF_ERROR(r.nonEmptyString(key, &v, required));
+  if (v.empty()) return Status::ok();
+  auto p = resolveKeyPath(v, root, r.path(key));
+  if (!p) return p.status();
+  *out = std::move(p.value());
+  return Status::ok();
+}
+
+Status parseCrypto(const json& j, CoreConfig* c) {
+  FieldReader r(j, "crypto");
+  CryptoConfig& cr = c->crypto;
+  cr.from_crypto_block = true;
+  EVG_RETURN_IF_ERROR(keyPathField(r, "caPath", c->root_dir, false, &cr.ca_path));
+  const json* pkcs = nullptr;
+  EVG_RETURN_IF_ERROR(r.object("PKCS11", &pkcs));
+  if (pkcs != nullptr) {
+    FieldReader p(*pkcs, r.path("PKCS11"));
+    std::string s;
+    for (const char* k : {"OpenSSLEngine", "P11Provider", "slotLabel", "slotUserPin"}) {
+      EVG_RETURN_IF_ERROR(p.string(k, &s));
+    }
+    addUnknown(c, p);
+  }
+  const json* principals = nullptr;
+  EVG_RETURN_IF_ERROR(r.object("principals", &principals));
+  if (principals != nullptr) {
+    FieldReader pr(*principals, r.path("principals"));
+    const json* obj = nullptr;
+    EVG_RETURN_IF_ERROR(pr.object("IoTCertificate", &obj));
+    if (obj != nullptr) {
+      FieldReader o(*obj, pr.path("IoTCertificate"));
+      EVG_RETURN_IF_ERROR(keyPathField(o, "privateKeyPath", c->root_dir, true, &cr.core_key_path));
+      EVG_RETURN_IF_ERROR(
+          keyPathField(o, "certificatePath", c->root_dir, true, &cr.core_cert_path));
+      addUnknown(c, o);
+    }
+    EVG_RETURN_IF_ERROR(pr.object("MQTTServerCertificate", &obj));
+    if (obj != nullptr) {
+      FieldReader o(*obj, pr.path("MQTTServerCertificate"));
+      EVG_RETURN_IF_ERROR(
+          keyPathField(o, "privateKeyPath", c->root_dir, false, &cr.mqtt_server_key_path));
+      addUnknown(c, o);
+    }
+    EVG_RETURN_IF_ERROR(pr.object("SecretsManager", &obj));
+    if (obj != nullptr) {
+      FieldReader o(*obj, pr.path("SecretsManager"));
+      EVG_RETURN_IF_ERROR(
+          keyPathField(o, "privateKeyPath", c->root_dir, true, &cr.secrets_key_path));
+      addUnknown(c, o);
+    }
+    addUnknown(c, pr);
+  }
+  addUnused(c, r, {"PKCS11"});
+  addUnknown(c, r);
+  return Status::ok();
+}
+
+Status parseEvergreenMqtt(const json& j, const std::string& path, MqttOptions* m) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.integer("plaintextPort", 0, 65535, &m->plaintext_port));
+  EVG_RETURN_IF_ERROR(r.nonEmptyString("bindAddress", &m->bind_address));
+  {
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, m->bind_address.c_str(), buf) != 1 &&
+        inet_pton(AF_INET6, m->bind_address.c_str(), buf) != 1) {
+      return fieldError(r.path("bindAddress"), "expected an IPv4 or IPv6 address, got " +
+                                                   describeJson(json(m->bind_address)));
+    }
+  }
+  EVG_RETURN_IF_ERROR(r.boolean("openBroker", &m->open_broker));
+  EVG_RETURN_IF_ERROR(r.stringArray("denyList", &m->deny_list));
+  for (size_t i = 0; i < m->deny_list.size(); ++i) {
+    Status s = mqtt::validateTopicFilter(m->deny_list[i]);
+    if (!s) {
+      return fieldError(r.path("denyList") + "[" + std::to_string(i) + "]",
+                        "'" + m->deny_list[i] + "' is not a valid topic filter: " + s.message());
+    }
+  }
+  EVG_RETURN_IF_ERROR(r.integer("maxConnections", 1, 1000000, &m->max_connections));
+  EVG_RETURN_IF_ERROR(r.integer("maxPayloadBytes", 1, 268435455, &m->max_payload_bytes));
+  EVG_RETURN_IF_ERROR(r.integer("maxQueuedPerClient", 1, 10000000, &m->max_queued_per_client));
+  EVG_RETURN_IF_ERROR(r.integer("maxInflightPerClient", 1, 65535, &m->max_inflight_per_client));
+  EVG_RETURN_IF_ERROR(
+      r.integer("maxSubscriptionsPerClient", 1, 1000000, &m->max_subscriptions_per_client));
+  EVG_RETURN_IF_ERROR(r.integer("maxRetained", 0, 10000000, &m->max_retained));
+  return r.rejectUnknown();
+}
+
+Status parseEvergreenLog(const json& j, const std::string& path, LogConfig* l) {
+  FieldReader r(j, path);
+  std::string level;
+  EVG_RETURN_IF_ERROR(r.nonEmptyString("level", &level));
+  if (!level.empty()) {
+    auto lv = parseLogLevel(level);
+    if (!lv) {
+      return fieldError(r.path("level"),
+                        "expected one of \"TRACE\", \"DEBUG\", \"INFO\", \"WARN\", \"ERROR\", "
+                        "\"FATAL\", got " +
+                            describeJson(json(level)));
+    }
+    l->level = *lv;
+  }
+  EVG_RETURN_IF_ERROR(r.integer("maxFileBytes", 1024, INT64_MAX, &l->max_file_bytes));
+  EVG_RETURN_IF_ERROR(r.integer("keepFiles", 0, 100, &l->keep_files));
+  EVG_RETURN_IF_ERROR(r.boolean("stderr", &l->to_stderr));
+  return r.rejectUnknown();
+}
+
+Status parseEvergreenCloud(const json& j, const std::string& path, CloudConfig* cl) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.boolean("enabled", &cl->enabled));
+  EVG_RETURN_IF_ERROR(r.boolean("plaintext", &cl->plaintext));
+  EVG_RETURN_IF_ERROR(r.string("host", &cl->host));
+  EVG_RETURN_IF_ERROR(r.integer("port", 0, 65535, &cl->port));
+  return r.rejectUnknown();
+}
+
+Status parseEvergreen(const json& j, EvergreenConfig* e) {
+  FieldReader r(j, "evergreen");
+  const json* obj = nullptr;
+  EVG_RETURN_IF_ERROR(r.object("mqtt", &obj));
+  if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenMqtt(*obj, r.path("mqtt"), &e->mqtt));
+  EVG_RETURN_IF_ERROR(r.object("log", &obj));
+  if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenLog(*obj, r.path("log"), &e->log));
+  EVG_RETURN_IF_ERROR(r.object("cloud", &obj));
+  if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenCloud(*obj, r.path("cloud"), &e->cloud));
+  return r.rejectUnknown();
+}
+
+}  // namespace
+
+Result<std::string> resolveKeyPath(const std::string& value, const std::string& root_dir,
+                                   const std::string& path) {
+  if (value.rfind("pkcs11:", 0) == 0) {
+    return Status::unsupported(path +
+                               ": pkcs11: URIs (HSM-held keys) are not supported; use a file:// "
+                               "URI or a plain path, got " +
+                               describeJson(json(value)));
+  }
+  std::string p = value;
+  if (value.rfind("file://", 0) == 0) {
+    std::string rest = value.substr(7);
+    // file:///abs/path or file://localhost/abs/path.
+    if (rest.rfind("localhost/", 0) == 0) rest = rest.substr(9);
+    if (rest.empty() || rest[0] != '/') {
+      return Status::invalid(path + ": file URI must be file:///absolute/path, got " +
+                             describeJson(json(value)));
+    }
+    // Percent-decoding.
+    p.clear();
+    for (size_t i = 0; i < rest.size(); ++i) {
+      if (rest[i] == '%' && i + 2 < rest.size() &&
+          std::isxdigit(static_cast<unsigned char>(rest[i + 1])) &&
+          std::isxdigit(static_cast<unsigned char>(rest[i + 2]))) {
+        p += static_cast<char>(std::stoi(rest.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        p += rest[i];
+      }
+    }
+  } else {
+    auto colon = value.find(':');
+    auto slash = value.find('/');
+    if (colon != std::string::npos && (slash == std::string::npos || colon < slash)) {
+      return Status::invalid(path + ": expected a file:// URI or a path, got " +
+                             describeJson(json(value)));
+    }
+  }
+  return resolveAgainst(p, root_dir);
+}
+
+Result<CoreConfig> parseConfig(const json& j, const std::string& root_dir) {
+  EVG_RETURN_IF_ERROR(requireObject(j, ""));
+  CoreConfig c;
+  c.root_dir = root_dir;
+  FieldReader r(j, "");
+  const json* core = nullptr;
+  const json* crypto = nullptr;
+  EVG_RETURN_IF_ERROR(r.object("coreThing", &core, true));
+  EVG_RETURN_IF_ERROR(r.object("crypto", &crypto));
+  EVG_RETURN_IF_ERROR(parseCoreThing(*core, &c, crypto != nullptr));
+  if (crypto != nullptr) EVG_RETURN_IF_ERROR(parseCrypto(*crypto, &c));
+
+  const json* obj = nullptr;
+  EVG_RETURN_IF_ERROR(r.object("runtime", &obj));
+  if (obj != nullptr) EVG_RETURN_IF_ERROR(parseRuntime(*obj, &c));
+
+  EVG_RETURN_IF_ERROR(r.boolean("managedRespawn", &c.managed_respawn));
+  EVG_RETURN_IF_ERROR(r.nonEmptyString("writeDirectory", &c.write_directory));
+  c.write_directory =
+      c.write_directory.empty() ? root_dir : resolveAgainst(c.write_directory, root_dir);
+  EVG_RETURN_IF_ERROR(r.nonEmptyString("pidFileDirectory", &c.pid_file_directory));
+  c.pid_file_directory = resolveAgainst(c.pid_file_directory, root_dir);
+  EVG_RETURN_IF_ERROR(r.integer("mqttMaxConnectionRetryInterval", 0, kMaxInt,
+                                &c.mqtt_max_connection_retry_interval_s));
+  EVG_RETURN_IF_ERROR(r.object("system", &obj));
+  if (obj != nullptr) {
+    FieldReader s(*obj, "system");
+    EVG_RETURN_IF_ERROR(s.integer("shadowSyncTimeout", 1, kMaxInt, &c.shadow_sync_timeout_s));
+    addUnknown(&c, s);
+  }
+  EVG_RETURN_IF_ERROR(r.object("evergreen", &obj));
+  if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreen(*obj, &c.evergreen));
+
+  const CloudConfig& cl = c.evergreen.cloud;
+  if (cl.enabled && cl.host.empty() && c.core_thing.iot_host.empty()) {
+    return fieldError("evergreen.cloud.enabled",
+                      "cloud is enabled but neither evergreen.cloud.host nor coreThing.iotHost is "
+                      "set");
+  }
+  addUnused(&c, r, {"managedRespawn"});
+  addUnknown(&c, r);
+  return c;
+}
+
+Result<CoreConfig> loadConfigFile(const std::string& path, const std::string& root_dir) {
+  auto j = readJsonFile(path);
+  if (!j) return j.status();
+  std::string root = root_dir;
+  if (root.empty()) {
+    std::filesystem::path dir = std::filesystem::absolute(path).parent_path();
+    root = dir.filename() == "config" ? dir.parent_path().string() : dir.string();
+  }
+  auto c = parseConfig(*j, root);
+  if (!c) return Status(c.status().code(), path + ": " + c.status().message());
+  return c;
+}
+
+json defaultConfigJson(const DefaultConfigOptions& o) {
+  json j = {
+      {"coreThing",
+       {{"caPath", "root.ca.pem"},
+        {"certPath", "core.cert.pem"},
+        {"keyPath", "core.private.key"},
+        {"thingArn", "arn:aws:iot:" + o.region + ":" + o.account + ":thing/" + o.thing_name},
+        {"iotHost", ""},
+        {"ggHost", ""},
+        {"keepAlive", 600},
+        {"ggMqttPort", 8883},
+        {"ggDaemonPort", 8000}}},
+      {"runtime",
+       {{"maxWorkItemCount", 1024},
+        {"maxConcurrentLimit", 25},
+        {"lruSize", 25},
+        {"allowFunctionsToRunAsRoot", "no"},
+        {"cgroup", {{"useSystemd", "yes"}}}}},
+      {"managedRespawn", false},
+      {"crypto",
+       {{"caPath", "certs/root.ca.pem"},
+        {"principals",
+         {{"IoTCertificate",
+           {{"privateKeyPath", "certs/core.private.key"},
+            {"certificatePath", "certs/core.cert.pem"}}},
+          {"MQTTServerCertificate", {{"privateKeyPath", "certs/server.private.key"}}},
+          {"SecretsManager", {{"privateKeyPath", "certs/core.private.key"}}}}}}},
+      {"evergreen",
+       {{"mqtt",
+         {{"plaintextPort", o.plaintext_port},
+          {"bindAddress", "0.0.0.0"},
+          {"openBroker", false},
+          {"denyList", json::array()},
+          {"maxConnections", 1024},
+          {"maxPayloadBytes", 131072},
+          {"maxQueuedPerClient", 1000},
+          {"maxInflightPerClient", 20},
+          {"maxSubscriptionsPerClient", 100},
+          {"maxRetained", 10000}}},
+        {"log", {{"level", "INFO"}, {"maxFileBytes", 131072}, {"keepFiles", 1}, {"stderr", true}}},
+        {"cloud", {{"enabled", false}, {"plaintext", false}}}}}};
+  return j;
+}
+
+}  // namespace evg::config

@@ -1,0 +1,147 @@
+#pragma once
+// CoreConfig: the Greengrass v1 config.json (<root>/config/config.json) plus the Evergreen
+// extension block "evergreen". A real v1 config.json loads unchanged. Fields Evergreen accepts but
+// does not act on (and unknown keys) are listed in CoreConfig::unused_fields so the daemon can
+// report them once. See src/config/README.md for every key, its default and its range.
+//
+// Errors: one Invalid status naming the JSON path and the problem, e.g.
+//   coreThing.ggMqttPort: expected integer 1024-65535, got "abc"
+// pkcs11: key URIs yield Unsupported naming the path. No exceptions escape.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "base/status.h"
+
+namespace evg::config {
+
+struct NetworkProxy {
+  std::string no_proxy_addresses;  // "noProxyAddresses", comma separated
+  std::string url;                 // "proxy.url": http[s]://host:port
+  std::string username;            // "proxy.username"
+  std::string password;            // "proxy.password"
+};
+
+struct CoreThingConfig {
+  std::string thing_arn;   // arn:<partition>:iot:<region>:<account>:thing/<name> (required)
+  std::string thing_name;  // derived from thing_arn
+  std::string region;      // derived from thing_arn
+  std::string account;     // derived from thing_arn
+  std::string iot_host;    // cloud endpoint (optional locally)
+  std::string gg_host;
+  int iot_mqtt_port = 8883;  // 8883 or 443
+  int iot_http_port = 8443;  // 8443 or 443
+  int gg_mqtt_port = 8883;   // local MQTT (TLS) listener, 1024-65535
+  int gg_http_port = 8443;   // 8443 or 443
+  int keep_alive_s = 600;    // 30-1200
+  std::optional<NetworkProxy> network_proxy;
+  int mqtt_operation_timeout_s = 5;             // >= 5
+  int gg_daemon_port = 8000;                    // local IPC HTTP port, 1024-65535
+  int system_component_auth_timeout_ms = 5000;  // 500-5000
+};
+
+struct RuntimeConfig {
+  int max_work_item_count = 1024;  // work items past the limit are dropped
+  int max_concurrent_limit = 25;   // concurrent unpinned workers
+  int lru_size = 25;
+  bool allow_functions_to_run_as_root = false;  // "yes"/"no"
+  bool mount_all_block_devices = false;         // "yes"/"no"
+  int post_start_health_check_timeout_ms = 30000;
+  bool cgroup_use_systemd = true;  // runtime.cgroup.useSystemd "yes"/"no"
+};
+
+// Effective key material, as plain filesystem paths (absolute, or resolved against the root dir).
+// Taken from the crypto block when present, else from the legacy coreThing caPath/certPath/keyPath
+// (which v1 resolves against <root>/certs). Empty = not configured.
+struct CryptoConfig {
+  bool from_crypto_block = false;    // false: legacy coreThing paths were used
+  std::string ca_path;               // AWS IoT root CA
+  std::string core_cert_path;        // IoTCertificate.certificatePath
+  std::string core_key_path;         // IoTCertificate.privateKeyPath
+  std::string mqtt_server_key_path;  // MQTTServerCertificate.privateKeyPath (optional)
+  std::string secrets_key_path;      // SecretsManager.privateKeyPath
+};
+
+// "evergreen.mqtt": the embedded broker.
+struct MqttOptions {
+  int plaintext_port = 0;                // 0 = off; binds 127.0.0.1 only; insecure dev listener
+  std::string bind_address = "0.0.0.0";  // TLS listener (port = coreThing.ggMqttPort)
+  bool open_broker = false;  // true: any local client may publish/subscribe except denyList
+  std::vector<std::string> deny_list;  // topic filters refused in open mode
+  int max_connections = 1024;
+  int max_payload_bytes = 131072;  // v1: 128 KB per message
+  int max_queued_per_client = 1000;
+  int max_inflight_per_client = 20;
+  int max_subscriptions_per_client = 100;
+  int max_retained = 10000;
+};
+
+// "evergreen.log".
+struct LogConfig {
+  LogLevel level = LogLevel::kInfo;
+  int64_t max_file_bytes = 131072;
+  int keep_files = 1;
+  bool to_stderr = true;
+};
+
+// "evergreen.cloud": the upstream AWS IoT connection (placeholder until the cloud bridge lands).
+struct CloudConfig {
+  bool enabled = false;
+  bool plaintext = false;  // test only: MQTT without TLS to host:port
+  std::string host;        // default coreThing.iotHost
+  int port = 0;            // 0 = coreThing.iotMqttPort
+};
+
+struct EvergreenConfig {
+  MqttOptions mqtt;
+  LogConfig log;
+  CloudConfig cloud;
+};
+
+struct CoreConfig {
+  std::string root_dir;  // relative paths in the file resolve against this
+  CoreThingConfig core_thing;
+  RuntimeConfig runtime;
+  CryptoConfig crypto;
+  bool managed_respawn = false;
+  std::string write_directory;  // resolved; default = root_dir
+  std::string pid_file_directory = "/var/run";
+  int mqtt_max_connection_retry_interval_s = 60;
+  int shadow_sync_timeout_s = 5;  // system.shadowSyncTimeout
+  EvergreenConfig evergreen;
+  // JSON paths of fields present in the file that Evergreen accepts but ignores, and of unknown
+  // keys (reported once at INFO by the daemon). Sorted within each object.
+  std::vector<std::string> unused_fields;
+};
+
+// Parses a config.json document. `root_dir` resolves relative paths (empty: paths stay relative).
+Result<CoreConfig> parseConfig(const nlohmann::json& j, const std::string& root_dir = "");
+
+// Reads and parses `path`. `root_dir` empty: the parent of the file's directory when that directory
+// is named "config" (the v1 layout <root>/config/config.json), else the file's directory.
+// Errors: Io (unreadable), Invalid (syntax error with line/column, or a bad value), Unsupported.
+Result<CoreConfig> loadConfigFile(const std::string& path, const std::string& root_dir = "");
+
+// Options for a fresh config.json written into an empty root by `evergreen init`-style tooling.
+struct DefaultConfigOptions {
+  std::string thing_name = "EvergreenCore";
+  std::string region = "us-east-1";
+  std::string account = "000000000000";
+  int plaintext_port = 0;  // evergreen.mqtt.plaintextPort
+};
+
+// A complete, valid v1-shaped config.json with relative key paths under certs/:
+// certs/root.ca.pem, certs/core.cert.pem, certs/core.private.key, certs/server.private.key.
+nlohmann::json defaultConfigJson(const DefaultConfigOptions& opts = {});
+
+// Converts a file:// URI or plain path to a filesystem path resolved against root_dir.
+// Errors: Unsupported for pkcs11: URIs, Invalid for other schemes or a file URI with a remote host.
+// `path` names the field in error messages.
+Result<std::string> resolveKeyPath(const std::string& value, const std::string& root_dir,
+                                   const std::string& path);
+
+}  // namespace evg::config
