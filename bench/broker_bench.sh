@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Broker load benchmark: Debian's mosquitto vs the Evergreen core (open broker mode), same run,
+# same load generator (bench/mqtt_load), markdown table on stdout. See bench/README.md.
+#
+# usage: bench/broker_bench.sh [--build DIR] [--scenarios LIST] [--max-messages N]
+#                              [--max-seconds S] [--out FILE]
+# Environment: EVG_BENCH_KEEP=1 keeps the temp dir (configs, logs, raw TSV) for inspection.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${REPO}/build"
+SCENARIOS="all"
+MAX_MESSAGES=200000
+MAX_SECONDS=10
+OUT=""
+PY=/usr/bin/python3
+MOSQUITTO_BIN=/usr/sbin/mosquitto
+PER_BROKER_TIMEOUT=140   # hard bound on one broker's whole scenario list (2 brokers < 5 min)
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) BUILD="$2"; shift 2 ;;
+    --scenarios) SCENARIOS="$2"; shift 2 ;;
+    --max-messages) MAX_MESSAGES="$2"; shift 2 ;;
+    --max-seconds) MAX_SECONDS="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "broker_bench: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+
+LOAD="${BUILD}/bench/mqtt_load"
+EVG="${BUILD}/apps/evergreen/evergreen"
+
+# Build only the load generator, and only if it is missing.
+if [ ! -x "$LOAD" ]; then
+  echo "broker_bench: building mqtt_load in ${BUILD}" >&2
+  if [ ! -f "${BUILD}/CMakeCache.txt" ]; then
+    cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+  fi
+  cmake --build "$BUILD" --target mqtt_load -j 2 >&2
+fi
+[ -x "$LOAD" ] || { echo "broker_bench: $LOAD not built (is libmosquitto-dev installed?)" >&2; exit 1; }
+[ -x "$MOSQUITTO_BIN" ] || { echo "broker_bench: $MOSQUITTO_BIN missing (apt-get install mosquitto)" >&2; exit 1; }
+
+TMP="$(mktemp -d /tmp/evg-broker-bench.XXXXXX)"
+MOSQ_PID=""
+EVG_PID=""
+cleanup() {
+  for pid in $MOSQ_PID $EVG_PID; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+  if [ "${EVG_BENCH_KEEP:-0}" = 1 ]; then echo "broker_bench: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT INT TERM
+
+# Free loopback ports: bind port 0 several times at once and keep the answers distinct.
+read -r P_MOSQ P_EVG P_EVG_TLS P_EVG_DAEMON < <("$PY" - <<'PYEOF'
+import socket
+socks = []
+for _ in range(4):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PYEOF
+)
+
+wait_port() {  # wait_port PORT PID SECONDS
+  local port=$1 pid=$2 deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$port)))"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+
+run_load() {  # run_load LABEL PORT PID -> raw TSV rows in $TMP/LABEL.tsv
+  local label=$1 port=$2 pid=$3
+  echo "broker_bench: running scenarios against ${label} (port ${port}, pid ${pid})" >&2
+  timeout "$PER_BROKER_TIMEOUT" "$LOAD" --port "$port" --broker-pid "$pid" --label "$label" \
+    --scenarios "$SCENARIOS" --max-messages "$MAX_MESSAGES" --max-seconds "$MAX_SECONDS" \
+    >"$TMP/${label}.tsv" || echo "broker_bench: ${label}: load generator exited with $?" >&2
+}
+
+: >"$TMP/rss.tsv"
+
+# --- mosquitto -------------------------------------------------------------------------------
+cat >"$TMP/mosquitto.conf" <<CONF
+listener ${P_MOSQ} 127.0.0.1
+allow_anonymous true
+set_tcp_nodelay true
+persistence false
+max_queued_messages 100000
+max_inflight_messages 100
+log_dest file ${TMP}/mosquitto.log
+CONF
+"$MOSQUITTO_BIN" -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.out" 2>&1 &
+MOSQ_PID=$!
+if wait_port "$P_MOSQ" "$MOSQ_PID" 10; then
+  sleep 0.5
+  printf 'mosquitto\t%s\n' "$(rss_kb "$MOSQ_PID")" >>"$TMP/rss.tsv"
+  run_load mosquitto "$P_MOSQ" "$MOSQ_PID"
+  printf 'mosquitto-after\t%s\n' "$(rss_kb "$MOSQ_PID")" >>"$TMP/rss.tsv"
+else
+  echo "broker_bench: mosquitto did not start; see $TMP/mosquitto.out" >&2
+fi
+kill "$MOSQ_PID" 2>/dev/null || true
+
+# --- Evergreen core, open broker mode ----------------------------------------------------------
+EVG_STATUS="not built"
+if [ -x "$EVG" ]; then
+  mkdir -p "$TMP/evg/config"
+  cat >"$TMP/evg/config/config.json" <<JSON
+{"coreThing":{"thingArn":"arn:aws:iot:us-east-1:123456789012:thing/BenchCore","iotHost":"localhost",
+  "ggMqttPort":${P_EVG_TLS},"ggDaemonPort":${P_EVG_DAEMON},"keepAlive":600},
+ "runtime":{"cgroup":{"useSystemd":"yes"}},"managedRespawn":false,
+ "evergreen":{"mqtt":{"openBroker":true,"plaintextPort":${P_EVG},"maxQueuedPerClient":100000,
+   "maxInflightPerClient":100}}}
+JSON
+  "$EVG" run --root "$TMP/evg" >"$TMP/evergreen.out" 2>&1 &
+  EVG_PID=$!
+  if wait_port "$P_EVG" "$EVG_PID" 15; then
+    sleep 0.5
+    EVG_STATUS="ran"
+    printf 'evergreen\t%s\n' "$(rss_kb "$EVG_PID")" >>"$TMP/rss.tsv"
+    run_load evergreen "$P_EVG" "$EVG_PID"
+    printf 'evergreen-after\t%s\n' "$(rss_kb "$EVG_PID")" >>"$TMP/rss.tsv"
+  else
+    EVG_STATUS="did not start (see ${TMP}/evergreen.out)"
+    tail -20 "$TMP/evergreen.out" >&2 || true
+  fi
+  kill "$EVG_PID" 2>/dev/null || true
+fi
+
+# --- report --------------------------------------------------------------------------------------
+report() {
+  "$PY" - "$TMP" "$EVG_STATUS" <<'PYEOF'
+import csv, os, sys
+tmp, evg_status = sys.argv[1], sys.argv[2]
+rows = {}
+order = []
+for label in ("mosquitto", "evergreen"):
+    path = os.path.join(tmp, label + ".tsv")
+    if not os.path.exists(path):
+        continue
+    with open(path) as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            if r["scenario"] not in order:
+                order.append(r["scenario"])
+            rows[(r["scenario"], label)] = r
+
+def num(r, k):
+    try:
+        return float(r[k])
+    except (KeyError, ValueError, TypeError):
+        return None
+
+def fmt(v, digits=0):
+    return "pending" if v is None else (f"{v:.{digits}f}" if digits else f"{v:.0f}")
+
+print("| scenario | broker | msg/s | p50 us | p99 us | broker CPU us/msg | ratio evergreen/mosquitto |")
+print("|---|---|---:|---:|---:|---:|---|")
+for sc in order:
+    m = rows.get((sc, "mosquitto"))
+    e = rows.get((sc, "evergreen"))
+    for label, r in (("mosquitto", m), ("evergreen", e)):
+        if r is None:
+            note = evg_status if label == "evergreen" else "missing"
+            print(f"| {sc} | {label} | pending | pending | pending | pending | {note} |")
+            continue
+        cpu = num(r, "broker_cpu_us_per_msg")
+        cpu_s = fmt(cpu, 2) if cpu is not None and cpu >= 0 else "n/a"
+        ratio = ""
+        if label == "evergreen" and m is not None:
+            parts = []
+            for key, name, d in (("msg_per_s", "msg/s", 2), ("p99_us", "p99", 2),
+                                 ("broker_cpu_us_per_msg", "CPU/msg", 2)):
+                a, b = num(r, key), num(m, key)
+                if a is not None and b not in (None, 0) and a >= 0 and b > 0:
+                    parts.append(f"{name} x{a / b:.{d}f}")
+            ratio = ", ".join(parts)
+        err = r.get("error", "-")
+        if err and err != "-":
+            ratio = (ratio + "; " if ratio else "") + "ERROR: " + err
+        if r.get("lost", "0") not in ("0", ""):
+            ratio = (ratio + "; " if ratio else "") + f"lost {r['lost']}"
+        print(f"| {sc} | {label} | {fmt(num(r, 'msg_per_s'))} | {fmt(num(r, 'p50_us'))} "
+              f"| {fmt(num(r, 'p99_us'))} | {cpu_s} | {ratio} |")
+
+rss = {}
+with open(os.path.join(tmp, "rss.tsv")) as f:
+    for line in f:
+        k, v = line.rstrip("\n").split("\t")
+        rss[k] = v
+print()
+print("| broker | idle VmRSS kB (0 clients) | VmRSS kB after the run |")
+print("|---|---:|---:|")
+for label in ("mosquitto", "evergreen"):
+    print(f"| {label} | {rss.get(label, 'pending')} | {rss.get(label + '-after', 'pending')} |")
+PYEOF
+}
+if [ -n "$OUT" ]; then report | tee "$OUT"; else report; fi
+[ "$EVG_STATUS" = "ran" ] || echo "evergreen: ${EVG_STATUS}"
