@@ -259,23 +259,33 @@ Result<size_t> parseFixedHeader(std::string_view data, uint32_t* remaining) {
   return Status::invalid("malformed remaining length (more than 4 bytes)");
 }
 
-Result<Packet> decodeBody(uint8_t first_byte, std::string_view body) {
+Status checkFirstByte(uint8_t first_byte) {
   const uint8_t type = first_byte >> 4;
   const uint8_t flags = first_byte & 0x0F;
   if (type == 0 || type == 15) {
     return Status::invalid("reserved packet type " + std::to_string(type));
   }
   const auto ptype = static_cast<PacketType>(type);
-  const std::string_view name = packetTypeName(ptype);
-  if (ptype != PacketType::kPublish) {
-    const bool needs_two = ptype == PacketType::kPubrel || ptype == PacketType::kSubscribe ||
-                           ptype == PacketType::kUnsubscribe;
-    const uint8_t expected = needs_two ? 0x02 : 0x00;
-    if (flags != expected) {
-      return Status::invalid(std::string(name) + ": reserved fixed-header flag bits are " +
-                             std::to_string(flags) + ", must be " + std::to_string(expected));
-    }
+  if (ptype == PacketType::kPublish) {
+    if (((flags >> 1) & 0x03) == 3) return Status::invalid("PUBLISH: invalid QoS 3");
+    return Status::ok();
   }
+  const bool needs_two = ptype == PacketType::kPubrel || ptype == PacketType::kSubscribe ||
+                         ptype == PacketType::kUnsubscribe;
+  const uint8_t expected = needs_two ? 0x02 : 0x00;
+  if (flags != expected) {
+    return Status::invalid(std::string(packetTypeName(ptype)) +
+                           ": reserved fixed-header flag bits are " + std::to_string(flags) +
+                           ", must be " + std::to_string(expected));
+  }
+  return Status::ok();
+}
+
+Result<Packet> decodeBody(uint8_t first_byte, std::string_view body) {
+  EVG_RETURN_IF_ERROR(checkFirstByte(first_byte));
+  const uint8_t flags = first_byte & 0x0F;
+  const auto ptype = static_cast<PacketType>(first_byte >> 4);
+  const std::string_view name = packetTypeName(ptype);
   Reader r(body, name);
   switch (ptype) {
     case PacketType::kConnect:
@@ -331,6 +341,11 @@ Result<std::optional<Packet>> Decoder::next() {
   if (!error_.isOk()) return error_;
   std::string_view data(buf_.data() + pos_, buf_.size() - pos_);
   if (data.empty()) return std::optional<Packet>();
+  // Reject a bad first byte at once, without waiting for a body that may never come.
+  if (Status s = checkFirstByte(static_cast<uint8_t>(data[0])); !s.isOk()) {
+    error_ = std::move(s);
+    return error_;
+  }
   uint32_t remaining = 0;
   Result<size_t> hdr = parseFixedHeader(data, &remaining);
   if (!hdr.isOk()) {

@@ -56,6 +56,9 @@ class Decoder {
 // length bytes. Exposed for tests and the fuzzer.
 Result<Packet> decodeBody(uint8_t first_byte, std::string_view body);
 
+// Checks the first fixed-header byte alone: reserved packet types 0/15, reserved flag bits, QoS 3.
+Status checkFirstByte(uint8_t first_byte);
+
 // Parses a fixed header at the start of `data`. Returns the header length (2..5) and fills
 // *remaining; 0 when more bytes are needed; an error for a >4-byte remaining length.
 Result<size_t> parseFixedHeader(std::string_view data, uint32_t* remaining);

@@ -168,6 +168,14 @@ TEST(CodecTest, ReservedFlagBitsAreInvalid) {
   EXPECT_FALSE(decodeError(bytes({0x20, 0x02, 0x02, 0x00})).isOk());
 }
 
+TEST(CodecTest, BadFirstByteFailsBeforeTheBodyArrives) {
+  Decoder d;
+  d.feed("GET / HTTP/1.1\r\n");  // 'G' = PUBACK with flags 7, remaining length 69
+  auto r = d.next();
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("PUBACK: reserved"), std::string::npos);
+}
+
 TEST(CodecTest, PublishQos3AndDupOnQos0AreInvalid) {
   Status s = decodeError(bytes({0x36, 0x05, 0x00, 0x01, 't', 0x00, 0x01}));
   EXPECT_NE(s.message().find("QoS 3"), std::string::npos) << s.message();

@@ -1,0 +1,634 @@
+#include "broker/broker_core.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "mqtt/topic.h"
+
+namespace evg::broker {
+namespace {
+
+const std::shared_ptr<const std::string>& emptyPayload() {
+  static const auto kEmpty = std::make_shared<const std::string>();
+  return kEmpty;
+}
+
+StoredPtr makeStored(const Message& msg) {
+  auto s = std::make_shared<StoredMessage>();
+  s->topic = msg.topic;
+  s->payload = msg.payload ? msg.payload : emptyPayload();
+  s->qos = std::min<uint8_t>(msg.qos, 2);
+  return s;
+}
+
+// Largest remaining length a PUBLISH within the payload limit can have: topic (2 + 65535) +
+// packet id (2) + payload.
+size_t decoderLimit(const BrokerOptions& o) { return o.max_payload_bytes + 65535 + 2 + 2; }
+
+}  // namespace
+
+BrokerCore::BrokerCore(BrokerOptions options, BrokerHooks& hooks, Transport& transport,
+                       const Clock& clock, Log log)
+    : options_(options), hooks_(hooks), transport_(transport), clock_(clock), log_(std::move(log)) {
+  if (options_.max_inflight_per_client == 0) options_.max_inflight_per_client = 1;
+}
+
+BrokerCore::~BrokerCore() = default;
+
+Connection* BrokerCore::find(ConnId id) {
+  auto it = conns_.find(id);
+  return it == conns_.end() ? nullptr : it->second.get();
+}
+
+void BrokerCore::collectGarbage() {
+  if (publish_depth_ == 0) graveyard_.clear();
+}
+
+// ---- Transport inputs ----
+
+bool BrokerCore::onAccept(ConnId id, bool tls, std::string identity, std::string peer) {
+  collectGarbage();
+  if (closing_ || conns_.size() >= options_.max_connections + options_.max_pending_connects ||
+      conns_.count(id) != 0) {
+    ++stats_.connections_refused;
+    if (log_.enabled(LogLevel::kWarn)) log_.warn("refusing connection from " + peer);
+    return false;
+  }
+  auto c = std::make_unique<Connection>();
+  c->id = id;
+  c->info.tls = tls;
+  c->info.identity = std::move(identity);
+  c->info.peer = std::move(peer);
+  c->decoder = mqtt::Decoder(mqtt::DecoderOptions{decoderLimit(options_)});
+  c->accepted_at = c->last_rx = clock_.now();
+  conns_.emplace(id, std::move(c));
+  ++stats_.connections_total;
+  return true;
+}
+
+void BrokerCore::onBytes(ConnId id, std::string_view bytes) {
+  collectGarbage();
+  Connection* c = find(id);
+  if (c == nullptr) return;
+  c->last_rx = clock_.now();
+  c->decoder.feed(bytes);
+  while (!c->closed) {
+    auto r = c->decoder.next();
+    if (!r.isOk()) {
+      if (r.status().code() == Code::kTooLarge) {
+        ++stats_.dropped_oversize;
+      } else {
+        ++stats_.protocol_errors;
+      }
+      closeConn(*c, r.status().message(), true, true);
+      return;
+    }
+    if (!r->has_value()) return;
+    Status s = handlePacket(*c, std::move(**r));
+    if (!s.isOk() && !c->closed) {
+      ++stats_.protocol_errors;
+      closeConn(*c, s.message(), true, true);
+    }
+  }
+}
+
+void BrokerCore::onClosed(ConnId id, std::string_view reason) {
+  collectGarbage();
+  if (Connection* c = find(id)) closeConn(*c, reason, true, false);
+}
+
+void BrokerCore::tick() {
+  collectGarbage();
+  const TimePoint now = clock_.now();
+  std::vector<std::pair<Connection*, bool>> expired;  // (conn, keepalive?)
+  for (auto& [id, c] : conns_) {
+    if (!c->connected) {
+      if (now - c->accepted_at >= options_.connect_timeout) expired.emplace_back(c.get(), false);
+    } else if (c->keep_alive > 0 &&
+               now - c->last_rx > std::chrono::milliseconds(c->keep_alive) * 1500) {
+      expired.emplace_back(c.get(), true);
+    }
+  }
+  for (auto& [c, keepalive] : expired) {
+    if (keepalive) {
+      ++stats_.keepalive_timeouts;
+      closeConn(*c, "keepalive timeout", true, true);
+    } else {
+      closeConn(*c, "no CONNECT within the connect timeout", false, true);
+    }
+  }
+}
+
+// ---- Connection lifecycle ----
+
+void BrokerCore::closeConn(Connection& c, std::string_view reason, bool publish_will,
+                           bool notify_transport) {
+  if (c.closed) return;
+  c.closed = true;
+  const bool was_connected = c.connected;
+  if (was_connected) {
+    --connected_count_;
+    c.connected = false;
+    if (Session* s = c.session) {
+      c.session = nullptr;
+      s->conn = nullptr;
+      if (s->clean) destroySession(s);
+    }
+  }
+  if (notify_transport) transport_.close(c.id);
+  auto it = conns_.find(c.id);
+  if (it != conns_.end()) {
+    graveyard_.push_back(std::move(it->second));
+    conns_.erase(it);
+  }
+  if (log_.enabled(LogLevel::kDebug)) {
+    log_.debug("closed " + c.info.peer + " client '" + c.info.client_id +
+               "': " + std::string(reason));
+  }
+  if (!was_connected) return;
+  if (publish_will && c.will) {
+    Message m{std::move(c.will->topic),
+              std::make_shared<const std::string>(std::move(c.will->payload)), c.will->qos,
+              c.will->retain};
+    c.will.reset();
+    ++stats_.messages_in;
+    hooks_.onPublish(c.info, m);
+  }
+  hooks_.onDisconnected(c.info, reason);
+}
+
+void BrokerCore::sendPacket(Connection& c, const mqtt::Packet& p) {
+  Frame f;
+  mqtt::encode(p, f.owned);
+  transport_.send(c.id, std::move(f));
+}
+
+void BrokerCore::refuseConnect(Connection& c, uint8_t code, std::string_view why) {
+  sendPacket(c, mqtt::Connack{false, code});
+  ++stats_.connections_refused;
+  if (log_.enabled(LogLevel::kInfo)) {
+    log_.info("CONNACK " + std::to_string(code) + " to " + c.info.peer + " client '" +
+              c.info.client_id + "': " + std::string(why));
+  }
+  closeConn(c, why, false, true);
+}
+
+Status BrokerCore::handlePacket(Connection& c, mqtt::Packet&& p) {
+  const mqtt::PacketType type = mqtt::packetType(p);
+  if (!c.connected) {
+    if (auto* con = std::get_if<mqtt::Connect>(&p)) return handleConnect(c, std::move(*con));
+    return Status::invalid("first packet must be CONNECT, got " +
+                           std::string(mqtt::packetTypeName(type)));
+  }
+  switch (type) {
+    case mqtt::PacketType::kPublish:
+      return handlePublish(c, std::move(std::get<mqtt::Publish>(p)));
+    case mqtt::PacketType::kPuback:
+      handleAck(c, type, std::get<mqtt::Puback>(p).packet_id);
+      return Status::ok();
+    case mqtt::PacketType::kPubrec:
+      handleAck(c, type, std::get<mqtt::Pubrec>(p).packet_id);
+      return Status::ok();
+    case mqtt::PacketType::kPubcomp:
+      handleAck(c, type, std::get<mqtt::Pubcomp>(p).packet_id);
+      return Status::ok();
+    case mqtt::PacketType::kPubrel: {
+      uint16_t id = std::get<mqtt::Pubrel>(p).packet_id;
+      c.session->inbound_qos2.erase(id);
+      sendPacket(c, mqtt::Pubcomp{id});
+      return Status::ok();
+    }
+    case mqtt::PacketType::kSubscribe:
+      handleSubscribe(c, std::get<mqtt::Subscribe>(p));
+      return Status::ok();
+    case mqtt::PacketType::kUnsubscribe:
+      handleUnsubscribe(c, std::get<mqtt::Unsubscribe>(p));
+      return Status::ok();
+    case mqtt::PacketType::kPingreq:
+      sendPacket(c, mqtt::Pingresp{});
+      return Status::ok();
+    case mqtt::PacketType::kDisconnect:
+      c.will.reset();
+      closeConn(c, "client sent DISCONNECT", false, true);
+      return Status::ok();
+    case mqtt::PacketType::kConnect:
+      return Status::invalid("second CONNECT on a connection");
+    default:
+      return Status::invalid("unexpected " + std::string(mqtt::packetTypeName(type)) +
+                             " from a client");
+  }
+}
+
+Status BrokerCore::handleConnect(Connection& c, mqtt::Connect&& p) {
+  if (p.protocol_level != mqtt::kProtocolLevel311) {
+    refuseConnect(c, mqtt::kConnackBadProtocol,
+                  "unsupported protocol level " + std::to_string(p.protocol_level));
+    return Status::ok();
+  }
+  if (p.client_id.empty()) {
+    if (!p.clean_session) {
+      refuseConnect(c, mqtt::kConnackIdentifierRejected, "empty client id with cleanSession=0");
+      return Status::ok();
+    }
+    p.client_id = "evg-auto-" + std::to_string(++auto_id_);
+  }
+  c.info.client_id = p.client_id;
+  if (p.client_id.size() > options_.max_client_id_bytes) {
+    refuseConnect(c, mqtt::kConnackIdentifierRejected, "client id too long");
+    return Status::ok();
+  }
+  if (closing_ || connected_count_ >= options_.max_connections) {
+    refuseConnect(c, mqtt::kConnackServerUnavailable, "connection limit reached");
+    return Status::ok();
+  }
+  if (!c.info.tls) c.info.identity = p.client_id;
+  c.info.username = std::move(p.username);
+  c.info.password = std::move(p.password);
+  uint8_t code = hooks_.authorizeConnect(c.info);
+  c.info.password.reset();
+  if (c.closed) return Status::ok();
+  if (code != mqtt::kConnackAccepted) {
+    refuseConnect(c, std::min<uint8_t>(code, mqtt::kConnackNotAuthorized), "refused by policy");
+    return Status::ok();
+  }
+  // Takeover: the older connection of this client id goes (with its will).
+  auto it = sessions_.find(p.client_id);
+  if (it != sessions_.end() && it->second->conn != nullptr) {
+    closeConn(*it->second->conn, "session taken over by a new connection", true, true);
+    if (c.closed) return Status::ok();
+  }
+  bool present = false;
+  Session* s = attachSession(c, p.clean_session, &present);
+  c.session = s;
+  c.connected = true;
+  ++connected_count_;
+  c.keep_alive = p.keep_alive;
+  c.will = std::move(p.will);
+  sendPacket(c, mqtt::Connack{present, mqtt::kConnackAccepted});
+  if (log_.enabled(LogLevel::kDebug)) {
+    log_.debug("client '" + c.info.client_id + "' (" + c.info.identity + ") connected from " +
+               c.info.peer);
+  }
+  hooks_.onConnected(c.info);
+  if (c.closed) return Status::ok();
+  for (auto& o : s->inflight) sendOutgoing(*s, o, /*dup=*/true);
+  fillWindow(*s);
+  return Status::ok();
+}
+
+Session* BrokerCore::attachSession(Connection& c, bool clean, bool* session_present) {
+  auto it = sessions_.find(c.info.client_id);
+  if (it != sessions_.end() &&
+      (clean || it->second->clean || it->second->identity != c.info.identity)) {
+    destroySession(it->second.get());
+    it = sessions_.end();
+  }
+  Session* s;
+  if (it != sessions_.end()) {
+    s = it->second.get();
+    *session_present = true;
+  } else {
+    auto owned = std::make_unique<Session>();
+    s = owned.get();
+    s->client_id = c.info.client_id;
+    s->identity = c.info.identity;
+    sessions_.emplace(s->client_id, std::move(owned));
+    by_identity_[s->identity].push_back(s);
+    *session_present = false;
+  }
+  s->clean = clean;
+  s->conn = &c;
+  return s;
+}
+
+void BrokerCore::destroySession(Session* s) {
+  for (const auto& [filter, qos] : s->subscriptions) trie_.unsubscribe(filter, s);
+  auto idx = by_identity_.find(s->identity);
+  if (idx != by_identity_.end()) {
+    auto& v = idx->second;
+    v.erase(std::remove(v.begin(), v.end(), s), v.end());
+    if (v.empty()) by_identity_.erase(idx);
+  }
+  sessions_.erase(s->client_id);
+}
+
+// ---- Inbound ----
+
+Status BrokerCore::handlePublish(Connection& c, mqtt::Publish&& p) {
+  if (p.payload->size() > options_.max_payload_bytes) {
+    ++stats_.dropped_oversize;
+    closeConn(c,
+              "payload of " + std::to_string(p.payload->size()) + " bytes exceeds the limit of " +
+                  std::to_string(options_.max_payload_bytes),
+              true, true);
+    return Status::ok();
+  }
+  const uint16_t id = p.packet_id;
+  const uint8_t qos = p.qos;
+  Message m{std::move(p.topic), std::move(p.payload), p.qos, p.retain};
+  if (qos == 1) {
+    sendPacket(c, mqtt::Puback{id});
+  } else if (qos == 2) {
+    auto& pending = c.session->inbound_qos2;
+    if (pending.count(id) != 0) {  // a resend: delivered already, only acknowledge again
+      sendPacket(c, mqtt::Pubrec{id});
+      return Status::ok();
+    }
+    if (pending.size() >= options_.max_inbound_qos2_per_client) {
+      return Status::invalid("more than " + std::to_string(options_.max_inbound_qos2_per_client) +
+                             " unreleased QoS 2 messages");
+    }
+    pending.insert(id);
+    sendPacket(c, mqtt::Pubrec{id});
+  }
+  acceptInbound(c, std::move(m));
+  return Status::ok();
+}
+
+void BrokerCore::acceptInbound(Connection& c, Message&& msg) {
+  ++stats_.messages_in;
+  hooks_.onPublish(c.info, msg);
+}
+
+void BrokerCore::handleAck(Connection& c, mqtt::PacketType type, uint16_t packet_id) {
+  Session& s = *c.session;
+  auto it = std::find_if(s.inflight.begin(), s.inflight.end(),
+                         [packet_id](const auto& o) { return o.packet_id == packet_id; });
+  if (it == s.inflight.end()) return;  // unknown id: tolerated (e.g. a late duplicate ack)
+  switch (type) {
+    case mqtt::PacketType::kPuback:
+      if (it->qos != 1) return;
+      s.inflight.erase(it);
+      fillWindow(s);
+      return;
+    case mqtt::PacketType::kPubrec:
+      if (it->qos != 2) return;
+      it->awaiting_comp = true;
+      it->msg.reset();  // payload no longer needed
+      sendPacket(c, mqtt::Pubrel{packet_id});
+      return;
+    case mqtt::PacketType::kPubcomp:
+      if (it->qos != 2 || !it->awaiting_comp) return;
+      s.inflight.erase(it);
+      fillWindow(s);
+      return;
+    default:
+      return;
+  }
+}
+
+void BrokerCore::handleSubscribe(Connection& c, const mqtt::Subscribe& p) {
+  Session* s = c.session;
+  mqtt::Suback ack{p.packet_id, {}};
+  std::vector<std::pair<std::string_view, uint8_t>> granted;
+  for (const auto& t : p.topics) {
+    const bool exists = s->subscriptions.count(t.filter) != 0;
+    if (!exists && s->subscriptions.size() >= options_.max_subscriptions_per_client) {
+      ack.return_codes.push_back(mqtt::kSubackFailure);
+      continue;
+    }
+    if (!hooks_.authorizeSubscribe(c.info, t.filter)) {
+      ack.return_codes.push_back(mqtt::kSubackFailure);
+      continue;
+    }
+    if (c.closed) return;
+    s->subscriptions[t.filter] = t.qos;
+    trie_.subscribe(t.filter, s, t.qos);
+    ack.return_codes.push_back(t.qos);
+    granted.emplace_back(t.filter, t.qos);
+  }
+  if (c.closed) return;
+  sendPacket(c, ack);
+  for (const auto& [filter, qos] : granted) {
+    if (c.closed) return;
+    replayRetained(c, filter, qos);
+  }
+}
+
+void BrokerCore::handleUnsubscribe(Connection& c, const mqtt::Unsubscribe& p) {
+  Session* s = c.session;
+  for (const auto& f : p.filters) {
+    auto it = s->subscriptions.find(f);
+    if (it == s->subscriptions.end()) continue;
+    trie_.unsubscribe(f, s);
+    s->subscriptions.erase(it);
+  }
+  sendPacket(c, mqtt::Unsuback{p.packet_id});
+}
+
+// ---- Outbound ----
+
+uint16_t BrokerCore::allocPacketId(Session& s) {
+  while (true) {
+    uint16_t id = s.next_packet_id++;
+    if (s.next_packet_id == 0) s.next_packet_id = 1;
+    if (id == 0) continue;
+    bool used = std::any_of(s.inflight.begin(), s.inflight.end(),
+                            [id](const auto& o) { return o.packet_id == id; });
+    if (!used) return id;
+  }
+}
+
+void BrokerCore::sendOutgoing(Session& s, Session::Outgoing& o, bool dup) {
+  if (s.conn == nullptr) return;
+  Frame f;
+  if (o.awaiting_comp) {
+    mqtt::encode(mqtt::Pubrel{o.packet_id}, f.owned);
+  } else {
+    mqtt::encodePublishHeader(f.owned, o.msg->topic, o.qos, o.retain, dup, o.packet_id,
+                              o.msg->payload->size());
+    f.body = o.msg->payload;
+    ++stats_.messages_out;
+  }
+  transport_.send(s.conn->id, std::move(f));
+}
+
+void BrokerCore::deliver(Session& s, const StoredPtr& msg, uint8_t qos, bool retain,
+                         SharedHead* qos0_head) {
+  if (qos == 0) {
+    if (s.conn == nullptr) {
+      if (options_.queue_qos0_offline && !s.clean &&
+          s.queue.size() < options_.max_queued_per_client) {
+        s.queue.push_back({msg, 0, retain, 0, false});
+      } else {
+        ++stats_.dropped_offline_qos0;
+      }
+      return;
+    }
+    if (transport_.pendingBytes(s.conn->id) > options_.max_write_buffer_bytes) {
+      ++stats_.dropped_slow_consumer;
+      return;
+    }
+    Frame f;
+    if (!retain && qos0_head != nullptr) {
+      if (!*qos0_head) {
+        auto head = std::make_shared<std::string>();
+        mqtt::encodePublishHeader(*head, msg->topic, 0, false, false, 0, msg->payload->size());
+        *qos0_head = std::move(head);
+      }
+      f.shared_head = *qos0_head;
+    } else {
+      mqtt::encodePublishHeader(f.owned, msg->topic, 0, retain, false, 0, msg->payload->size());
+    }
+    f.body = msg->payload;
+    ++stats_.messages_out;
+    transport_.send(s.conn->id, std::move(f));
+    return;
+  }
+  if (s.conn != nullptr && s.queue.empty() &&
+      s.inflight.size() < options_.max_inflight_per_client) {
+    s.inflight.push_back({msg, qos, retain, allocPacketId(s), false});
+    sendOutgoing(s, s.inflight.back(), false);
+    return;
+  }
+  if (s.queue.size() >= options_.max_queued_per_client) {
+    ++stats_.dropped_queue_full;
+    return;
+  }
+  s.queue.push_back({msg, qos, retain, 0, false});
+}
+
+void BrokerCore::fillWindow(Session& s) {
+  while (s.conn != nullptr && !s.queue.empty()) {
+    Session::Outgoing& front = s.queue.front();
+    if (front.qos == 0) {
+      Session::Outgoing o = std::move(front);
+      s.queue.pop_front();
+      Frame f;
+      mqtt::encodePublishHeader(f.owned, o.msg->topic, 0, o.retain, false, 0,
+                                o.msg->payload->size());
+      f.body = o.msg->payload;
+      ++stats_.messages_out;
+      transport_.send(s.conn->id, std::move(f));
+      continue;
+    }
+    if (s.inflight.size() >= options_.max_inflight_per_client) return;
+    Session::Outgoing o = std::move(front);
+    s.queue.pop_front();
+    o.packet_id = allocPacketId(s);
+    s.inflight.push_back(std::move(o));
+    sendOutgoing(s, s.inflight.back(), false);
+  }
+}
+
+void BrokerCore::fanOut(const StoredPtr& msg, const std::vector<SubscriptionTrie::Match>& matches) {
+  std::vector<Session*> local;
+  std::vector<Session*>& targets = publish_depth_ <= 1 ? scratch_sessions_ : local;
+  targets.clear();
+  ++epoch_;
+  for (const auto& m : matches) {
+    Session* s = m.session;
+    if (s->match_epoch != epoch_) {
+      s->match_epoch = epoch_;
+      s->match_qos = m.qos;
+      targets.push_back(s);
+    } else if (m.qos > s->match_qos) {
+      s->match_qos = m.qos;
+    }
+  }
+  SharedHead head0;
+  for (Session* s : targets) deliver(*s, msg, std::min(msg->qos, s->match_qos), false, &head0);
+}
+
+// ---- API ----
+
+void BrokerCore::publish(const Message& msg, std::string_view source_identity) {
+  ++publish_depth_;
+  StoredPtr stored = makeStored(msg);
+  if (msg.retain) storeRetained(stored, source_identity);
+  std::vector<SubscriptionTrie::Match> local;
+  auto& matches = publish_depth_ == 1 ? scratch_matches_ : local;
+  matches.clear();
+  trie_.match(msg.topic, matches);
+  if (!matches.empty()) fanOut(stored, matches);
+  --publish_depth_;
+}
+
+void BrokerCore::deliverToIdentity(std::string_view identity, const Message& msg) {
+  auto it = by_identity_.find(std::string(identity));
+  if (it == by_identity_.end()) return;
+  ++publish_depth_;
+  StoredPtr stored = makeStored(msg);
+  SharedHead head0;
+  std::vector<Session*> targets = it->second;
+  for (Session* s : targets) {
+    int best = -1;
+    for (const auto& [filter, qos] : s->subscriptions) {
+      if (qos > best && mqtt::topicMatches(filter, stored->topic)) best = qos;
+    }
+    if (best >= 0) {
+      deliver(*s, stored, std::min<uint8_t>(stored->qos, static_cast<uint8_t>(best)), false,
+              &head0);
+    }
+  }
+  --publish_depth_;
+}
+
+void BrokerCore::storeRetained(const StoredPtr& msg, std::string_view source_identity) {
+  auto it = retained_.find(msg->topic);
+  if (msg->payload->empty()) {
+    if (it != retained_.end()) retained_.erase(it);
+    return;
+  }
+  if (it != retained_.end()) {
+    it->second = Retained{msg, std::string(source_identity)};
+    return;
+  }
+  if (retained_.size() >= options_.max_retained) {
+    ++stats_.dropped_retained_full;
+    return;
+  }
+  retained_.emplace(msg->topic, Retained{msg, std::string(source_identity)});
+}
+
+void BrokerCore::replayRetained(Connection& c, std::string_view filter, uint8_t granted) {
+  if (retained_.empty()) return;
+  std::vector<const Retained*> hits;
+  if (filter.find_first_of("+#") == std::string_view::npos) {
+    auto it = retained_.find(filter);
+    if (it != retained_.end()) hits.push_back(&it->second);
+  } else {
+    for (const auto& [topic, r] : retained_) {
+      if (mqtt::topicMatches(filter, topic)) hits.push_back(&r);
+    }
+  }
+  // Copy out before calling hooks: a hook may publish and change the retained store.
+  std::vector<Retained> copies;
+  copies.reserve(hits.size());
+  for (const Retained* r : hits) copies.push_back(*r);
+  for (const auto& r : copies) {
+    if (!hooks_.mayReceiveRetained(c.info, r.source_identity, r.msg->topic)) continue;
+    if (c.closed || c.session == nullptr) return;
+    deliver(*c.session, r.msg, std::min(granted, r.msg->qos), /*retain=*/true, nullptr);
+  }
+}
+
+void BrokerCore::disconnectIf(const std::function<bool(const ClientInfo&)>& pred,
+                              std::string_view reason) {
+  std::vector<Connection*> victims;
+  for (auto& [id, c] : conns_) {
+    if (c->connected && pred(c->info)) victims.push_back(c.get());
+  }
+  for (Connection* c : victims) closeConn(*c, reason, false, true);
+}
+
+void BrokerCore::closeAll(std::string_view reason) {
+  closing_ = true;
+  std::vector<Connection*> all;
+  for (auto& [id, c] : conns_) all.push_back(c.get());
+  for (Connection* c : all) {
+    c->will.reset();
+    closeConn(*c, reason, false, true);
+  }
+}
+
+BrokerStats BrokerCore::stats() const {
+  BrokerStats s = stats_;
+  s.connections = conns_.size();
+  s.connected_clients = connected_count_;
+  s.retained = retained_.size();
+  s.sessions = sessions_.size();
+  return s;
+}
+
+}  // namespace evg::broker

@@ -1,0 +1,216 @@
+#pragma once
+// BrokerCore: the sans-I/O MQTT 3.1.1 broker. It owns every connection's protocol state, the
+// sessions (online and persistent-offline), the subscription trie and the retained store. It
+// never touches a socket or a timer:
+//
+//   inputs   onAccept / onBytes / onClosed  (from the transport), tick() (periodic), and the API
+//            calls publish / deliverToIdentity / disconnectIf / closeAll
+//   outputs  Transport::send(conn, Frame) / Transport::close(conn), and BrokerHooks callbacks
+//   time     an injected Clock (FakeClock in tests)
+//
+// Flow of an application message:
+//   bytes -> mqtt::Decoder -> handlePublish (PUBACK / PUBREC bookkeeping) -> hooks.onPublish ->
+//   (the hooks call) publish() -> trie match, dedupe per session at max QoS -> QoS0: one shared
+//   encoded header + shared payload for all; QoS1/2: per-session in-flight window or bounded queue
+//   -> Transport::send.
+//
+// Thread safety: none; every call on the loop thread. Hooks may call back into the core
+// (publish, deliverToIdentity, disconnectIf); connections closed during a call are destroyed at
+// the start of the next top-level input, so no dangling state is reachable.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "base/log.h"
+#include "broker/subscription_trie.h"
+#include "broker/types.h"
+#include "mqtt/codec.h"
+
+namespace evg::broker {
+
+using ConnId = uint64_t;
+using TimePoint = std::chrono::steady_clock::time_point;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual TimePoint now() const = 0;
+};
+
+class SteadyClock : public Clock {
+ public:
+  TimePoint now() const override { return std::chrono::steady_clock::now(); }
+};
+
+// Manually advanced clock for tests.
+class FakeClock : public Clock {
+ public:
+  TimePoint now() const override { return now_; }
+  void advance(std::chrono::milliseconds d) { now_ += d; }
+
+ private:
+  TimePoint now_{std::chrono::hours(1)};
+};
+
+// Bytes to write, in order: owned, then *shared_head, then *body (each may be empty/null).
+// QoS0 fan-out shares one encoded header and the payload between all subscribers.
+struct Frame {
+  std::string owned;
+  std::shared_ptr<const std::string> shared_head;
+  std::shared_ptr<const std::string> body;
+  size_t size() const {
+    return owned.size() + (shared_head ? shared_head->size() : 0) + (body ? body->size() : 0);
+  }
+};
+
+// The core's output seam (the Asio layer in broker.cc, a recorder in tests).
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void send(ConnId id, Frame&& frame) = 0;
+  // Flush what was sent, then close. The core has already forgotten `id`; it ignores a later
+  // onClosed(id).
+  virtual void close(ConnId id) = 0;
+  // Bytes queued but not yet written for `id` (bounds QoS0 to slow consumers).
+  virtual size_t pendingBytes(ConnId id) const = 0;
+};
+
+// An application message as stored in queues and the retained store (immutable, shared).
+struct StoredMessage {
+  std::string topic;
+  std::shared_ptr<const std::string> payload;  // never null
+  uint8_t qos = 0;
+};
+using StoredPtr = std::shared_ptr<const StoredMessage>;
+
+struct Connection;
+
+// State that outlives a connection when clean_session = 0.
+struct Session {
+  struct Outgoing {
+    StoredPtr msg;
+    uint8_t qos = 1;
+    bool retain = false;
+    uint16_t packet_id = 0;      // 0 while queued
+    bool awaiting_comp = false;  // QoS2: PUBREC received, PUBREL sent
+  };
+  std::string client_id;
+  std::string identity;
+  bool clean = true;
+  Connection* conn = nullptr;                                 // null while offline
+  std::map<std::string, uint8_t, std::less<>> subscriptions;  // filter -> granted QoS
+  std::deque<Outgoing> inflight;  // sent, unacked (<= max_inflight_per_client)
+  std::deque<Outgoing> queue;     // waiting for the window / reconnect (<= max_queued_per_client)
+  std::unordered_set<uint16_t> inbound_qos2;  // PUBREC sent, PUBREL not yet received
+  uint16_t next_packet_id = 1;
+  // Fan-out scratch: dedupes overlapping subscriptions within one publish().
+  uint64_t match_epoch = 0;
+  uint8_t match_qos = 0;
+};
+
+struct Connection {
+  ConnId id = 0;
+  ClientInfo info;
+  mqtt::Decoder decoder;
+  bool connected = false;  // CONNACK 0 sent
+  bool closed = false;
+  Session* session = nullptr;
+  std::optional<mqtt::Will> will;
+  uint16_t keep_alive = 0;
+  TimePoint accepted_at;
+  TimePoint last_rx;
+};
+
+class BrokerCore {
+ public:
+  BrokerCore(BrokerOptions options, BrokerHooks& hooks, Transport& transport, const Clock& clock,
+             Log log);
+  ~BrokerCore();
+  BrokerCore(const BrokerCore&) = delete;
+  BrokerCore& operator=(const BrokerCore&) = delete;
+
+  // A socket was accepted (after a successful TLS handshake for TLS). `identity` is the thing name
+  // for TLS, empty otherwise. Returns false when over the socket limit: the transport must close.
+  bool onAccept(ConnId id, bool tls, std::string identity, std::string peer);
+  // Bytes read from `id`. May send, close `id` or any other connection, and call hooks.
+  void onBytes(ConnId id, std::string_view bytes);
+  // The transport lost `id` (EOF, I/O error): an abnormal close, so the will is published.
+  void onClosed(ConnId id, std::string_view reason);
+  // Enforces CONNECT timeout and keepalive (1.5 x keep alive). Call every tick_interval.
+  void tick();
+
+  // Deliver to every session whose subscriptions match; msg.retain also stores/deletes retained.
+  void publish(const Message& msg, std::string_view source_identity);
+  // Deliver only to sessions with this identity, against their own subscriptions, once each at
+  // min(msg.qos, max granted QoS). Does not touch the retained store.
+  void deliverToIdentity(std::string_view identity, const Message& msg);
+  // Closes connected clients for which pred is true (no will).
+  void disconnectIf(const std::function<bool(const ClientInfo&)>& pred, std::string_view reason);
+  // Closes every connection (no wills) and refuses new CONNECTs with CONNACK 3 from now on.
+  void closeAll(std::string_view reason);
+
+  BrokerStats stats() const;
+  size_t connectionCount() const { return conns_.size(); }
+  const BrokerOptions& options() const { return options_; }
+
+ private:
+  using SharedHead = std::shared_ptr<const std::string>;
+  Connection* find(ConnId id);
+  void collectGarbage();
+  void closeConn(Connection& c, std::string_view reason, bool publish_will, bool notify_transport);
+  void sendPacket(Connection& c, const mqtt::Packet& p);
+  Status handlePacket(Connection& c, mqtt::Packet&& p);
+  Status handleConnect(Connection& c, mqtt::Connect&& p);
+  void refuseConnect(Connection& c, uint8_t code, std::string_view why);
+  Status handlePublish(Connection& c, mqtt::Publish&& p);
+  void handleSubscribe(Connection& c, const mqtt::Subscribe& p);
+  void handleUnsubscribe(Connection& c, const mqtt::Unsubscribe& p);
+  void handleAck(Connection& c, mqtt::PacketType type, uint16_t packet_id);
+  void acceptInbound(Connection& c, Message&& msg);
+  Session* attachSession(Connection& c, bool clean, bool* session_present);
+  void destroySession(Session* s);
+  void deliver(Session& s, const StoredPtr& msg, uint8_t qos, bool retain, SharedHead* qos0_head);
+  void sendOutgoing(Session& s, Session::Outgoing& o, bool dup);
+  void fillWindow(Session& s);
+  uint16_t allocPacketId(Session& s);
+  void replayRetained(Connection& c, std::string_view filter, uint8_t granted);
+  void storeRetained(const StoredPtr& msg, std::string_view source_identity);
+  void fanOut(const StoredPtr& msg, const std::vector<SubscriptionTrie::Match>& matches);
+
+  BrokerOptions options_;
+  BrokerHooks& hooks_;
+  Transport& transport_;
+  const Clock& clock_;
+  Log log_;
+  bool closing_ = false;
+
+  std::unordered_map<ConnId, std::unique_ptr<Connection>> conns_;
+  std::vector<std::unique_ptr<Connection>> graveyard_;
+  size_t connected_count_ = 0;
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;  // by client id
+  std::unordered_map<std::string, std::vector<Session*>> by_identity_;
+  SubscriptionTrie trie_;
+  struct Retained {
+    StoredPtr msg;
+    std::string source_identity;
+  };
+  std::map<std::string, Retained, std::less<>> retained_;
+  uint64_t epoch_ = 0;
+  uint64_t auto_id_ = 0;
+  int publish_depth_ = 0;
+  std::vector<SubscriptionTrie::Match> scratch_matches_;
+  std::vector<Session*> scratch_sessions_;
+  BrokerStats stats_;
+};
+
+}  // namespace evg::broker

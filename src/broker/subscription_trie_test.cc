@@ -1,0 +1,89 @@
+#include "broker/subscription_trie.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "mqtt/topic.h"
+
+namespace evg::broker {
+namespace {
+
+Session* sess(int i) { return reinterpret_cast<Session*>(static_cast<uintptr_t>(i * 16)); }
+
+std::map<Session*, std::vector<uint8_t>> matchMap(const SubscriptionTrie& t,
+                                                  std::string_view topic) {
+  std::vector<SubscriptionTrie::Match> out;
+  t.match(topic, out);
+  std::map<Session*, std::vector<uint8_t>> m;
+  for (auto& x : out) m[x.session].push_back(x.qos);
+  for (auto& [k, v] : m) std::sort(v.begin(), v.end());
+  return m;
+}
+
+TEST(SubscriptionTrieTest, WildcardsAndDollarTopics) {
+  SubscriptionTrie t;
+  t.subscribe("a/b", sess(1), 1);
+  t.subscribe("a/+", sess(2), 0);
+  t.subscribe("a/#", sess(3), 2);
+  t.subscribe("#", sess(4), 0);
+  t.subscribe("+/b", sess(5), 1);
+  t.subscribe("$SYS/#", sess(6), 0);
+  EXPECT_EQ(t.size(), 6u);
+  auto m = matchMap(t, "a/b");
+  EXPECT_EQ(m.size(), 5u);
+  EXPECT_EQ(m[sess(1)], std::vector<uint8_t>{1});
+  m = matchMap(t, "a");  // "a/#" matches the parent level too
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_TRUE(m.count(sess(3)) && m.count(sess(4)));
+  m = matchMap(t, "a/b/c");
+  EXPECT_EQ(m.size(), 2u);
+  m = matchMap(t, "$SYS/x");  // no first-level wildcard matches $ topics
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_TRUE(m.count(sess(6)));
+  m = matchMap(t, "/b");  // empty first level matched by '+'
+  EXPECT_TRUE(m.count(sess(5)));
+}
+
+TEST(SubscriptionTrieTest, UpsertUnsubscribeAndPrune) {
+  SubscriptionTrie t;
+  t.subscribe("x/+/z", sess(1), 0);
+  t.subscribe("x/+/z", sess(1), 2);  // update, not duplicate
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(matchMap(t, "x/y/z")[sess(1)], std::vector<uint8_t>{2});
+  EXPECT_FALSE(t.unsubscribe("x/+/q", sess(1)));
+  EXPECT_FALSE(t.unsubscribe("x/+/z", sess(2)));
+  EXPECT_TRUE(t.unsubscribe("x/+/z", sess(1)));
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_TRUE(matchMap(t, "x/y/z").empty());
+  t.subscribe("x/#", sess(1), 0);
+  EXPECT_TRUE(t.unsubscribe("x/#", sess(1)));
+  EXPECT_TRUE(matchMap(t, "x/y").empty());
+}
+
+TEST(SubscriptionTrieTest, AgreesWithTopicMatches) {
+  const std::vector<std::string> filters = {"#",     "+",    "+/+", "a/#", "a/+/c",  "a/b/c",
+                                            "+/b/#", "a//c", "/#",  "a/b", "$SYS/+", "+/+/+/+/+"};
+  const std::vector<std::string> topics = {"a",  "a/b",   "a/b/c",     "a//c",      "/",
+                                           "/a", "b/b/x", "$SYS/load", "a/b/c/d/e", "x"};
+  SubscriptionTrie t;
+  for (size_t i = 0; i < filters.size(); ++i) t.subscribe(filters[i], sess(int(i) + 1), 0);
+  for (const auto& topic : topics) {
+    auto m = matchMap(t, topic);
+    for (size_t i = 0; i < filters.size(); ++i) {
+      EXPECT_EQ(m.count(sess(int(i) + 1)) == 1, mqtt::topicMatches(filters[i], topic))
+          << filters[i] << " vs " << topic;
+    }
+  }
+  // Deep topics beyond the inline level buffer.
+  std::string deep = "d";
+  for (int i = 0; i < 40; ++i) deep += "/l";
+  t.subscribe(deep, sess(99), 1);
+  EXPECT_TRUE(matchMap(t, deep).count(sess(99)));
+}
+
+}  // namespace
+}  // namespace evg::broker
