@@ -1,0 +1,2 @@
+"""A function whose module-level code fails."""
+raise RuntimeError('module level boom')

@@ -1,0 +1,50 @@
+"""Drives greengrasssdk from inside a worker; returns what happened as JSON."""
+import base64
+import json
+
+import greengrasssdk
+
+iot = greengrasssdk.client('iot-data')
+lam = greengrasssdk.client('lambda')
+secrets = greengrasssdk.client('secretsmanager')
+
+
+def _exc(e):
+    return {'exc': type(e).__name__, 'msg': str(e)}
+
+
+def handler(event, context):
+    op = event['op']
+    try:
+        if op == 'meta':
+            return {'module': greengrasssdk.__file__, 'version': greengrasssdk.__version__,
+                    'interface': greengrasssdk.INTERFACE_VERSION}
+        if op == 'publish':
+            kwargs = dict(topic=event['topic'], payload=event.get('payload', ''))
+            if 'policy' in event:
+                kwargs['queueFullPolicy'] = event['policy']
+            return {'ret': iot.publish(**kwargs)}
+        if op == 'invoke':
+            kwargs = dict(event['args'])
+            if 'ClientContext' in kwargs:
+                kwargs['ClientContext'] = kwargs['ClientContext'].encode()
+            if 'Payload' in kwargs:
+                kwargs['Payload'] = kwargs['Payload'].encode()
+            response = lam.invoke(**kwargs)
+            payload = response['Payload']
+            streaming = hasattr(payload, 'read')
+            body = payload.read() if streaming else payload
+            return {'streaming': streaming, 'payload': body.decode('latin-1'),
+                    'function_error': response['FunctionError'], 'keys': sorted(response)}
+        if op == 'shadow':
+            method = getattr(iot, event['method'])
+            response = method(**event['args'])
+            return {'keys': sorted(response), 'payload': response['payload'].decode('utf-8')}
+        if op == 'secret':
+            response = secrets.get_secret_value(**event['args'])
+            created = response['CreatedDate']
+            response['CreatedDate'] = {'type': type(created).__name__, 'iso': created.isoformat()}
+            return response
+    except Exception as e:
+        return _exc(e)
+    raise ValueError('unknown op ' + op)
