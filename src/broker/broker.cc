@@ -1,0 +1,462 @@
+#include "broker/broker.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <cstdio>
+#include <deque>
+#include <optional>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/broker_core.h"
+
+namespace evg::broker {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using TlsStream = asio::ssl::stream<tcp::socket>;
+using boost::system::error_code;
+
+namespace {
+
+std::string hexOf(const unsigned char* p, unsigned n) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(n * 2);
+  for (unsigned i = 0; i < n; ++i) {
+    s.push_back(kHex[p[i] >> 4]);
+    s.push_back(kHex[p[i] & 0x0F]);
+  }
+  return s;
+}
+
+std::optional<std::string> fingerprint(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  if (cert == nullptr || X509_digest(cert, EVP_sha256(), md, &n) != 1) return std::nullopt;
+  return hexOf(md, n);
+}
+
+}  // namespace
+
+Result<std::string> certificateFingerprintFromPemFile(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return Status::notFound("cannot open certificate file " + path);
+  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  if (cert == nullptr) return Status::invalid("no PEM certificate in " + path);
+  auto fp = fingerprint(cert);
+  X509_free(cert);
+  if (!fp) return Status::internal("SHA-256 digest failed for " + path);
+  return *fp;
+}
+
+// ---- Connections ----
+
+class NetConn : public std::enable_shared_from_this<NetConn> {
+ public:
+  NetConn(Broker::Impl* owner, ConnId id, std::string peer) : owner_(owner), id_(id), peer_(peer) {}
+  virtual ~NetConn() = default;
+  virtual void start() = 0;
+  // Queue a frame for writing (ignored once closing).
+  void send(Frame&& f) {
+    if (closed_ || closing_) return;
+    pending_bytes_ += f.size();
+    pending_.push_back(std::move(f));
+    startWrite();
+  }
+  // Flush what is queued (bounded by close_flush_timeout), then close.
+  virtual void closeAfterFlush() = 0;
+  // Close the socket now and leave the owner's table. Idempotent.
+  virtual void shutdownNow() = 0;
+  void detach() { owner_ = nullptr; }
+  size_t pendingBytes() const { return pending_bytes_; }
+
+ protected:
+  virtual void startWrite() = 0;
+
+  Broker::Impl* owner_;
+  ConnId id_;
+  std::string peer_;
+  std::deque<Frame> pending_;
+  size_t pending_bytes_ = 0;
+  bool closing_ = false;  // the core asked to close: flush, then shut down
+  bool closed_ = false;
+  bool in_core_ = false;  // BrokerCore::onAccept accepted it
+};
+
+class Broker::Impl : public Transport {
+ public:
+  Impl(asio::io_context& io, BrokerOptions options, BrokerHooks& hooks, Log log)
+      : io_(io),
+        options_(options),
+        hooks_(hooks),
+        log_(std::move(log)),
+        core_(options_, hooks_, *this, clock_, log_),
+        tick_timer_(io) {}
+
+  ~Impl() override {
+    for (auto& [id, c] : conns_) c->detach();
+    for (auto& [id, c] : conns_) c->shutdownNow();
+    conns_.clear();
+  }
+
+  // Transport
+  void send(ConnId id, Frame&& f) override {
+    auto it = conns_.find(id);
+    if (it != conns_.end()) it->second->send(std::move(f));
+  }
+  void close(ConnId id) override {
+    auto it = conns_.find(id);
+    if (it != conns_.end()) it->second->closeAfterFlush();
+  }
+  size_t pendingBytes(ConnId id) const override {
+    auto it = conns_.find(id);
+    return it == conns_.end() ? 0 : it->second->pendingBytes();
+  }
+
+  Status listen(bool tls, const std::string& address, uint16_t port, const TlsFiles* files);
+  void doAccept(tcp::acceptor& acc, bool tls);
+  void startTick();
+  void forget(ConnId id) {
+    conns_.erase(id);
+    maybeFinishStop();
+  }
+  void maybeFinishStop() {
+    if (stopping_ && stop_done_ && conns_.empty()) {
+      asio::post(io_, std::move(stop_done_));
+      stop_done_ = nullptr;
+    }
+  }
+  void stop(std::function<void()> done) {
+    stopping_ = true;
+    stop_done_ = std::move(done);
+    error_code ec;
+    if (tcp_acc_) tcp_acc_->close(ec);
+    if (tls_acc_) tls_acc_->close(ec);
+    tick_timer_.cancel();
+    core_.closeAll("broker stopping");
+    // Sockets still in the TLS handshake are unknown to the core.
+    std::vector<std::shared_ptr<NetConn>> rest;
+    for (auto& [id, c] : conns_) rest.push_back(c);
+    for (auto& c : rest) c->closeAfterFlush();
+    maybeFinishStop();
+  }
+
+  asio::io_context& io_;
+  BrokerOptions options_;
+  BrokerHooks& hooks_;
+  Log log_;
+  SteadyClock clock_;
+  BrokerCore core_;
+  asio::steady_timer tick_timer_;
+  bool ticking_ = false;
+  std::optional<tcp::acceptor> tcp_acc_;
+  std::optional<tcp::acceptor> tls_acc_;
+  std::unique_ptr<asio::ssl::context> ssl_ctx_;
+  std::unordered_map<ConnId, std::shared_ptr<NetConn>> conns_;
+  ConnId next_id_ = 1;
+  bool stopping_ = false;
+  std::function<void()> stop_done_;
+};
+
+template <typename Stream>
+class StreamConn final : public NetConn {
+ public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  StreamConn(Broker::Impl* owner, ConnId id, std::string peer, Stream stream)
+      : NetConn(owner, id, std::move(peer)),
+        stream_(std::move(stream)),
+        timer_(stream_.get_executor()),
+        rbuf_(std::max<size_t>(owner->options_.read_buffer_bytes, 512)) {}
+
+  void start() override {
+    if constexpr (kTls) {
+      auto weak = weak_from_this();
+      timer_.expires_after(owner_->options_.connect_timeout);
+      timer_.async_wait([weak](error_code ec) {
+        if (ec) return;
+        if (auto self = weak.lock()) self->shutdownNow();
+      });
+      stream_.set_verify_callback([weak](bool preverified, asio::ssl::verify_context& vctx) {
+        auto self = std::static_pointer_cast<StreamConn>(weak.lock());
+        if (!self || self->owner_ == nullptr || !preverified) return false;
+        X509_STORE_CTX* sc = vctx.native_handle();
+        if (X509_STORE_CTX_get_error_depth(sc) != 0) return true;  // CA chain: trust verify
+        auto fp = fingerprint(X509_STORE_CTX_get_current_cert(sc));
+        if (!fp) return false;
+        auto identity = self->owner_->hooks_.identityForCertificate(*fp);
+        if (!identity) {
+          if (self->owner_->log_.enabled(LogLevel::kInfo)) {
+            self->owner_->log_.info("TLS client " + self->peer_ + ": unknown certificate " + *fp);
+          }
+          return false;
+        }
+        self->identity_ = std::move(*identity);
+        return true;
+      });
+      auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
+      stream_.async_handshake(asio::ssl::stream_base::server, [self](error_code ec) {
+        if (self->closed_ || self->owner_ == nullptr) return;
+        self->timer_.cancel();
+        if (ec) {
+          if (self->owner_->log_.enabled(LogLevel::kDebug)) {
+            self->owner_->log_.debug("TLS handshake with " + self->peer_ +
+                                     " failed: " + ec.message());
+          }
+          self->shutdownNow();
+          return;
+        }
+        self->enterCore();
+      });
+    } else {
+      enterCore();
+    }
+  }
+
+  void closeAfterFlush() override {
+    if (closed_ || closing_) return;
+    closing_ = true;
+    if (!writing_ && pending_.empty()) {
+      shutdownNow();
+      return;
+    }
+    auto weak = weak_from_this();
+    timer_.expires_after(owner_ ? owner_->options_.close_flush_timeout
+                                : std::chrono::milliseconds(0));
+    timer_.async_wait([weak](error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->shutdownNow();
+    });
+  }
+
+  void shutdownNow() override {
+    if (closed_) return;
+    auto keep = shared_from_this();
+    closed_ = true;
+    error_code ec;
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.lowest_layer().close(ec);
+    timer_.cancel();
+    if (owner_ != nullptr) owner_->forget(id_);
+  }
+
+ private:
+  void enterCore() {
+    std::string identity = kTls ? identity_ : std::string();
+    if (!owner_->core_.onAccept(id_, kTls, std::move(identity), peer_)) {
+      shutdownNow();
+      return;
+    }
+    in_core_ = true;
+    doRead();
+  }
+
+  // The peer went away (EOF / error): an abnormal close for the core unless it closed us first.
+  void lost(const std::string& reason) {
+    if (closed_) return;
+    auto keep = shared_from_this();
+    if (!closing_ && in_core_ && owner_ != nullptr) owner_->core_.onClosed(id_, reason);
+    shutdownNow();
+  }
+
+  void doRead() {
+    auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
+    stream_.async_read_some(asio::buffer(rbuf_), [self](error_code ec, size_t n) {
+      if (self->closed_ || self->owner_ == nullptr) return;
+      if (ec) {
+        self->lost(ec.message());
+        return;
+      }
+      if (self->closing_) return;  // the core is done with this connection
+      self->owner_->core_.onBytes(self->id_, std::string_view(self->rbuf_.data(), n));
+      if (!self->closed_ && !self->closing_) self->doRead();
+    });
+  }
+
+  void startWrite() override {
+    if (writing_ || closed_) return;
+    if (pending_.empty()) {
+      if (closing_) shutdownNow();
+      return;
+    }
+    writing_ = true;
+    writing_frames_.clear();
+    bufs_.clear();
+    flat_.clear();
+    writing_bytes_ = 0;
+    constexpr size_t kMaxFramesPerWrite = 256;
+    while (!pending_.empty() && writing_frames_.size() < kMaxFramesPerWrite) {
+      writing_frames_.push_back(std::move(pending_.front()));
+      pending_.pop_front();
+    }
+    for (const Frame& f : writing_frames_) {
+      writing_bytes_ += f.size();
+      if constexpr (kTls) {
+        // One TLS record per write, not one per buffer.
+        flat_ += f.owned;
+        if (f.shared_head) flat_ += *f.shared_head;
+        if (f.body) flat_ += *f.body;
+      } else {
+        if (!f.owned.empty()) bufs_.push_back(asio::buffer(f.owned));
+        if (f.shared_head && !f.shared_head->empty()) bufs_.push_back(asio::buffer(*f.shared_head));
+        if (f.body && !f.body->empty()) bufs_.push_back(asio::buffer(*f.body));
+      }
+    }
+    if constexpr (kTls) bufs_.push_back(asio::buffer(flat_));
+    auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
+    asio::async_write(stream_, bufs_, [self](error_code ec, size_t) {
+      self->writing_ = false;
+      self->pending_bytes_ -= self->writing_bytes_;
+      self->writing_frames_.clear();
+      if (self->closed_ || self->owner_ == nullptr) return;
+      if (ec) {
+        self->lost(ec.message());
+        return;
+      }
+      self->startWrite();
+    });
+  }
+
+  Stream stream_;
+  asio::steady_timer timer_;
+  std::vector<char> rbuf_;
+  std::string identity_;  // TLS: thing name from the verify callback
+  bool writing_ = false;
+  std::vector<Frame> writing_frames_;
+  std::vector<asio::const_buffer> bufs_;
+  std::string flat_;
+  size_t writing_bytes_ = 0;
+};
+
+// ---- Impl ----
+
+Status Broker::Impl::listen(bool tls, const std::string& address, uint16_t port,
+                            const TlsFiles* files) {
+  std::optional<tcp::acceptor>& acc = tls ? tls_acc_ : tcp_acc_;
+  const char* kind = tls ? "TLS" : "TCP";
+  if (stopping_) return Status::conflict("broker is stopping");
+  if (acc) return Status::conflict(std::string(kind) + " listener already open");
+  error_code ec;
+  auto addr = asio::ip::make_address(address, ec);
+  if (ec) return Status::invalid("bad listen address '" + address + "': " + ec.message());
+  if (tls) {
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                     ec);
+    if (!ec) ctx->load_verify_file(files->ca_file, ec);
+    if (ec) return Status::invalid("cannot load CA file " + files->ca_file + ": " + ec.message());
+    ctx->use_certificate_chain_file(files->cert_file, ec);
+    if (ec) {
+      return Status::invalid("cannot load certificate " + files->cert_file + ": " + ec.message());
+    }
+    ctx->use_private_key_file(files->key_file, asio::ssl::context::pem, ec);
+    if (ec) return Status::invalid("cannot load key " + files->key_file + ": " + ec.message());
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+    if (ec) return Status::internal("set_verify_mode: " + ec.message());
+    ssl_ctx_ = std::move(ctx);
+  }
+  tcp::endpoint ep(addr, port);
+  const std::string where = address + ":" + std::to_string(port);
+  acc.emplace(io_);
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    acc.reset();
+    return Status::io(std::string(kind) + " listen on " + where + " failed: " + ec.message());
+  }
+  if (log_.enabled(LogLevel::kInfo)) {
+    log_.info(std::string(kind) + " listening on " + address + ":" +
+              std::to_string(acc->local_endpoint().port()));
+  }
+  doAccept(*acc, tls);
+  startTick();
+  return Status::ok();
+}
+
+void Broker::Impl::doAccept(tcp::acceptor& acc, bool tls) {
+  acc.async_accept([this, &acc, tls](error_code ec, tcp::socket sock) {
+    if (stopping_ || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      if (log_.enabled(LogLevel::kWarn)) log_.warn("accept failed: " + ec.message());
+      doAccept(acc, tls);
+      return;
+    }
+    error_code ignore;
+    sock.set_option(tcp::no_delay(true), ignore);
+    auto rep = sock.remote_endpoint(ignore);
+    std::string peer = rep.address().to_string(ignore) + ":" + std::to_string(rep.port());
+    if (conns_.size() >= options_.max_connections + options_.max_pending_connects) {
+      sock.close(ignore);  // the core would refuse it too; don't even start a handshake
+    } else {
+      const ConnId id = next_id_++;
+      std::shared_ptr<NetConn> c;
+      if (tls) {
+        c = std::make_shared<StreamConn<TlsStream>>(this, id, std::move(peer),
+                                                    TlsStream(std::move(sock), *ssl_ctx_));
+      } else {
+        c = std::make_shared<StreamConn<tcp::socket>>(this, id, std::move(peer), std::move(sock));
+      }
+      conns_.emplace(id, c);
+      c->start();
+    }
+    doAccept(acc, tls);
+  });
+}
+
+void Broker::Impl::startTick() {
+  if (ticking_) return;
+  ticking_ = true;
+  tick_timer_.expires_after(options_.tick_interval);
+  tick_timer_.async_wait([this](error_code ec) {
+    ticking_ = false;
+    if (ec || stopping_) return;
+    core_.tick();
+    startTick();
+  });
+}
+
+// ---- Broker ----
+
+Broker::Broker(asio::io_context& io, BrokerOptions options, BrokerHooks& hooks, Log log)
+    : impl_(std::make_unique<Impl>(io, options, hooks, std::move(log))) {}
+
+Broker::~Broker() = default;
+
+Status Broker::listenTcp(const std::string& address, uint16_t port) {
+  return impl_->listen(false, address, port, nullptr);
+}
+Status Broker::listenTls(const std::string& address, uint16_t port, const TlsFiles& files) {
+  return impl_->listen(true, address, port, &files);
+}
+uint16_t Broker::tcpPort() const {
+  error_code ec;
+  return impl_->tcp_acc_ ? impl_->tcp_acc_->local_endpoint(ec).port() : 0;
+}
+uint16_t Broker::tlsPort() const {
+  error_code ec;
+  return impl_->tls_acc_ ? impl_->tls_acc_->local_endpoint(ec).port() : 0;
+}
+void Broker::publish(const Message& msg, std::string_view source_identity) {
+  impl_->core_.publish(msg, source_identity);
+}
+void Broker::deliverToIdentity(std::string_view identity, const Message& msg) {
+  impl_->core_.deliverToIdentity(identity, msg);
+}
+void Broker::disconnectIf(std::function<bool(const ClientInfo&)> pred, std::string_view reason) {
+  impl_->core_.disconnectIf(pred, reason);
+}
+void Broker::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
+Broker::Stats Broker::stats() const { return impl_->core_.stats(); }
+
+}  // namespace evg::broker
