@@ -1,7 +1,7 @@
 #pragma once
 // Status and Result<T>: the error model at every module boundary (no exceptions in our code).
-// One closed enum of error classes; wire codes (MQTT return codes, HTTP statuses, shadow/secret error
-// bodies) are mapped from these in exactly one place per protocol.
+// One closed enum of error classes; wire codes (MQTT return codes, HTTP statuses, shadow/secret
+// error bodies) are mapped from these in exactly one place per protocol.
 
 #include <cassert>
 #include <string>
@@ -18,14 +18,14 @@ enum class Code {
   kUnauthorized,  // missing/unknown credentials or token
   kForbidden,     // known caller, not allowed
   kTimeout,
-  kRetry,         // transient; try again (queue full, throttled)
-  kBusy,          // resource exhausted (connection limit, ...)
+  kRetry,  // transient; try again (queue full, throttled)
+  kBusy,   // resource exhausted (connection limit, ...)
   kUnsupported,
-  kIo,            // OS / filesystem / socket failure
-  kCorruption,    // stored data unreadable
-  kConflict,      // version conflict, already exists
-  kTooLarge,      // payload/document over a configured limit
-  kInternal,      // bug; should not happen
+  kIo,          // OS / filesystem / socket failure
+  kCorruption,  // stored data unreadable
+  kConflict,    // version conflict, already exists
+  kTooLarge,    // payload/document over a configured limit
+  kInternal,    // bug; should not happen
 };
 
 std::string_view codeName(Code c);
@@ -72,7 +72,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).isOk());
   }
@@ -97,9 +97,14 @@ class [[nodiscard]] Result {
 
 }  // namespace evg
 
-// Early-return helpers.
-#define EVG_RETURN_IF_ERROR(expr)          \
-  do {                                     \
-    ::evg::Status evg_status_ = (expr);    \
-    if (!evg_status_.isOk()) return evg_status_; \
+// Early-return helpers. The temporary's name is unique per line so nested uses (a lambda inside
+// another EVG_RETURN_IF_ERROR) do not shadow each other.
+#define EVG_STATUS_CONCAT_INNER_(a, b) a##b
+#define EVG_STATUS_CONCAT_(a, b) EVG_STATUS_CONCAT_INNER_(a, b)
+#define EVG_RETURN_IF_ERROR(expr) \
+  EVG_RETURN_IF_ERROR_IMPL_(EVG_STATUS_CONCAT_(evg_status_, __LINE__), expr)
+#define EVG_RETURN_IF_ERROR_IMPL_(var, expr) \
+  do {                                       \
+    ::evg::Status var = (expr);              \
+    if (!var.isOk()) return var;             \
   } while (0)

@@ -1,0 +1,103 @@
+#include "daemon/daemon.h"
+
+#include <csignal>
+#include <filesystem>
+
+#include "config/config.h"
+#include "daemon/core.h"
+
+namespace evg::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+// SIGTERM must finish within this bound even if a peer does not let go.
+constexpr auto kStopGrace = std::chrono::milliseconds(1800);
+}  // namespace
+
+int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
+  const RootPaths& paths = opts.paths;
+  bool fresh = !std::filesystem::exists(paths.config_file);
+  if (!fresh) {
+    // Validate before touching anything: an invalid config is exit 2 and one message, never a
+    // half start.
+    auto probe = config::loadConfigFile(paths.config_file, paths.root);
+    if (!probe) {
+      err << paths.config_file << ": " << probe.status().message() << "\n";
+      return 2;
+    }
+  }
+  auto created = initRoot(paths);
+  if (!created) {
+    err << "evergreen: cannot initialise " << paths.root << ": " << created.status().message()
+        << "\n";
+    return 1;
+  }
+  for (const auto& c : *created) out << "evergreen: created " << c << "\n";
+  out.flush();
+
+  auto cfg = config::loadConfigFile(paths.config_file, paths.root);
+  if (!cfg) {
+    err << paths.config_file << ": " << cfg.status().message() << "\n";
+    return 2;
+  }
+  LogOptions lo;
+  lo.dir = paths.system_log_dir;
+  lo.level = opts.log_level_override.value_or(cfg->evergreen.log.level);
+  lo.to_stderr = cfg->evergreen.log.to_stderr;
+  lo.max_file_bytes = static_cast<size_t>(cfg->evergreen.log.max_file_bytes);
+  lo.keep_files = cfg->evergreen.log.keep_files;
+  Logger logger(lo);
+  Log log(&logger, "runtime");
+  log.info("Evergreen " EVG_VERSION " starting, root " + paths.root + ", core thing " +
+           cfg->core_thing.thing_name);
+  if (!cfg->unused_fields.empty()) {
+    std::string list;
+    for (const auto& f : cfg->unused_fields) list += (list.empty() ? "" : ", ") + f;
+    log.info("config.json fields accepted but not used by Evergreen: " + list);
+  }
+
+  asio::io_context io(1);
+  Core core(io, paths, std::move(cfg).value(), logger);
+  Status s = core.start();
+  if (!s) {
+    log.error("start failed: " + s.message());
+    logger.flush();
+    return 1;
+  }
+  log.info("core started");
+
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer stop_timer(io);
+  bool stopping = false;
+  std::function<void(const boost::system::error_code&, int)> on_signal;
+  on_signal = [&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      core.reloadConfig();
+      signals.async_wait(on_signal);
+      return;
+    }
+    if (stopping) return;
+    stopping = true;
+    log.info(std::string("caught ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
+    stop_timer.expires_after(kStopGrace);
+    stop_timer.async_wait([&](const boost::system::error_code& e) {
+      if (e) return;
+      log.warn("graceful stop took too long; exiting");
+      io.stop();
+    });
+    core.stop([&] {
+      stop_timer.cancel();
+      signals.cancel();
+      io.stop();
+    });
+  };
+  signals.async_wait(on_signal);
+  ::signal(SIGPIPE, SIG_IGN);
+  io.run();
+  logger.flush();
+  return 0;
+}
+
+}  // namespace evg::daemon
