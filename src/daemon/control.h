@@ -9,13 +9,12 @@
 // through a callback (so a deploy can complete asynchronously). ControlClient is blocking (CLI
 // side).
 
-#include <boost/asio.hpp>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
 
+#include "base/asio.h"
 #include "base/log.h"
 #include "base/status.h"
 

@@ -12,13 +12,12 @@
 //
 // All methods run on the loop thread.
 
-#include <boost/asio.hpp>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
 
+#include "base/asio.h"
 #include "base/log.h"
 #include "base/status.h"
 #include "broker/broker.h"
