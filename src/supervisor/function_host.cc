@@ -1,0 +1,555 @@
+#include "supervisor/function_host.h"
+
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "functions/arn.h"
+#include "ipc/base64.h"
+#include "ipc/ipc_server.h"
+#include "supervisor/backoff.h"
+#include "supervisor/log_pipe.h"
+#include "supervisor/runtime_command.h"
+
+namespace evg::lambda {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using ipc::WorkerId;
+
+namespace {
+
+enum class ExitCause { kNone, kUnexpected, kTimeout, kStopped };
+
+std::string randomToken() {
+  unsigned char buf[32];
+  size_t got = 0;
+  while (got < sizeof buf) {
+    ssize_t n = getrandom(buf + got, sizeof buf - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : buf) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out;
+}
+
+std::string describeExit(int status) {
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "signal: " + std::string(strsignal(WTERMSIG(status)));
+  return "status " + std::to_string(status);
+}
+
+}  // namespace
+
+struct Worker {
+  WorkerId id = 0;
+  std::string arn;
+  uint64_t generation = 0;
+  pid_t pid = -1;
+  Clock::time_point started;
+  std::unique_ptr<asio::steady_timer> timeout_timer, idle_timer, kill_timer;
+  std::string current;
+  bool polled = false;
+  bool did_work = false;
+  ExitCause cause = ExitCause::kNone;
+  std::vector<std::shared_ptr<supervisor::LogPipeReader>> pipes;
+};
+
+struct Function {
+  FunctionSpec spec;
+  std::string name;
+  uint64_t generation = 0;
+  std::shared_ptr<RotatingFile> log;
+  supervisor::Backoff backoff;
+  std::unique_ptr<asio::steady_timer> restart_timer;
+  bool restart_pending = false;
+  bool crash_loop_reported = false;
+  uint32_t restarts = 0;
+  std::vector<WorkerId> workers;
+};
+
+struct FunctionHost::Impl {
+  Impl(asio::io_context& io_, HostOptions o, HostHooks& h, Log l,
+       std::unique_ptr<supervisor::WorkerSpawner> s)
+      : io(io_),
+        opts(std::move(o)),
+        hooks(h),
+        log(std::move(l)),
+        spawner(std::move(s)),
+        sigchld(io_, SIGCHLD) {}
+
+  asio::io_context& io;
+  HostOptions opts;
+  HostHooks& hooks;
+  Log log;
+  std::unique_ptr<supervisor::WorkerSpawner> spawner;
+  std::unique_ptr<ipc::IpcCore> core;
+  std::unique_ptr<ipc::IpcServer> server;
+  asio::signal_set sigchld;
+  std::map<std::string, std::unique_ptr<Function>> functions;
+  std::map<WorkerId, std::unique_ptr<Worker>> workers;
+  WorkerId next_worker = 1;
+  uint64_t next_generation = 1;
+  bool stopping = false;
+  std::function<void()> stop_done;
+
+  supervisor::RuntimePaths paths() const {
+    supervisor::RuntimePaths p;
+    p.runtime_dir = opts.runtime_dir;
+    p.python3 = opts.python3;
+    return p;
+  }
+  Worker* worker(WorkerId id) {
+    auto it = workers.find(id);
+    return it == workers.end() ? nullptr : it->second.get();
+  }
+  Function* function(const std::string& arn, uint64_t generation = 0) {
+    auto it = functions.find(arn);
+    if (it == functions.end()) return nullptr;
+    if (generation != 0 && it->second->generation != generation) return nullptr;
+    return it->second.get();
+  }
+
+  void watchChildren();
+  void reap();
+  void onExit(WorkerId id, int status);
+  Status spawnWorker(Function& f);
+  void maybeScale(Function& f, size_t depth);
+  void scheduleRestart(Function& f, uint32_t delay_ms);
+  void stopWorker(Worker& w, const std::string& reason);
+  void removeFunction(const std::string& arn, const std::string& reason);
+  void onTimeout(WorkerId id, const std::string& invocation);
+  void finishStopIfDone();
+  size_t queued(const std::string& arn) const {
+    for (const auto& s : core->stats()) {
+      if (s.arn == arn) return s.queued;
+    }
+    return 0;
+  }
+};
+
+FunctionHost::FunctionHost(asio::io_context& io, HostOptions opts, HostHooks& hooks, Log log,
+                           std::unique_ptr<supervisor::WorkerSpawner> spawner) {
+  if (!spawner) {
+    spawner = std::make_unique<supervisor::NoContainerSpawner>(
+        supervisor::NoContainerOptions{opts.allow_root});
+  }
+  impl_ = std::make_unique<Impl>(io, std::move(opts), hooks, std::move(log), std::move(spawner));
+  ipc::IpcOptions io_opts;
+  io_opts.max_work_items = impl_->opts.max_work_items;
+  impl_->core = std::make_unique<ipc::IpcCore>(io_opts, static_cast<ipc::IpcListener&>(*this),
+                                               impl_->log.child("IPC"));
+  ipc::IpcServerOptions so;
+  so.address = impl_->opts.address;
+  so.port = impl_->opts.port;
+  so.max_body_bytes = impl_->opts.max_payload_bytes;
+  so.max_connections = impl_->opts.max_connections;
+  impl_->server =
+      std::make_unique<ipc::IpcServer>(io, *impl_->core, so, impl_->log.child("IPCServer"));
+  impl_->watchChildren();
+}
+
+FunctionHost::~FunctionHost() {
+  impl_->server->stop();
+  boost::system::error_code ec;
+  impl_->sigchld.cancel(ec);
+  // Last resort when stop() was not awaited: no worker may outlive the host.
+  for (auto& [id, w] : impl_->workers) {
+    kill(-w->pid, SIGKILL);
+    waitpid(w->pid, nullptr, 0);
+  }
+}
+
+Status FunctionHost::start() { return impl_->server->start(); }
+uint16_t FunctionHost::port() const { return impl_->server->port(); }
+
+void FunctionHost::Impl::watchChildren() {
+  sigchld.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    reap();
+    watchChildren();
+  });
+}
+
+void FunctionHost::Impl::reap() {
+  std::vector<std::pair<WorkerId, int>> exited;
+  for (auto& [id, w] : workers) {
+    int status = 0;
+    if (waitpid(w->pid, &status, WNOHANG) == w->pid) exited.emplace_back(id, status);
+  }
+  for (auto& [id, status] : exited) onExit(id, status);
+}
+
+Status FunctionHost::Impl::spawnWorker(Function& f) {
+  if (stopping) return Status::busy("host is stopping");
+  auto argv = supervisor::workerCommand(f.spec, paths());
+  if (!argv) return argv.status();
+  supervisor::WorkerEnvInputs in;
+  in.token = randomToken();
+  in.ipc_port = server->port();
+  in.region = opts.region;
+  in.thing_name = opts.thing_name;
+  in.log_level = opts.log_level;
+  in.stream_manager_port = opts.stream_manager_port;
+  in.extra = opts.extra_env;
+  supervisor::SpawnSpec s;
+  s.argv = std::move(*argv);
+  s.env = supervisor::workerEnvironment(f.spec, in, paths());
+  s.cwd = f.spec.code_dir;
+  s.uid = f.spec.run_as_uid;
+  s.gid = f.spec.run_as_gid;
+  auto h = spawner->spawn(s);
+  if (!h) {
+    log.error("cannot start a worker of " + f.spec.arn + ": " + h.status().message());
+    if (h.status().code() != Code::kForbidden) {
+      scheduleRestart(f, f.backoff.onFailure(0, false));
+    }
+    return h.status();
+  }
+  auto w = std::make_unique<Worker>();
+  w->id = next_worker++;
+  w->arn = f.spec.arn;
+  w->generation = f.generation;
+  w->pid = h->pid;
+  w->started = Clock::now();
+  w->timeout_timer = std::make_unique<asio::steady_timer>(io);
+  w->idle_timer = std::make_unique<asio::steady_timer>(io);
+  w->kill_timer = std::make_unique<asio::steady_timer>(io);
+  for (const auto& p : h->pipes) {
+    w->pipes.push_back(supervisor::LogPipeReader::start(io, p.fd, p.level, f.log));
+  }
+  Status st = core->addWorker(w->id, f.spec.arn, in.token, h->pid);
+  if (!st) log.error("registering worker: " + st.toString());
+  f.workers.push_back(w->id);
+  log.info("Created worker. " +
+           json{{"functionArn", f.spec.arn}, {"workerId", std::to_string(w->id)}, {"pid", h->pid}}
+               .dump());
+  workers[w->id] = std::move(w);
+  return Status::ok();
+}
+
+void FunctionHost::Impl::scheduleRestart(Function& f, uint32_t delay_ms) {
+  if (stopping || f.restart_pending) return;
+  if (f.backoff.crashLoop() && !f.crash_loop_reported) {
+    f.crash_loop_reported = true;
+    log.error("function " + f.spec.arn + " is in a crash loop (" +
+              std::to_string(f.backoff.failures()) + " consecutive failures); retrying every " +
+              std::to_string(delay_ms) + " ms");
+  }
+  f.restart_pending = true;
+  f.restart_timer->expires_after(std::chrono::milliseconds(delay_ms));
+  f.restart_timer->async_wait(
+      [this, arn = f.spec.arn, gen = f.generation](const boost::system::error_code& ec) {
+        if (ec) return;
+        Function* fn = function(arn, gen);
+        if (fn == nullptr) return;
+        fn->restart_pending = false;
+        if (fn->spec.pinned) {
+          if (fn->workers.empty()) {
+            fn->restarts++;
+            (void)spawnWorker(*fn);
+          }
+        } else {
+          maybeScale(*fn, queued(arn));
+        }
+      });
+}
+
+void FunctionHost::Impl::maybeScale(Function& f, size_t depth) {
+  if (stopping || f.restart_pending) return;
+  if (f.spec.pinned) {
+    if (f.workers.empty()) (void)spawnWorker(f);
+    return;
+  }
+  if (depth == 0) return;
+  size_t starting = 0, live = 0;
+  for (WorkerId id : f.workers) {
+    Worker* w = worker(id);
+    if (w == nullptr || w->cause != ExitCause::kNone) continue;
+    ++live;
+    if (!w->polled) ++starting;
+  }
+  if (starting >= depth) return;
+  size_t limit = f.spec.max_instances != 0 ? f.spec.max_instances : opts.max_instances_per_function;
+  if (live >= limit) return;
+  size_t global = 0;
+  Worker* idle_other = nullptr;
+  for (auto& [id, w] : workers) {
+    Function* g = function(w->arn, w->generation);
+    if (w->cause != ExitCause::kNone || g == nullptr || g->spec.pinned) continue;
+    ++global;
+    auto info = core->worker(id);
+    if (idle_other == nullptr && w->arn != f.spec.arn && info &&
+        info->state == ipc::WorkerState::kWaiting) {
+      idle_other = w.get();
+    }
+  }
+  if (global >= opts.max_concurrent) {
+    if (idle_other == nullptr) return;  // the queue waits for a worker to free up
+    stopWorker(*idle_other, "stopped to make room for " + f.spec.arn + " (maxConcurrentLimit)");
+  }
+  (void)spawnWorker(f);
+}
+
+void FunctionHost::Impl::stopWorker(Worker& w, const std::string& reason) {
+  if (w.cause == ExitCause::kNone) w.cause = ExitCause::kStopped;
+  core->removeWorker(w.id, reason);
+  w.idle_timer->cancel();
+  w.timeout_timer->cancel();
+  kill(-w.pid, SIGTERM);
+  w.kill_timer->expires_after(std::chrono::milliseconds(opts.stop_grace_ms));
+  w.kill_timer->async_wait([pid = w.pid](const boost::system::error_code& ec) {
+    if (!ec) kill(-pid, SIGKILL);
+  });
+}
+
+void FunctionHost::Impl::onTimeout(WorkerId id, const std::string& invocation) {
+  Worker* w = worker(id);
+  if (w == nullptr || w->current != invocation || w->cause != ExitCause::kNone) return;
+  w->cause = ExitCause::kTimeout;
+  if (core->timeoutWork(id, invocation)) {
+    kill(-w->pid, SIGKILL);
+  } else {
+    w->cause = ExitCause::kNone;
+  }
+}
+
+void FunctionHost::Impl::onExit(WorkerId id, int status) {
+  auto it = workers.find(id);
+  if (it == workers.end()) return;
+  std::unique_ptr<Worker> w = std::move(it->second);
+  workers.erase(it);
+  w->timeout_timer->cancel();
+  w->idle_timer->cancel();
+  w->kill_timer->cancel();
+  std::string reason = "worker exited (" + describeExit(status) + ")";
+  ExitCause cause = w->cause == ExitCause::kNone ? ExitCause::kUnexpected : w->cause;
+  w->cause = cause;
+  core->removeWorker(id, reason);
+  json details{{"functionArn", w->arn},
+               {"workerId", std::to_string(id)},
+               {"pid", w->pid},
+               {"state", describeExit(status)}};
+  if (cause == ExitCause::kUnexpected) {
+    log.warn("Worker is ungracefully killed. " + details.dump());
+  } else {
+    log.info("Worker stopped. " + details.dump());
+  }
+  Function* f = function(w->arn, w->generation);
+  if (f != nullptr) {
+    f->workers.erase(std::remove(f->workers.begin(), f->workers.end(), id), f->workers.end());
+    if (!stopping && cause != ExitCause::kStopped) {
+      auto lifetime =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->started).count();
+      uint32_t delay = f->backoff.onFailure(static_cast<uint64_t>(lifetime), w->did_work);
+      if (!f->backoff.crashLoop()) f->crash_loop_reported = false;
+      if (f->spec.pinned || queued(f->spec.arn) > 0) scheduleRestart(*f, delay);
+    } else if (!stopping && !f->spec.pinned) {
+      maybeScale(*f, queued(f->spec.arn));
+    }
+  }
+  finishStopIfDone();
+}
+
+void FunctionHost::Impl::removeFunction(const std::string& arn, const std::string& reason) {
+  auto it = functions.find(arn);
+  if (it == functions.end()) return;
+  Function& f = *it->second;
+  f.restart_timer->cancel();
+  for (WorkerId id : std::vector<WorkerId>(f.workers)) {
+    if (Worker* w = worker(id)) stopWorker(*w, reason);
+  }
+  core->removeFunction(arn);
+  functions.erase(it);
+}
+
+void FunctionHost::Impl::finishStopIfDone() {
+  if (!stopping || !workers.empty() || !stop_done) return;
+  server->stop();
+  auto done = std::move(stop_done);
+  stop_done = nullptr;
+  asio::post(io, std::move(done));
+}
+
+Status FunctionHost::deploy(std::vector<FunctionSpec> specs) {
+  Impl& d = *impl_;
+  if (d.stopping) return Status::busy("function host is stopping");
+  std::map<std::string, FunctionSpec> wanted;
+  for (auto& s : specs) {
+    auto arn = functions::parseFunctionArn(s.arn);
+    if (!arn) return arn.status();
+    if (arn->qualifier.empty() || arn->qualifier == functions::kLatest) {
+      return Status::invalid("function " + s.arn + " must be deployed as a version or alias");
+    }
+    if (wanted.count(s.arn) != 0) return Status::invalid("function deployed twice: " + s.arn);
+    std::error_code ec;
+    if (!std::filesystem::is_directory(s.code_dir, ec)) {
+      return Status::notFound("code directory of " + s.arn + " not found: " + s.code_dir);
+    }
+    auto cmd = supervisor::workerCommand(s, d.paths());
+    if (!cmd) return cmd.status();
+    if (s.timeout_ms == 0) return Status::invalid("function " + s.arn + " has a zero timeout");
+    wanted[s.arn] = std::move(s);
+  }
+  std::vector<std::string> gone;
+  for (auto& [arn, f] : d.functions) {
+    auto it = wanted.find(arn);
+    if (it == wanted.end() || !(it->second == f->spec)) gone.push_back(arn);
+  }
+  for (const auto& arn : gone) {
+    d.log.info("undeploying " + arn);
+    d.removeFunction(arn, "function undeployed or changed");
+  }
+  for (auto& [arn, spec] : wanted) {
+    if (d.functions.count(arn) != 0) continue;  // unchanged: keep workers and queue
+    auto f = std::make_unique<Function>();
+    f->spec = spec;
+    f->name = functions::parseFunctionArn(arn)->name;
+    f->generation = d.next_generation++;
+    f->backoff = supervisor::Backoff({d.opts.backoff_initial_ms, d.opts.backoff_max_ms,
+                                      d.opts.crash_loop_threshold, d.opts.stable_after_ms});
+    f->restart_timer = std::make_unique<asio::steady_timer>(d.io);
+    f->log = std::make_shared<RotatingFile>(
+        supervisor::userLogPath(d.opts.root_dir, d.opts.region, d.opts.account, f->name),
+        d.opts.user_log_max_bytes, d.opts.user_log_keep_files);
+    d.core->addFunction({arn, spec.timeout_ms, d.opts.max_work_items});
+    Function& ref = *f;
+    d.functions[arn] = std::move(f);
+    d.log.info("deployed " + arn + (spec.pinned ? " (pinned)" : " (on-demand)"));
+    if (spec.pinned) (void)d.spawnWorker(ref);
+  }
+  return Status::ok();
+}
+
+Status FunctionHost::invokeFromSubscription(const std::string& function_arn,
+                                            const std::string& topic,
+                                            std::shared_ptr<const std::string> payload) {
+  std::string cc = ipc::base64Encode(json{{"custom", {{"subject", topic}}}}.dump());
+  auto id = impl_->core->submitEvent(function_arn, std::move(payload), std::move(cc));
+  return id.status();
+}
+
+size_t FunctionHost::queueSpace(const std::string& function_arn) const {
+  return impl_->core->queueSpace(function_arn);
+}
+
+std::vector<FunctionStatus> FunctionHost::functionStatus() const {
+  std::vector<FunctionStatus> out;
+  for (const auto& s : impl_->core->stats()) {
+    FunctionStatus fs;
+    fs.arn = s.arn;
+    fs.queue = s;
+    if (auto it = impl_->functions.find(s.arn); it != impl_->functions.end()) {
+      fs.pinned = it->second->spec.pinned;
+      fs.restarts = it->second->restarts;
+      fs.consecutive_failures = it->second->backoff.failures();
+      fs.crash_loop = it->second->backoff.crashLoop();
+    }
+    out.push_back(std::move(fs));
+  }
+  return out;
+}
+
+std::vector<WorkerStatus> FunctionHost::workerStatus() const {
+  std::vector<WorkerStatus> out;
+  for (const auto& w : impl_->core->workers()) {
+    out.push_back({w.id, w.arn, w.pid, std::string(ipc::workerStateName(w.state))});
+  }
+  return out;
+}
+
+void FunctionHost::stop(std::function<void()> done) {
+  Impl& d = *impl_;
+  d.stopping = true;
+  d.stop_done = done ? std::move(done) : [] {};
+  for (auto& [arn, f] : d.functions) f->restart_timer->cancel();
+  for (auto& [id, w] : d.workers) {
+    if (w->cause == ExitCause::kNone || w->cause == ExitCause::kTimeout) {
+      d.stopWorker(*w, "core stopping");
+    }
+  }
+  d.finishStopIfDone();
+}
+
+// ---------------------------------------------------------------- IpcListener
+
+void FunctionHost::onWorkQueued(const std::string& arn, size_t queue_depth) {
+  if (Function* f = impl_->function(arn)) impl_->maybeScale(*f, queue_depth);
+}
+
+void FunctionHost::onWorkStarted(WorkerId id, const std::string& invocation_id,
+                                 uint32_t timeout_ms) {
+  Worker* w = impl_->worker(id);
+  if (w == nullptr) return;
+  w->polled = true;
+  w->current = invocation_id;
+  w->idle_timer->cancel();
+  w->timeout_timer->expires_after(std::chrono::milliseconds(timeout_ms));
+  Impl* d = impl_.get();
+  w->timeout_timer->async_wait([d, id, invocation_id](const boost::system::error_code& ec) {
+    if (!ec) d->onTimeout(id, invocation_id);
+  });
+}
+
+void FunctionHost::onWorkFinished(WorkerId id, const std::string& invocation_id) {
+  Worker* w = impl_->worker(id);
+  if (w == nullptr || w->current != invocation_id) return;
+  w->current.clear();
+  if (w->cause != ExitCause::kNone) return;  // completed by a timeout, stop or exit
+  w->timeout_timer->cancel();
+  w->did_work = true;
+  if (Function* f = impl_->function(w->arn, w->generation)) {
+    f->backoff.onSuccess();
+    f->crash_loop_reported = false;
+  }
+}
+
+void FunctionHost::onWorkerWaiting(WorkerId id) {
+  Worker* w = impl_->worker(id);
+  if (w == nullptr) return;
+  w->polled = true;
+  Function* f = impl_->function(w->arn, w->generation);
+  if (f == nullptr || f->spec.pinned) return;
+  w->idle_timer->expires_after(std::chrono::milliseconds(impl_->opts.idle_timeout_ms));
+  Impl* d = impl_.get();
+  w->idle_timer->async_wait([d, id](const boost::system::error_code& ec) {
+    if (ec) return;
+    Worker* wk = d->worker(id);
+    auto info = d->core->worker(id);
+    if (wk != nullptr && info && info->state == ipc::WorkerState::kWaiting &&
+        wk->cause == ExitCause::kNone) {
+      d->stopWorker(*wk, "idle for " + std::to_string(d->opts.idle_timeout_ms) + " ms");
+    }
+  });
+}
+
+void FunctionHost::onWorkerInitialized(WorkerId id, bool success, const std::string& response) {
+  Worker* w = impl_->worker(id);
+  if (w == nullptr) return;
+  if (success) {
+    impl_->log.debug("worker " + std::to_string(id) + " of " + w->arn + " initialized");
+  } else {
+    impl_->log.error("worker " + std::to_string(id) + " of " + w->arn +
+                     " failed to initialize: " + response);
+  }
+}
+
+Status FunctionHost::onPublish(const std::string& source_arn, const std::string& topic,
+                               std::shared_ptr<const std::string> payload,
+                               std::string_view queue_full_policy) {
+  return impl_->hooks.onFunctionPublish(source_arn, topic, std::move(payload), queue_full_policy);
+}
+
+}  // namespace evg::lambda

@@ -1,0 +1,147 @@
+#pragma once
+// evg::lambda::FunctionHost — the narrow, value-based facade the daemon uses to run v1 Lambda
+// functions: it owns the IPC server (src/ipc), the worker supervisor and the per-function logs.
+//
+//   daemon ──deploy(FunctionSpec[])──▶ FunctionHost ──spawn──▶ workers (lambda_runtime.py)
+//   router ──invokeFromSubscription──▶      │  ◀──HTTP E1..E7── workers
+//   router ◀──HostHooks::onFunctionPublish──┘
+//
+// Lifecycles (reference ggv1-facts-and-anchors.md §1.5):
+// * Pinned: one worker started at deploy, invocations queued FIFO; after a crash, exit or
+//   timeout it is restarted with exponential backoff; repeated failures are reported as a crash
+//   loop (error log + stats) and retried at the maximum backoff, never spun.
+// * On-demand: workers start when work is queued and no worker waits, up to the per-function
+//   (FunctionSpec::max_instances, default HostOptions::max_instances_per_function) and global
+//   (max_concurrent, runtime.maxConcurrentLimit) limits; warm workers are reused; workers idle for
+//   idle_timeout_ms are stopped. At the global limit an idle worker of another function is
+//   stopped to make room.
+// * Timeout (FunctionSpec::timeout_ms): the caller gets X-Amz-Function-Error: Unhandled with
+//   "Task timed out after N.NN seconds"; the worker is killed (SIGKILL) and replaced; queued work
+//   behind it is kept. Handler exception -> Handled; crash -> Unhandled with the exit status.
+//
+// Threading: every method must be called on the io_context's thread; the io_context must run
+// single-threaded. SIGCHLD is handled with an asio::signal_set on that loop; only pids this host
+// spawned are reaped (waitpid per pid), so other children of the daemon are left alone.
+
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/log.h"
+#include "base/status.h"
+#include "functions/function_spec.h"
+#include "ipc/ipc_core.h"
+#include "supervisor/worker_spawner.h"
+
+namespace evg::lambda {
+
+using functions::FunctionSpec;
+
+struct HostOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8000;     // coreThing.ggDaemonPort; 0 = ephemeral (see port())
+  std::string root_dir;     // user logs under <root_dir>/var/log/user/...
+  std::string runtime_dir;  // <runtime_dir>/python/lambda_runtime.py and python/lib
+  std::string region, account, thing_name;
+  size_t max_work_items = 1024;  // runtime.maxWorkItemCount (per function queue)
+  size_t max_concurrent = 25;    // runtime.maxConcurrentLimit (on-demand workers, all functions)
+  size_t max_instances_per_function = 10;
+  bool allow_root = false;           // runtime.allowFunctionsToRunAsRoot == "yes"
+  uint32_t idle_timeout_ms = 60000;  // on-demand worker idle time before it is stopped
+  uint32_t stop_grace_ms = 5000;     // SIGTERM -> SIGKILL
+  uint32_t backoff_initial_ms = 500;
+  uint32_t backoff_max_ms = 60000;
+  uint32_t crash_loop_threshold = 5;
+  uint32_t stable_after_ms = 30000;
+  size_t max_payload_bytes = 6 * 1024 * 1024;
+  size_t max_connections = 1024;
+  std::string log_level = "INFO";          // LOG_LEVEL exported to workers
+  size_t user_log_max_bytes = 128 * 1024;  // per file; disk bound = max * (keep + 1)
+  int user_log_keep_files = 1;
+  uint16_t stream_manager_port = 8088;
+  std::string python3 = "/usr/bin/python3";
+  std::map<std::string, std::string> extra_env;  // added to every worker (proxies, ...)
+};
+
+class HostHooks {
+ public:
+  virtual ~HostHooks() = default;
+  // A function published via GGRouter; source_arn is the publishing worker's function.
+  // Return Status::retry(...) when AllOrError could not reach all targets (-> HTTP 429).
+  virtual Status onFunctionPublish(const std::string& source_arn, const std::string& topic,
+                                   std::shared_ptr<const std::string> payload,
+                                   std::string_view queue_full_policy) = 0;
+};
+
+struct WorkerStatus {
+  uint64_t id = 0;
+  std::string arn;
+  int pid = 0;
+  std::string state;  // v1 health names (Starting, Waiting, Working, ...)
+};
+
+struct FunctionStatus {
+  std::string arn;
+  bool pinned = false;
+  ipc::FunctionStats queue;  // queue depth, drops, outcomes
+  uint32_t restarts = 0;
+  uint32_t consecutive_failures = 0;
+  bool crash_loop = false;
+};
+
+class FunctionHost : private ipc::IpcListener {
+ public:
+  // `spawner` defaults to NoContainerSpawner{allow_root}.
+  FunctionHost(boost::asio::io_context& io, HostOptions opts, HostHooks& hooks, Log log,
+               std::unique_ptr<supervisor::WorkerSpawner> spawner = nullptr);
+  ~FunctionHost() override;
+  FunctionHost(const FunctionHost&) = delete;
+  FunctionHost& operator=(const FunctionHost&) = delete;
+
+  // Binds the IPC server on address:port. Status::io naming the address on failure.
+  Status start();
+  uint16_t port() const;
+
+  // Makes `functions` the deployed set: validates all first (nothing changes on error: invalid
+  // ARN, unsupported runtime, missing code dir/runtime), then stops removed or changed functions,
+  // keeps unchanged ones (their workers and queues), and starts pinned workers of new ones.
+  Status deploy(std::vector<FunctionSpec> functions);
+
+  // Router -> function: Event invocation with client context {"custom":{"subject":topic}}.
+  // Status::retry when the function's queue is full, notFound if not deployed.
+  Status invokeFromSubscription(const std::string& function_arn, const std::string& topic,
+                                std::shared_ptr<const std::string> payload);
+  // Free queue slots of a function (0 if unknown): lets the router honour AllOrError.
+  size_t queueSpace(const std::string& function_arn) const;
+
+  std::vector<FunctionStatus> functionStatus() const;
+  std::vector<WorkerStatus> workerStatus() const;
+
+  // SIGTERM every worker, SIGKILL after stop_grace_ms, close the IPC server, then call done
+  // (on the loop). Further deploys are refused.
+  void stop(std::function<void()> done);
+
+  struct Impl;
+
+ private:
+  // ipc::IpcListener
+  void onWorkQueued(const std::string& arn, size_t queue_depth) override;
+  void onWorkStarted(ipc::WorkerId worker, const std::string& invocation_id,
+                     uint32_t timeout_ms) override;
+  void onWorkFinished(ipc::WorkerId worker, const std::string& invocation_id) override;
+  void onWorkerWaiting(ipc::WorkerId worker) override;
+  void onWorkerInitialized(ipc::WorkerId worker, bool success,
+                           const std::string& response) override;
+  Status onPublish(const std::string& source_arn, const std::string& topic,
+                   std::shared_ptr<const std::string> payload,
+                   std::string_view queue_full_policy) override;
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace evg::lambda

@@ -1,0 +1,42 @@
+#pragma once
+// Runtime resolution and the worker environment (reference ggv1-protocol.md §1.2, §2.4).
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "functions/function_spec.h"
+
+namespace evg::supervisor {
+
+struct RuntimePaths {
+  std::string runtime_dir;  // holds python/lambda_runtime.py and python/lib/
+  std::string python3 = "/usr/bin/python3";
+  std::string python27 = "/usr/bin/python2.7";  // used for python2.7 when it exists
+};
+
+// argv for a worker of `spec`: python3.x -> python3 -u <runtime_dir>/python/lambda_runtime.py
+// --handler=<h>; python2.7 -> python2.7 when present, else python3. Other runtimes:
+// Status::unsupported naming the runtime. Status::notFound when the runtime file is missing.
+Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& spec,
+                                               const RuntimePaths& paths);
+
+struct WorkerEnvInputs {
+  std::string token;
+  uint16_t ipc_port = 8000;
+  std::string region, thing_name;
+  std::string log_level = "INFO";
+  uint16_t stream_manager_port = 8088;
+  std::map<std::string, std::string> extra;  // host-wide additions (proxies, ...)
+};
+
+// The complete environment ("K=V") of a worker: the function's Variables first, then the host's
+// `extra`, then the reserved v1 variables, which always win (MY_FUNCTION_ARN,
+// AWS_CONTAINER_AUTHORIZATION_TOKEN, GG_DAEMON_PORT, *_FUNCTION_ARN, ENCODING_TYPE,
+// GGC_MAX_INTERFACE_VERSION=1.5, LOG_LEVEL, _GG_LOG_FD_*, AWS_REGION, AWS_IOT_THING_NAME,
+// EVERGREEN_FUNCTION_TIMEOUT_MS, EVERGREEN_MEMORY_LIMIT_MB, PYTHONPATH, ...).
+std::vector<std::string> workerEnvironment(const functions::FunctionSpec& spec,
+                                           const WorkerEnvInputs& in, const RuntimePaths& paths);
+
+}  // namespace evg::supervisor

@@ -1,0 +1,236 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "supervisor/backoff.h"
+#include "supervisor/log_pipe.h"
+#include "supervisor/runtime_command.h"
+#include "supervisor/worker_spawner.h"
+
+namespace evg::supervisor {
+namespace {
+
+std::string readAll(int fd) {
+  std::string out;
+  char buf[256];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+    } else if (n < 0 && errno == EAGAIN) {
+      usleep(1000);
+    } else {
+      break;
+    }
+  }
+  return out;
+}
+
+int waitExit(pid_t pid) {
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(NoContainerSpawnerTest, RunsWithLogPipesCwdAndEnv) {
+  NoContainerSpawner sp({/*allow_root=*/true});
+  SpawnSpec s;
+  s.argv = {"/bin/sh", "-c",
+            "echo out:$FOO; echo err >&2; echo dbg >&3; echo warn >&4; echo fatal >&5;"
+            " echo trace >&6; pwd; ls /proc/self/fd | wc -l; exit 3"};
+  s.env = {"FOO=bar", "PATH=/usr/bin:/bin"};
+  s.cwd = "/tmp";
+  auto h = sp.spawn(s);
+  ASSERT_TRUE(h.isOk()) << h.status().toString();
+  ASSERT_EQ(h->pipes.size(), 6u);
+  std::map<LogLevel, std::string> got;
+  for (auto& p : h->pipes) {
+    got[p.level] = readAll(p.fd);
+    close(p.fd);
+  }
+  EXPECT_EQ(waitExit(h->pid), 3);
+  // stdout: INFO; the shell saw only fds 0-6 plus the one ls opens for /proc/self/fd.
+  EXPECT_EQ(got[LogLevel::kInfo], "out:bar\n/tmp\n8\n");
+  EXPECT_EQ(got[LogLevel::kError], "err\n");
+  EXPECT_EQ(got[LogLevel::kDebug], "dbg\n");
+  EXPECT_EQ(got[LogLevel::kWarn], "warn\n");
+  EXPECT_EQ(got[LogLevel::kFatal], "fatal\n");
+  EXPECT_EQ(got[LogLevel::kTrace], "trace\n");
+}
+
+TEST(NoContainerSpawnerTest, ChildIsSessionLeader) {
+  NoContainerSpawner sp({true});
+  SpawnSpec s;
+  s.argv = {"/bin/sh", "-c", "ps -o sid= -p $$ 2>/dev/null || cat /proc/$$/stat"};
+  auto h = sp.spawn(s);
+  ASSERT_TRUE(h.isOk());
+  std::string out;
+  for (auto& p : h->pipes) {
+    if (p.level == LogLevel::kInfo) out = readAll(p.fd);
+    close(p.fd);
+  }
+  waitExit(h->pid);
+  EXPECT_NE(out.find(std::to_string(h->pid)), std::string::npos) << out;
+}
+
+TEST(NoContainerSpawnerTest, ExecFailureIsReportedNotCrashed) {
+  NoContainerSpawner sp({true});
+  SpawnSpec s;
+  s.argv = {"/nonexistent/python"};
+  auto h = sp.spawn(s);
+  ASSERT_FALSE(h.isOk());
+  EXPECT_EQ(h.status().code(), Code::kIo);
+  EXPECT_NE(h.status().message().find("execve"), std::string::npos);
+  EXPECT_NE(h.status().message().find("No such file"), std::string::npos);
+  s.argv = {"/bin/true"};
+  s.cwd = "/nonexistent-dir";
+  h = sp.spawn(s);
+  ASSERT_FALSE(h.isOk());
+  EXPECT_NE(h.status().message().find("chdir"), std::string::npos);
+  EXPECT_EQ(sp.spawn(SpawnSpec{}).status().code(), Code::kInvalid);
+}
+
+TEST(NoContainerSpawnerTest, RootOnlyWhenAllowed) {
+  NoContainerSpawner sp({/*allow_root=*/false});
+  SpawnSpec s;
+  s.argv = {"/bin/true"};
+  s.uid = 0;
+  s.gid = 0;
+  auto h = sp.spawn(s);
+  ASSERT_FALSE(h.isOk());
+  EXPECT_EQ(h.status().code(), Code::kForbidden);
+  EXPECT_NE(h.status().message().find("allowFunctionsToRunAsRoot"), std::string::npos);
+  if (geteuid() == 0) {
+    // As root the daemon can drop to another identity.
+    s.argv = {"/bin/sh", "-c", "id -u; id -g"};
+    s.uid = 65534;
+    s.gid = 65534;
+    h = sp.spawn(s);
+    ASSERT_TRUE(h.isOk()) << h.status().toString();
+    std::string out;
+    for (auto& p : h->pipes) {
+      if (p.level == LogLevel::kInfo) out = readAll(p.fd);
+      close(p.fd);
+    }
+    EXPECT_EQ(waitExit(h->pid), 0);
+    EXPECT_EQ(out, "65534\n65534\n");
+  }
+}
+
+TEST(RuntimeCommandTest, PythonResolvesOthersUnsupported) {
+  char tmpl[] = "/tmp/evg_rt_XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::filesystem::create_directories(dir + "/python");
+  std::ofstream(dir + "/python/lambda_runtime.py") << "";
+  RuntimePaths paths;
+  paths.runtime_dir = dir;
+  functions::FunctionSpec spec;
+  spec.arn = "arn:aws:lambda:r:1:function:f:1";
+  spec.runtime = "python3.8";
+  spec.handler = "app.handler";
+  auto cmd = workerCommand(spec, paths);
+  ASSERT_TRUE(cmd.isOk()) << cmd.status().toString();
+  EXPECT_EQ(*cmd,
+            (std::vector<std::string>{"/usr/bin/python3", "-u", dir + "/python/lambda_runtime.py",
+                                      "--handler=app.handler"}));
+  spec.runtime = "python2.7";
+  ASSERT_TRUE(workerCommand(spec, paths).isOk());
+  spec.runtime = "nodejs12.x";
+  auto bad = workerCommand(spec, paths);
+  EXPECT_EQ(bad.status().code(), Code::kUnsupported);
+  EXPECT_NE(bad.status().message().find("nodejs12.x"), std::string::npos);
+  spec.runtime = "python3.8";
+  paths.runtime_dir = dir + "/missing";
+  EXPECT_EQ(workerCommand(spec, paths).status().code(), Code::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RuntimeCommandTest, EnvironmentHasReservedVariablesThatWin) {
+  functions::FunctionSpec spec;
+  spec.arn = "arn:aws:lambda:r:1:function:f:1";
+  spec.code_dir = "/code";
+  spec.encoding = functions::Encoding::kBinary;
+  spec.timeout_ms = 2500;
+  spec.memory_kb = 32768;
+  spec.env = {{"MY_FUNCTION_ARN", "spoof"}, {"USER_VAR", "x"}};
+  WorkerEnvInputs in;
+  in.token = "tok";
+  in.ipc_port = 8123;
+  in.region = "eu-west-1";
+  in.thing_name = "Core";
+  RuntimePaths paths;
+  paths.runtime_dir = "/rt";
+  auto env = workerEnvironment(spec, in, paths);
+  auto has = [&](const std::string& kv) {
+    return std::find(env.begin(), env.end(), kv) != env.end();
+  };
+  EXPECT_TRUE(has("MY_FUNCTION_ARN=arn:aws:lambda:r:1:function:f:1"));
+  EXPECT_FALSE(has("MY_FUNCTION_ARN=spoof"));
+  EXPECT_TRUE(has("USER_VAR=x"));
+  EXPECT_TRUE(has("AWS_CONTAINER_AUTHORIZATION_TOKEN=tok"));
+  EXPECT_TRUE(has("GG_DAEMON_PORT=8123"));
+  EXPECT_TRUE(has("ENCODING_TYPE=binary"));
+  EXPECT_TRUE(has("GGC_MAX_INTERFACE_VERSION=1.5"));
+  EXPECT_TRUE(has("ROUTER_FUNCTION_ARN=arn:aws:lambda:::function:GGRouter"));
+  EXPECT_TRUE(has("SECRETS_MANAGER_FUNCTION_ARN=arn:aws:lambda:::function:GGSecretManager:1"));
+  EXPECT_TRUE(has("SHADOW_FUNCTION_ARN=arn:aws:lambda:::function:GGShadowService"));
+  EXPECT_TRUE(has("_GG_LOG_FD_INFO=1"));
+  EXPECT_TRUE(has("_GG_LOG_FD_ERROR=2"));
+  EXPECT_TRUE(has("_GG_LOG_FD_TRACE=6"));
+  EXPECT_TRUE(has("AWS_REGION=eu-west-1"));
+  EXPECT_TRUE(has("AWS_IOT_THING_NAME=Core"));
+  EXPECT_TRUE(has("EVERGREEN_FUNCTION_TIMEOUT_MS=2500"));
+  EXPECT_TRUE(has("EVERGREEN_MEMORY_LIMIT_MB=32"));
+  EXPECT_TRUE(has("PYTHONPATH=/code:/rt/python/lib"));
+}
+
+TEST(BackoffTest, ExponentialCappedWithCrashLoopAndReset) {
+  Backoff b({100, 1000, 3, 5000});
+  EXPECT_EQ(b.onFailure(10, false), 100u);
+  EXPECT_EQ(b.onFailure(10, false), 200u);
+  EXPECT_FALSE(b.crashLoop());
+  EXPECT_EQ(b.onFailure(10, false), 400u);
+  EXPECT_TRUE(b.crashLoop());
+  EXPECT_EQ(b.onFailure(10, false), 800u);
+  EXPECT_EQ(b.onFailure(10, false), 1000u);
+  EXPECT_EQ(b.onFailure(10, false), 1000u);
+  // A worker that lived long enough (or did work) starts the count again.
+  EXPECT_EQ(b.onFailure(6000, false), 100u);
+  EXPECT_EQ(b.onFailure(10, true), 100u);
+  b.onSuccess();
+  EXPECT_EQ(b.failures(), 0u);
+}
+
+TEST(LogPipeTest, FormatsV1LinesIntoRotatingFile) {
+  EXPECT_EQ(formatUserLogLine("2019-07-01T15:57:59.286+05:30", LogLevel::kInfo,
+                              "lambda_runtime.py:114,Running"),
+            "[2019-07-01T15:57:59.286+05:30][INFO]-lambda_runtime.py:114,Running\n");
+  EXPECT_EQ(userLogPath("/gg", "us-east-1", "123", "f"), "/gg/var/log/user/us-east-1/123/f.log");
+
+  char tmpl[] = "/tmp/evg_log_XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  auto file = std::make_shared<RotatingFile>(dir + "/f.log", 1 << 20, 1);
+  boost::asio::io_context io;
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  auto reader = LogPipeReader::start(io, p[0], LogLevel::kWarn, file, 8);
+  std::string data = "app.py:3,first\r\nsecond line is long\nlast-no-newline";
+  ASSERT_EQ(write(p[1], data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  close(p[1]);
+  io.run();
+  file->flush();
+  std::ifstream in(dir + "/f.log");
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l.substr(l.find("]-") + 2));
+  EXPECT_EQ(lines, (std::vector<std::string>{"app.py:3", ",first", "second l", "ine is l", "ong",
+                                             "last-no-", "newline"}));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace evg::supervisor

@@ -1,0 +1,69 @@
+#pragma once
+// Process spawning behind an interface so a container backend (namespaces, cgroups) can slot in
+// next to the plain NoContainer one.
+//
+// Child file descriptors (the v1/GGv2 layout, exported to the runtime as _GG_LOG_FD_*):
+//   0 /dev/null   1 INFO (stdout)   2 ERROR (stderr)   3 DEBUG   4 WARN   5 FATAL   6 TRACE
+// Every other descriptor is closed in the child. The child runs in its own session (setsid), so
+// kill(-pid, sig) reaches the worker and anything it forked.
+//
+// Reaping contract: the spawner never waits for children; the owner reaps them (waitpid on the
+// returned pid, e.g. from a SIGCHLD signal_set) and owns the returned pipe read ends.
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "base/status.h"
+
+namespace evg::supervisor {
+
+struct SpawnSpec {
+  std::vector<std::string> argv;  // argv[0]: absolute path of the program
+  std::vector<std::string> env;   // complete environment, "KEY=VALUE"
+  std::string cwd;                // working directory (must exist)
+  std::optional<uint32_t> uid;    // run as; unset: the daemon's identity
+  std::optional<uint32_t> gid;
+};
+
+struct LogPipe {
+  LogLevel level;
+  int fd;  // read end, O_CLOEXEC|O_NONBLOCK, owned by the caller
+};
+
+struct WorkerHandle {
+  pid_t pid = -1;
+  std::vector<LogPipe> pipes;  // one per child fd 1..6
+};
+
+// The child-side fd number that carries each level.
+int childLogFd(LogLevel level);
+
+class WorkerSpawner {
+ public:
+  virtual ~WorkerSpawner() = default;
+  // Starts the process. Errors: Status::forbidden (identity not allowed), Status::io (fork,
+  // pipe, or exec failure, with the failing step and errno text), Status::invalid (empty argv).
+  virtual Result<WorkerHandle> spawn(const SpawnSpec& spec) = 0;
+};
+
+struct NoContainerOptions {
+  // runtime.allowFunctionsToRunAsRoot == "yes": only then may a worker run as uid 0.
+  bool allow_root = false;
+};
+
+// Plain fork/exec. setgid/setuid happen only when the daemon is root (otherwise a different
+// identity is refused). Exec failures are reported synchronously through a close-on-exec pipe.
+class NoContainerSpawner : public WorkerSpawner {
+ public:
+  explicit NoContainerSpawner(NoContainerOptions opts) : opts_(opts) {}
+  Result<WorkerHandle> spawn(const SpawnSpec& spec) override;
+
+ private:
+  NoContainerOptions opts_;
+};
+
+}  // namespace evg::supervisor
