@@ -176,6 +176,11 @@ size_t IpcCore::queueSpace(const std::string& arn) const {
   return it->second->queue.size() >= bound ? 0 : bound - it->second->queue.size();
 }
 
+size_t IpcCore::queueDepth(const std::string& arn) const {
+  auto it = functions_.find(arn);
+  return it == functions_.end() ? 0 : it->second->queue.size();
+}
+
 Status IpcCore::addWorker(WorkerId id, const std::string& arn, const std::string& token, int pid) {
   auto fit = functions_.find(arn);
   if (fit == functions_.end()) return Status::notFound("function not registered: " + arn);

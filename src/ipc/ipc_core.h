@@ -131,6 +131,8 @@ class IpcCore {
   bool hasFunction(const std::string& arn) const;
   // Free queue slots for `arn` (0 when unknown) — lets an AllOrError router check all targets.
   size_t queueSpace(const std::string& arn) const;
+  // Queued (not yet running) work items of `arn` (0 when unknown).
+  size_t queueDepth(const std::string& arn) const;
 
   // --- workers ---
   // Registers a spawned worker of `arn` with its secret token. Status::notFound if arn unknown,

@@ -109,12 +109,18 @@ class Session : public std::enable_shared_from_this<Session> {
       req.headers[name] = std::string(f.value());
     }
     req.body = std::move(msg.body());
+    // Register the park before handling: the core may answer it re-entrantly (a listener
+    // callback stopping this very worker) before handle() returns.
     ParkId park = server_->next_park++;
-    auto answer = server_->core->handle(req, park);
-    if (answer) return writeResponse(std::move(*answer));
     park_ = park;
     server_->parked[park] = weak_from_this();
-    watchDisconnect();
+    auto answer = server_->core->handle(req, park);
+    if (answer) {
+      server_->parked.erase(park);
+      park_ = 0;
+      return writeResponse(std::move(*answer));
+    }
+    if (park_ == park) watchDisconnect();  // else: already answered during handle()
   }
 
   // While parked, a readable socket means EOF (client gone) or a pipelined request.

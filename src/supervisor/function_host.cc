@@ -132,11 +132,15 @@ struct FunctionHost::Impl {
   void removeFunction(const std::string& arn, const std::string& reason);
   void onTimeout(WorkerId id, const std::string& invocation);
   void finishStopIfDone();
-  size_t queued(const std::string& arn) const {
-    for (const auto& s : core->stats()) {
-      if (s.arn == arn) return s.queued;
+  size_t queued(const std::string& arn) const { return core->queueDepth(arn); }
+  // A worker slot may have freed up or an idle worker appeared: give functions with queued
+  // work (starved at the global limit) a chance to start a worker.
+  void rebalance() {
+    std::vector<Function*> hungry;
+    for (auto& [arn, f] : functions) {
+      if (!f->spec.pinned && queued(arn) > 0) hungry.push_back(f.get());
     }
-    return 0;
+    for (Function* f : hungry) maybeScale(*f, queued(f->spec.arn));
   }
 };
 
@@ -356,10 +360,9 @@ void FunctionHost::Impl::onExit(WorkerId id, int status) {
       uint32_t delay = f->backoff.onFailure(static_cast<uint64_t>(lifetime), w->did_work);
       if (!f->backoff.crashLoop()) f->crash_loop_reported = false;
       if (f->spec.pinned || queued(f->spec.arn) > 0) scheduleRestart(*f, delay);
-    } else if (!stopping && !f->spec.pinned) {
-      maybeScale(*f, queued(f->spec.arn));
     }
   }
+  if (!stopping) rebalance();
   finishStopIfDone();
 }
 
@@ -522,6 +525,8 @@ void FunctionHost::onWorkerWaiting(WorkerId id) {
   w->polled = true;
   Function* f = impl_->function(w->arn, w->generation);
   if (f == nullptr || f->spec.pinned) return;
+  impl_->rebalance();  // at the global limit, this idle worker may make room for another function
+  if (w->cause != ExitCause::kNone) return;
   w->idle_timer->expires_after(std::chrono::milliseconds(impl_->opts.idle_timeout_ms));
   Impl* d = impl_.get();
   w->idle_timer->async_wait([d, id](const boost::system::error_code& ec) {

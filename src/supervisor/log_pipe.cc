@@ -55,7 +55,7 @@ struct LogPipeReader::Impl {
       emit(std::string_view(pending).substr(0, max_line));
       pending.erase(0, max_line);
     }
-    if (level >= LogLevel::kWarn) file->flush();
+    file->flush();  // one write(2) per pipe read batch, so logs are visible promptly
   }
   void finish() {
     if (!pending.empty()) emit(pending);

@@ -4,7 +4,7 @@
 // v1's line format "[<ISO-8601>][<LEVEL>]-<file>:<line>,<message>" (the runtime writes
 // "<file>:<line>,<message>"; plain prints appear as "[ts][INFO]-<text>").
 // The file is an evg::RotatingFile (size-rotated, disk-bounded); writes happen on the loop thread
-// (small appends, flushed at WARN and above).
+// (small appends, flushed once per pipe read batch).
 
 #include <boost/asio/io_context.hpp>
 #include <memory>
