@@ -64,21 +64,20 @@ class NetConn : public std::enable_shared_from_this<NetConn> {
   virtual ~NetConn() = default;
   virtual void start() = 0;
   // Queue a frame for writing (ignored once closing).
-  void send(Frame&& f) {
-    if (closed_ || closing_) return;
-    pending_bytes_ += f.size();
-    pending_.push_back(std::move(f));
-    startWrite();
-  }
+  // Writes are deferred to the end of the current loop turn (Impl::flushDirty), so every packet
+  // produced while handling one read goes out in one gathered write per connection.
+  void send(Frame&& f);
   // Flush what is queued (bounded by close_flush_timeout), then close.
   virtual void closeAfterFlush() = 0;
   // Close the socket now and leave the owner's table. Idempotent.
   virtual void shutdownNow() = 0;
   void detach() { owner_ = nullptr; }
   size_t pendingBytes() const { return pending_bytes_; }
+  virtual void startWrite() = 0;
 
  protected:
-  virtual void startWrite() = 0;
+  bool dirty_ = false;  // queued in Impl::dirty_ for the next flush
+  friend class Broker::Impl;
 
   Broker::Impl* owner_;
   ConnId id_;
@@ -123,6 +122,26 @@ class Broker::Impl : public Transport {
   Status listen(bool tls, const std::string& address, uint16_t port, const TlsFiles* files);
   void doAccept(tcp::acceptor& acc, bool tls);
   void startTick();
+  // A connection got frames while idle: flush it (with all others) once this loop turn ends.
+  void markDirty(std::shared_ptr<NetConn> c) {
+    dirty_.push_back(std::move(c));
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    std::weak_ptr<bool> alive = alive_;
+    asio::post(io_, [this, alive] {
+      if (alive.expired()) return;
+      flushDirty();
+    });
+  }
+  void flushDirty() {
+    flush_posted_ = false;
+    flushing_.swap(dirty_);
+    for (auto& c : flushing_) {
+      c->dirty_ = false;
+      c->startWrite();
+    }
+    flushing_.clear();
+  }
   void forget(ConnId id) {
     conns_.erase(id);
     maybeFinishStop();
@@ -160,10 +179,24 @@ class Broker::Impl : public Transport {
   std::optional<tcp::acceptor> tls_acc_;
   std::unique_ptr<asio::ssl::context> ssl_ctx_;
   std::unordered_map<ConnId, std::shared_ptr<NetConn>> conns_;
+  std::vector<std::shared_ptr<NetConn>> dirty_;
+  std::vector<std::shared_ptr<NetConn>> flushing_;
+  bool flush_posted_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   ConnId next_id_ = 1;
   bool stopping_ = false;
   std::function<void()> stop_done_;
 };
+
+void NetConn::send(Frame&& f) {
+  if (closed_ || closing_) return;
+  pending_bytes_ += f.size();
+  pending_.push_back(std::move(f));
+  if (!dirty_ && owner_ != nullptr) {
+    dirty_ = true;
+    owner_->markDirty(shared_from_this());
+  }
+}
 
 template <typename Stream>
 class StreamConn final : public NetConn {
@@ -227,6 +260,10 @@ class StreamConn final : public NetConn {
       shutdownNow();
       return;
     }
+    if (!writing_ && !dirty_ && owner_ != nullptr) {
+      dirty_ = true;
+      owner_->markDirty(shared_from_this());
+    }
     auto weak = weak_from_this();
     timer_.expires_after(owner_ ? owner_->options_.close_flush_timeout
                                 : std::chrono::milliseconds(0));
@@ -281,7 +318,7 @@ class StreamConn final : public NetConn {
   }
 
   void startWrite() override {
-    if (writing_ || closed_) return;
+    if (writing_ || closed_ || owner_ == nullptr) return;
     if (pending_.empty()) {
       if (closing_) shutdownNow();
       return;

@@ -421,8 +421,13 @@ void BrokerCore::handleUnsubscribe(Connection& c, const mqtt::Unsubscribe& p) {
 uint16_t BrokerCore::allocPacketId(Session& s) {
   while (true) {
     uint16_t id = s.next_packet_id++;
-    if (s.next_packet_id == 0) s.next_packet_id = 1;
+    if (s.next_packet_id == 0) {
+      s.next_packet_id = 1;
+      s.packet_ids_wrapped = true;
+    }
     if (id == 0) continue;
+    // Before the first wrap every id handed out is new; afterwards skip ids still in flight.
+    if (!s.packet_ids_wrapped) return id;
     bool used = std::any_of(s.inflight.begin(), s.inflight.end(),
                             [id](const auto& o) { return o.packet_id == id; });
     if (!used) return id;

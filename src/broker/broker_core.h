@@ -113,6 +113,7 @@ struct Session {
   std::deque<Outgoing> queue;     // waiting for the window / reconnect (<= max_queued_per_client)
   std::unordered_set<uint16_t> inbound_qos2;  // PUBREC sent, PUBREL not yet received
   uint16_t next_packet_id = 1;
+  bool packet_ids_wrapped = false;  // ids may now collide with old in-flight ones
   // Fan-out scratch: dedupes overlapping subscriptions within one publish().
   uint64_t match_epoch = 0;
   uint8_t match_qos = 0;

@@ -206,6 +206,26 @@ TEST_F(CoreTest, Qos1BothDirectionsAndWindow) {
   EXPECT_FALSE(third[0].dup);
 }
 
+TEST_F(CoreTest, PacketIdsSkipIdsStillInFlightAfterWrap) {
+  BrokerOptions o;
+  o.max_inflight_per_client = 3;
+  make(o);
+  connectOk(1, "sub");
+  subscribe(1, "w", 1);
+  core_->publish(Message{"w", str("stuck"), 1, false}, "s");  // gets id 1, never acked
+  auto first = publishes(1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].packet_id, 1);
+  for (int i = 0; i < 70000; ++i) {  // wraps the 16-bit id space
+    core_->publish(Message{"w", str("m"), 1, false}, "s");
+    auto got = publishes(1);
+    ASSERT_EQ(got.size(), 1u);
+    ASSERT_NE(got[0].packet_id, 0);
+    ASSERT_NE(got[0].packet_id, 1) << "reused an id still in flight, at message " << i;
+    send(1, mqtt::Puback{got[0].packet_id});
+  }
+}
+
 TEST_F(CoreTest, Qos2InboundExactlyOnce) {
   connectOk(1, "sub");
   connectOk(2, "pub");
