@@ -269,6 +269,19 @@ TEST_F(FunctionHostTest, PinnedCrashRestartsWithBackoff) {
   EXPECT_GE(st.queue.unhandled_errors, 1u);
 }
 
+TEST_F(FunctionHostTest, CrashLoopIsReportedNotSpun) {
+  // The handler module does not exist: the runtime exits at start-up, every time.
+  ASSERT_TRUE(host_->deploy({spec("Broken", "missing_module.handler", true)}).isOk());
+  ASSERT_TRUE(runUntil([&] { return host_->functionStatus()[0].crash_loop; }, 10000));
+  auto t0 = std::chrono::steady_clock::now();
+  uint32_t before = host_->functionStatus()[0].restarts;
+  runUntil([] { return false; }, 1000);
+  uint32_t during = host_->functionStatus()[0].restarts - before;
+  // Backoff is capped at 400 ms in this fixture: about 2-3 restarts per second, not hundreds.
+  EXPECT_LE(during, 4u);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1000));
+}
+
 TEST_F(FunctionHostTest, TokenOfOneFunctionCannotPullAnothersWork) {
   ASSERT_TRUE(
       host_->deploy({spec("Spoof", "app.spoof"), spec("Counter", "app.count", true)}).isOk());
