@@ -287,8 +287,9 @@ class Core:
         assert r.returncode == 0, f"deploy failed ({r.returncode}): {r.stdout}{r.stderr}"
         return r
 
-    def issue_device(self, thing):
-        r = run_cli("certs", "issue-device", "--root", self.root, thing, timeout=30)
+    def issue_device(self, thing, out=None):
+        extra = ["--out", str(out)] if out else []
+        r = run_cli("certs", "issue-device", "--root", self.root, thing, *extra, timeout=30)
         assert r.returncode == 0, f"issue-device failed: {r.stderr}"
         d = json.loads(r.stdout)
         return Device(thing, d["certificatePath"], d["privateKeyPath"], d["caPath"],

@@ -161,12 +161,3 @@ def test_cloud_target_is_counted(routed):
                      what="router.pendingCloud == 1")
     finally:
         a.close()
-
-
-def test_thing_not_in_group_refused_on_plaintext(routed):
-    raw = h.RawClient(routed.plain_port)
-    try:
-        assert raw.connect("Z") == 5
-        assert raw.wait_closed(3)
-    finally:
-        raw.close()
