@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-# Evergreen Python function runtime (reference §2.1, §4.1).
+# Evergreen Python function runtime (reference section 2.1, section 4.1).
 #
 # Started by the core as
 #   python3 -u <prefix>/runtime/python/lambda_runtime.py --handler=<module.function>
 # with cwd = the function's code directory and the environment of reference
-# §1.2 (MY_FUNCTION_ARN, AWS_CONTAINER_AUTHORIZATION_TOKEN, GG_DAEMON_PORT,
+# section 1.2 (MY_FUNCTION_ARN, AWS_CONTAINER_AUTHORIZATION_TOKEN, GG_DAEMON_PORT,
 # ENCODING_TYPE, LOG_LEVEL, _GG_LOG_FD_*, ...).
 #
 # Flow:
@@ -132,7 +132,10 @@ _TEXT_TYPES = (str,) if sys.version_info[0] >= 3 else (str, unicode)  # noqa: F8
 
 def error_body_fields(exc, tb):
     """(errorMessage, errorType, stackTrace) for an exception raised by the handler."""
-    message = str(exc)
+    try:
+        message = str(exc)
+    except UnicodeError:  # Python 2 exception carrying non-ASCII unicode
+        message = unicode(exc)  # noqa: F821
     if len(message) > MAX_ERROR_MESSAGE_CHARS:
         message = message[:MAX_ERROR_MESSAGE_CHARS]
     frames = traceback.extract_tb(tb)[1:]  # drop the runtime's own call frame

@@ -14,7 +14,8 @@ RUNTIME_DIR = os.path.join(REPO, 'runtime', 'python')
 RUNTIME = os.path.join(RUNTIME_DIR, 'lambda_runtime.py')
 LIB_DIR = os.path.join(RUNTIME_DIR, 'lib')
 FUNCTIONS_DIR = os.path.join(HERE, 'functions')
-PYTHON = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
+# Interpreter that runs the workers (override to check other versions, e.g. a python3.7).
+PYTHON = os.environ.get('EVG_TEST_PYTHON') or ('/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable)
 TOKEN = 'test-token'
 LEVELS = ('TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL')
 

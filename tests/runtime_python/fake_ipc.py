@@ -21,6 +21,14 @@ Request = collections.namedtuple('Request', ['method', 'path', 'arn', 'kind', 'h
 Result = collections.namedtuple('Result', ['body', 'func_err'])
 
 
+class HttpError(Exception):
+    """Raised by a responder to answer E1 with an HTTP error status."""
+
+    def __init__(self, status):
+        Exception.__init__(self, status)
+        self.status = status
+
+
 def b64json(document):
     return base64.b64encode(json.dumps(document).encode()).decode()
 
@@ -108,9 +116,9 @@ class FakeIpcServer(object):
                 raise AssertionError('runtime never called E6')
             return self.init_results[0]
 
-    def requests_to(self, arn, kind='invoke'):
+    def requests_to(self, arn, kind='invoke', method='POST'):
         with self.cond:
-            return [r for r in self.requests if r.arn == arn and r.kind == kind]
+            return [r for r in self.requests if r.arn == arn and r.kind == kind and r.method == method]
 
     # ---- server side ------------------------------------------------------------------
     def _reply(self, h, status, body=b'', headers=()):
@@ -160,7 +168,10 @@ class FakeIpcServer(object):
             invocation_id = str(uuid.uuid4())
             responder = self.responders.get(arn)
             if responder is not None:
-                answer = responder(request)
+                try:
+                    answer = responder(request)
+                except HttpError as e:
+                    return self._reply(h, e.status, b'rejected by test responder')
                 with self.cond:
                     if answer is not None:
                         self.results[invocation_id] = Result(*answer)

@@ -48,3 +48,23 @@ def handler(event, context):
     except Exception as e:
         return _exc(e)
     raise ValueError('unknown op ' + op)
+
+
+def publish_from_threads(event, context):
+    """Publishes concurrently from several threads (each gets its own IPC connection)."""
+    import threading
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(event['per_thread']):
+                iot.publish(topic='t/{}'.format(n), payload='{}'.format(i))
+        except Exception as e:  # pragma: no cover - reported to the test
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(event['threads'])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {'errors': errors}

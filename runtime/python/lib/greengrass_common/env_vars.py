@@ -24,7 +24,7 @@ AWS_IOT_THING_NAME = os.getenv('AWS_IOT_THING_NAME')
 FUNCTION_TIMEOUT_MS = os.getenv('EVERGREEN_FUNCTION_TIMEOUT_MS')
 MEMORY_LIMIT_MB = os.getenv('EVERGREEN_MEMORY_LIMIT_MB')
 
-# Well-known values of the system function ARNs (reference §1.7), for code
+# Well-known values of the system function ARNs (reference section 1.7), for code
 # that wants a fallback when the variables are absent.
 DEFAULT_ROUTER_FUNCTION_ARN = 'arn:aws:lambda:::function:GGRouter'
 DEFAULT_SHADOW_FUNCTION_ARN = 'arn:aws:lambda:::function:GGShadowService'

@@ -7,7 +7,7 @@
 #   FunctionArnFields.build_function_arn(unqualified_arn, qualifier)  (GGC >= 1.9)
 #   FunctionArnFields.build_arn_string(region, account_id, name, qualifier)  (deprecated)
 #
-# Accepted forms (reference §1.7, §4.1):
+# Accepted forms (reference section 1.7, section 4.1):
 #   arn:aws:lambda:us-east-1:123456789012:function:Name[:qualifier]
 #   arn:aws:lambda:::function:GGRouter                  (system ARNs: empty region/account)
 #   arn:aws:lambda:us-east-1:aws:function:GG-ML-INF-... (literal "aws" account)

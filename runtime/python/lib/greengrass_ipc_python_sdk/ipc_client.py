@@ -1,4 +1,4 @@
-# Evergreen: HTTP client for the core's IPC endpoints (reference §1.3).
+# Evergreen: HTTP client for the core's IPC endpoints (reference section 1.3).
 #
 #   E1 POST /2016-11-01/functions/{arn}              post_work        -> invocation id
 #   E2 GET  /2016-11-01/functions/{arn}              get_work_result  -> GetWorkResultOutput

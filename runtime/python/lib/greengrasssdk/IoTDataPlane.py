@@ -1,5 +1,5 @@
 # greengrasssdk.IoTDataPlane: local publish and classic shadow operations
-# (reference §3.2, §3.3).
+# (reference section 3.2, section 3.3).
 #
 # publish(topic=..., payload=b'', queueFullPolicy='')
 #   -> Event invocation of ROUTER_FUNCTION_ARN with client context
@@ -74,8 +74,7 @@ class Client(object):
                 'queueFullPolicy': _QUEUE_FULL_POLICIES[policy],
             }
         }
-        if customer_logger.isEnabledFor(logging.DEBUG):
-            customer_logger.debug('Publishing message on topic "{}" with Payload "{}"'.format(topic, payload))
+        customer_logger.debug('Publishing message on topic "%s" with Payload "%s"', topic, payload)
         self.lambda_client._invoke_internal(ROUTER_FUNCTION_ARN, payload, _encode_client_context(client_context),
                                             'Event')
 
@@ -88,8 +87,7 @@ class Client(object):
     def _shadow_op(self, op, thing_name, payload):
         topic = '$aws/things/{}/shadow/{}'.format(thing_name, op)
         client_context = {'custom': {'subject': topic}}
-        if customer_logger.isEnabledFor(logging.DEBUG):
-            customer_logger.debug('Calling shadow service on topic "{}" with payload "{}"'.format(topic, payload))
+        customer_logger.debug('Calling shadow service on topic "%s" with payload "%s"', topic, payload)
         response = self.lambda_client._invoke_internal(SHADOW_FUNCTION_ARN, payload,
                                                        _encode_client_context(client_context))
         function_error = response['FunctionError']

@@ -1,4 +1,4 @@
-# greengrasssdk.Lambda: invoke other local Lambda functions (reference §3.1).
+# greengrasssdk.Lambda: invoke other local Lambda functions (reference section 3.1).
 #
 # Client.invoke(FunctionName=<full ARN>, InvocationType='RequestResponse'|'Event',
 #               ClientContext=<base64 bytes>, Payload=<bytes|str>, Qualifier=<str>)
@@ -61,9 +61,8 @@ class Client(object):
 
         payload = kwargs.get('Payload', b'')
         invocation_type = kwargs.get('InvocationType', 'RequestResponse')
-        if customer_logger.isEnabledFor(logging.DEBUG):
-            customer_logger.debug('Invoking local lambda "{}" with payload "{}" and client context "{}"'.format(
-                function_arn, payload, client_context))
+        customer_logger.debug('Invoking local lambda "%s" with payload "%s" and client context "%s"', function_arn,
+                              payload, client_context)
         return self._invoke_internal(function_arn, payload, client_context, invocation_type)
 
     @mock

@@ -1,4 +1,4 @@
-# greengrasssdk.SecretsManager: local secrets (reference §3.4).
+# greengrasssdk.SecretsManager: local secrets (reference section 3.4).
 #
 # get_secret_value(SecretId=..., [VersionStage=...])  (VersionId is refused client-side)
 #   -> RequestResponse invocation of SECRETS_MANAGER_FUNCTION_ARN with an empty
@@ -44,9 +44,7 @@ class Client(object):
         request = {KEY_NAME_SECRET_ID: secret_id}
         if version_stage:
             request[KEY_NAME_VERSION_STAGE] = version_stage
-        if customer_logger.isEnabledFor(logging.DEBUG):
-            customer_logger.debug('Retrieving secret value with id "{}", version stage "{}"'.format(
-                secret_id, version_stage))
+        customer_logger.debug('Retrieving secret value with id "%s", version stage "%s"', secret_id, version_stage)
         response = self.lambda_client._invoke_internal(SECRETS_MANAGER_FUNCTION_ARN,
                                                        json.dumps(request).encode(), b'')
         body = response[KEY_NAME_PAYLOAD]

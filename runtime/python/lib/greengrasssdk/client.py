@@ -10,7 +10,7 @@ def client(client_type, *args, **kwargs):
     elif client_type == 'secretsmanager':
         from .SecretsManager import Client
     elif client_type == 'streammanager':
-        # Stream Manager is a separate TCP protocol (reference §6) that this
+        # Stream Manager is a separate TCP protocol (reference section 6) that this
         # SDK implementation does not provide; bundle the genuine SDK to use it.
         raise Exception('Client type streammanager is not supported by the Evergreen greengrasssdk; '
                         'bundle the genuine greengrasssdk (or stream_manager SDK) with the function.')

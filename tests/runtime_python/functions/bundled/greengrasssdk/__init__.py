@@ -1,0 +1,2 @@
+"""Stands in for a genuine greengrasssdk bundled with a function's code."""
+BUNDLED = True
