@@ -482,6 +482,11 @@ Result<ResolvedFunction> FunctionStore::resolve(const std::string& arn) const {
   }
   auto m = loadMeta(functionDir(parsed->name), parsed->name);
   if (!m) return m.status().withContext("resolving " + arn + ": ");
+  if (parsed->region != m->j.value("Region", "") || parsed->account != m->j.value("Account", "")) {
+    return Status::notFound("resolving " + arn + ": function " + parsed->name +
+                            " is stored for region/account " + m->j.value("Region", "") + "/" +
+                            m->j.value("Account", ""));
+  }
   ResolvedFunction r;
   r.requested_arn = arn;
   std::string version = parsed->qualifier;

@@ -148,6 +148,10 @@ TEST_F(FunctionStoreTest, ResolveRefusesLatestUnqualifiedAndUnknown) {
   ASSERT_FALSE(r.isOk());
   EXPECT_NE(r.status().message().find("no version 9"), std::string::npos);
   EXPECT_FALSE(store_->createAlias("hello", "live", "$LATEST").isOk());
+  ASSERT_TRUE(store_->publishVersion("hello").isOk());
+  EXPECT_TRUE(store_->resolve("arn:aws:lambda:us-east-1:123456789012:function:hello:1").isOk());
+  r = store_->resolve("arn:aws:lambda:eu-west-1:123456789012:function:hello:1");
+  EXPECT_EQ(r.status().code(), Code::kNotFound);  // other region
 }
 
 TEST_F(FunctionStoreTest, DeleteRules) {
