@@ -190,6 +190,19 @@ class Broker::Impl : public Transport {
 
 void NetConn::send(Frame&& f) {
   if (closed_ || closing_) return;
+  if (owner_ != nullptr && pending_bytes_ + f.size() > 2 * owner_->options_.max_write_buffer_bytes +
+                                                           owner_->options_.max_payload_bytes) {
+    // A peer that does not read (QoS0 is already dropped at max_write_buffer_bytes; this is
+    // acks and control packets piling up): drop the connection instead of buffering forever.
+    closing_ = true;
+    auto self = shared_from_this();
+    asio::post(owner_->io_, [self] {
+      if (self->closed_ || self->owner_ == nullptr) return;
+      if (self->in_core_) self->owner_->core_.onClosed(self->id_, "write buffer overflow");
+      self->shutdownNow();
+    });
+    return;
+  }
   pending_bytes_ += f.size();
   pending_.push_back(std::move(f));
   if (!dirty_ && owner_ != nullptr) {
@@ -422,8 +435,9 @@ Status Broker::Impl::listen(bool tls, const std::string& address, uint16_t port,
 }
 
 void Broker::Impl::doAccept(tcp::acceptor& acc, bool tls) {
-  acc.async_accept([this, &acc, tls](error_code ec, tcp::socket sock) {
-    if (stopping_ || ec == asio::error::operation_aborted) return;
+  std::weak_ptr<bool> alive = alive_;
+  acc.async_accept([this, alive, &acc, tls](error_code ec, tcp::socket sock) {
+    if (alive.expired() || ec == asio::error::operation_aborted || stopping_) return;
     if (ec) {
       if (log_.enabled(LogLevel::kWarn)) log_.warn("accept failed: " + ec.message());
       doAccept(acc, tls);
@@ -455,7 +469,9 @@ void Broker::Impl::startTick() {
   if (ticking_) return;
   ticking_ = true;
   tick_timer_.expires_after(options_.tick_interval);
-  tick_timer_.async_wait([this](error_code ec) {
+  std::weak_ptr<bool> alive = alive_;
+  tick_timer_.async_wait([this, alive](error_code ec) {
+    if (alive.expired()) return;
     ticking_ = false;
     if (ec || stopping_) return;
     core_.tick();

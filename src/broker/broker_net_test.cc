@@ -43,7 +43,12 @@ class NetHooks : public BrokerHooks {
   bool mayReceiveRetained(const ClientInfo&, std::string_view, std::string_view) override {
     return true;
   }
+  void onDisconnected(const ClientInfo&, std::string_view reason) override {
+    std::lock_guard<std::mutex> l(mu);
+    reasons.emplace_back(reason);
+  }
   Broker* broker = nullptr;
+  std::vector<std::string> reasons;
   std::mutex mu;
   std::string known_fp;
   std::vector<std::string> identities;
@@ -96,7 +101,7 @@ class BrokerNetTest : public ::testing::Test {
     thread_ = std::thread([this] { io_.run(); });
   }
   void TearDown() override {
-    if (thread_.joinable()) {
+    if (thread_.joinable() && broker_) {
       std::promise<void> stopped;
       asio::post(io_, [&] { broker_->stop([&] { stopped.set_value(); }); });
       EXPECT_EQ(stopped.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
@@ -171,6 +176,54 @@ TEST_F(BrokerNetTest, TcpPublishSubscribeAndGarbage) {
   auto pong = sub.read();
   ASSERT_TRUE(pong.has_value());
   EXPECT_TRUE(std::holds_alternative<mqtt::Pingresp>(*pong));
+}
+
+TEST_F(BrokerNetTest, PeerThatNeverReadsIsDisconnected) {
+  BrokerOptions o;
+  o.max_write_buffer_bytes = 1024;
+  o.max_payload_bytes = 1024;
+  broker_ = std::make_unique<Broker>(io_, o, hooks_, Log());
+  hooks_.broker = broker_.get();
+  ASSERT_TRUE(broker_->listenTcp("127.0.0.1", 0).isOk());
+  run();
+  auto c = tcpClient();
+  connectOk(c, "lazy");
+  // 16 MB of PINGREQ, never reading the PINGRESPs: once the kernel buffers are full the broker's
+  // own queue passes its cap and the connection is dropped.
+  std::string pings;
+  for (int i = 0; i < 1 << 20; ++i) pings += std::string("\xc0\x00", 2);
+  error_code ec;
+  for (int i = 0; i < 8 && !ec; ++i) asio::write(c.stream(), asio::buffer(pings), ec);
+  for (int i = 0; i < 100; ++i) {
+    {
+      std::lock_guard<std::mutex> l(hooks_.mu);
+      if (!hooks_.reasons.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::lock_guard<std::mutex> l(hooks_.mu);
+  ASSERT_EQ(hooks_.reasons.size(), 1u);
+  EXPECT_EQ(hooks_.reasons[0], "write buffer overflow");
+}
+
+TEST_F(BrokerNetTest, DestroyWhileLoopKeepsRunning) {
+  ASSERT_TRUE(broker_->listenTcp("127.0.0.1", 0).isOk());
+  auto guard = asio::make_work_guard(io_);
+  run();
+  auto c = tcpClient();
+  connectOk(c, "x");
+  std::promise<void> destroyed;
+  asio::post(io_, [&] {
+    hooks_.broker = nullptr;
+    broker_.reset();  // pending accept/tick/read handlers must not touch the dead broker
+    destroyed.set_value();
+  });
+  destroyed.get_future().wait();
+  EXPECT_FALSE(c.read().has_value());                           // socket closed
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the tick timer fire
+  guard.reset();
+  io_.stop();
+  thread_.join();
 }
 
 TEST_F(BrokerNetTest, ListenErrorsAreReported) {
