@@ -13,7 +13,6 @@ import socket
 import ssl
 import struct
 import subprocess
-import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -542,7 +541,9 @@ class Paho:
             topic, payload, qos, retain = will
             self.c.will_set(topic, payload, qos, retain)
         self.c.on_message = lambda c, u, m: self.messages.put(m)
+        self.unsubacks = queue.Queue()
         self.c.on_subscribe = lambda c, u, mid, q: self.granted.put((mid, list(q)))
+        self.c.on_unsubscribe = lambda c, u, mid: self.unsubacks.put(mid)
         self.c.on_connect = lambda c, u, f, rc: self.connack.put((rc, f.get("session present")))
         self.c.on_disconnect = lambda c, u, rc: self.disconnects.put(rc)
         self.port = port
@@ -567,6 +568,11 @@ class Paho:
         got_mid, granted = self.granted.get(timeout=timeout)
         assert got_mid == mid
         return granted[0]
+
+    def unsubscribe(self, topic, timeout=5):
+        rc, mid = self.c.unsubscribe(topic)
+        assert rc == 0
+        assert self.unsubacks.get(timeout=timeout) == mid
 
     def publish(self, topic, payload, qos=0, retain=False, timeout=5):
         info = self.c.publish(topic, payload, qos, retain)
@@ -652,26 +658,3 @@ def wait_connected(core, n, timeout=5):
     """Waits until the core reports n CONNECTed clients."""
     return wait_until(lambda: core.status()["mqtt"]["connectedClients"] == n, timeout,
                       what=f"{n} connected clients")
-
-
-class Threaded:
-    """Runs fn in a thread; .result(timeout) re-raises its exception."""
-
-    def __init__(self, fn):
-        self._r = None
-        self._e = None
-        self._t = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self._t.start()
-
-    def _run(self, fn):
-        try:
-            self._r = fn()
-        except BaseException as e:  # noqa: BLE001
-            self._e = e
-
-    def result(self, timeout):
-        self._t.join(timeout)
-        assert not self._t.is_alive(), "worker thread did not finish in time"
-        if self._e:
-            raise self._e
-        return self._r

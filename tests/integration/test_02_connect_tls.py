@@ -188,3 +188,25 @@ def test_revoked_certificate_refused_after_restart(tls_core):
     ok, detail = h.tls_handshake_ok(core.tls_port, core.ca_path, core.sensor.cert,
                                     core.sensor.key)
     assert ok, detail
+
+
+def test_large_payload_and_burst_over_tls_arrive_intact_and_in_order(tls_core):
+    core = tls_core
+    dash = h.Paho("Dashboard", core.tls_port, device=core.dash)
+    sensor = h.Paho("Sensor", core.tls_port, device=core.sensor)
+    try:
+        assert dash.subscribe("sensors/#", qos=1) == 1
+        big = bytes(range(256)) * 512  # 128 KiB = the default maxPayloadBytes
+        sensor.publish("sensors/big", big, qos=1)
+        m = dash.expect(10)
+        assert m.payload == big
+        n = 500
+        for i in range(n):
+            sensor.c.publish(f"sensors/{i % 7}", str(i).encode(), qos=1)
+        got = [int(dash.expect(10).payload) for _ in range(n)]
+        assert got == list(range(n))
+        st = core.status()["mqtt"]
+        assert st["droppedQueueFull"] == 0 and st["protocolErrors"] == 0
+    finally:
+        dash.close()
+        sensor.close()

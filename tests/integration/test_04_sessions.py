@@ -241,9 +241,51 @@ def test_qos2_resent_publish_before_pubrel_is_delivered_once(sess):
         a.send(h.ack_packet(h.PUBREL, 7))
         _, _, body = a.expect(h.PUBCOMP)
         assert struct.unpack("!H", body)[0] == 7
-        a.send(h.publish_packet("s/sentinel", b"s", qos=2, pid=8))  # same QoS: paho hands QoS2 over at PUBREL
+        # Sentinel at QoS 2 too: paho hands a QoS 2 message over only at PUBREL.
+        a.send(h.publish_packet("s/sentinel", b"s", qos=2, pid=8))
         b.expect_only("s/once", b"q2")
         b.expect_only("s/sentinel", b"s")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_offline_queue_is_bounded_by_max_queued_per_client(make_core):
+    core = make_core()
+    core.set_mqtt(maxQueuedPerClient=3)
+    core.start()
+    core.deploy_ok(h.Group().device("A").device("B").sub("A", "s/#", "B"))
+    b = h.Paho("B", core.plain_port, clean_session=False)
+    assert b.subscribe("s/#", qos=1) == 1
+    b.close()
+    h.wait_connected(core, 0)
+    a = h.Paho("A", core.plain_port)
+    try:
+        for i in range(5):
+            a.publish(f"s/{i}", f"m{i}".encode(), qos=1)
+        assert core.status()["mqtt"]["droppedQueueFull"] == 2
+        b2 = h.Paho("B", core.plain_port, clean_session=False)
+        try:
+            got = [b2.expect().payload for _ in range(3)]
+            assert got == [b"m0", b"m1", b"m2"]
+            a.publish("s/live", b"live", qos=1)
+            b2.expect_only("s/live", b"live")
+        finally:
+            b2.close()
+    finally:
+        a.close()
+
+
+def test_unsubscribe_stops_delivery(sess):
+    a = h.Paho("A", sess.plain_port)
+    b = h.Paho("B", sess.plain_port)
+    try:
+        assert b.subscribe("s/one") == 0
+        assert b.subscribe("s/two") == 0
+        b.unsubscribe("s/one")
+        a.publish("s/one", b"not any more", qos=1)
+        a.publish("s/two", b"still", qos=1)
+        b.expect_only("s/two", b"still")
     finally:
         a.close()
         b.close()

@@ -2,6 +2,7 @@
 serving everyone else. Protocol-level refusals (CONNACK codes), open broker mode."""
 
 import socket
+import struct
 import time
 
 import pytest
@@ -231,3 +232,102 @@ def test_open_broker_any_client_may_pub_sub_except_deny_list(make_core):
     finally:
         x.close()
         y.close()
+
+
+def non_loopback_ipv4():
+    """This host's outward IPv4 address, or None (no route needed: UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            ip = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if ip.startswith("127.") else ip
+
+
+def test_plaintext_listener_is_loopback_only(make_core):
+    ip = non_loopback_ipv4()
+    if ip is None:
+        pytest.skip("no non-loopback IPv4 address on this host")
+    core = make_core()
+    core.set_mqtt(bindAddress="0.0.0.0")  # TLS on every address; plaintext must stay on lo
+    core.start()
+    with pytest.raises(OSError):
+        socket.create_connection((ip, core.plain_port), timeout=2).close()
+    socket.create_connection((ip, core.tls_port), timeout=2).close()
+    assert "INSECURE" in core.stderr()
+
+
+def test_cli_against_no_core_fails_cleanly(make_core):
+    core = make_core()
+    core.write_config()
+    for op in ("status", "reload"):
+        r = h.run_cli(op, "--root", core.root)
+        assert r.returncode == 1
+        assert r.stderr.strip() and "Traceback" not in r.stderr
+
+
+def test_max_subscriptions_per_client_gets_0x80(make_core):
+    core = make_core()
+    core.set_mqtt(openBroker=True, maxSubscriptionsPerClient=3)
+    core.start()
+    c = h.Paho("subs", core.plain_port)
+    try:
+        assert [c.subscribe(f"f/{i}") for i in range(3)] == [0, 0, 0]
+        assert c.subscribe("f/3") == 128
+        assert c.subscribe("f/0", qos=1) == 1  # re-subscribing an existing filter is no new one
+    finally:
+        c.close()
+
+
+def _connect_body(flags, cid=b"A", extra=b"", name=b"MQTT", level=4):
+    return h._str(name) + bytes([level, flags]) + struct.pack("!H", 60) + h._str(cid) + extra
+
+
+MALFORMED_CONNECT = {
+    "will topic with wildcard": h.connect_packet("A", will=("t/#", b"x", 0, False)),
+    "reserved connect flag": h.packet(h.CONNECT, 0, _connect_body(0x03)),
+    "will QoS 3": h.packet(h.CONNECT, 0, _connect_body(0x1E, extra=h._str("t/w") + h._str("x"))),
+    "will QoS without will flag": h.packet(h.CONNECT, 0, _connect_body(0x0A)),
+    "password without username": h.packet(h.CONNECT, 0, _connect_body(0x42, extra=h._str("pw"))),
+    "CONNECT fixed-header flags": h.packet(h.CONNECT, 1, _connect_body(0x02)),
+    "protocol name MQIsdp at level 4": h.packet(h.CONNECT, 0, _connect_body(0x02,
+                                                                            name=b"MQIsdp")),
+    "client id not UTF-8": h.packet(h.CONNECT, 0, _connect_body(0x02, cid=b"\xff\xfe")),
+}
+
+MALFORMED_AFTER_CONNECT = {
+    "PUBLISH QoS 3": h.packet(h.PUBLISH, 6, h._str("t/x") + b"\x00\x01x"),
+    "SUBSCRIBE flags 0": h.packet(h.SUBSCRIBE, 0, b"\x00\x01" + h._str("t/#") + b"\x00"),
+    "SUBSCRIBE without filters": h.packet(h.SUBSCRIBE, 2, b"\x00\x01"),
+    "SUBSCRIBE QoS 3": h.packet(h.SUBSCRIBE, 2, b"\x00\x01" + h._str("t/#") + b"\x03"),
+    "PUBLISH QoS 1 packet id 0": h.packet(h.PUBLISH, 2, h._str("t/x") + b"\x00\x00x"),
+    "PINGREQ with a body": h.packet(h.PINGREQ, 0, b"x"),
+    "topic not UTF-8": h.packet(h.PUBLISH, 0, h._str(b"t/\xff") + b"x"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_CONNECT))
+def test_malformed_connect_closes_without_connack(robust, name):
+    raw = h.RawClient(robust.plain_port)
+    try:
+        raw.send(MALFORMED_CONNECT[name])
+        assert raw.read_packet(3) is None, f"{name}: server answered instead of closing"
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_AFTER_CONNECT))
+def test_malformed_packet_after_connect_closes_and_counts(robust, pair, name):
+    a, b = pair
+    before = robust.status()["mqtt"]["protocolErrors"]
+    raw = h.RawClient(robust.plain_port)
+    try:
+        assert raw.connect("C") == 0
+        raw.send(MALFORMED_AFTER_CONNECT[name])
+        assert raw.read_packet(3) is None, f"{name}: server answered instead of closing"
+    finally:
+        raw.close()
+    h.wait_until(lambda: robust.status()["mqtt"]["protocolErrors"] == before + 1, 3,
+                 what="protocolErrors + 1")
+    still_serving(a, b, name)

@@ -174,6 +174,15 @@ def test_tls_device_with_new_certificate_is_disconnected(core, tmp_path):
     cam = h.Paho("Cam", core.tls_port, device=old)
     try:
         h.wait_connected(core, 1)
+        # An unrelated change keeps the TLS session.
+        core.deploy_ok(h.Group().device("Cam", old.fingerprint).device("Other")
+                       .sub("Other", "cam/#", "Cam"))
+        assert cam.subscribe("cam/#") == 0
+        other = h.Paho("Other", core.plain_port)
+        other.publish("cam/1", b"on the same TLS connection")
+        other.close()
+        cam.expect_only("cam/1", b"on the same TLS connection")
+        assert cam.disconnects.empty()
         # Re-issued (elsewhere, to keep the old files): new key, new fingerprint.
         new = core.issue_device("Cam", out=tmp_path / "reissued")
         assert new.fingerprint != old.fingerprint
