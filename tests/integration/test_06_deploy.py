@@ -81,6 +81,8 @@ def test_rejected_group_exits_2_names_element_and_previous_group_stays(deployed)
      "Tiemout"),
     (lambda g: g["SubscriptionDefinitionVersion"]["Subscriptions"][0].update(Id="bad id!"),
      "Subscriptions[0].Id"),
+    (lambda g: g["DeviceDefinitionVersion"]["Devices"][1].update(
+        CertificateFingerprintSha256="AB" * 32), "Devices[Id=B].CertificateFingerprintSha256"),
 ])
 def test_other_rejections_name_the_element(deployed, mutate, needle):
     g = base_group().to_json()
@@ -233,3 +235,14 @@ def test_active_group_survives_restart(deployed):
         assert raw.connect("A") == 0
     finally:
         raw.close()
+
+
+def test_deploy_after_core_crash_is_staged_exit_3(make_core):
+    core = make_core()
+    core.start()
+    core.proc.kill()  # stale control socket left behind
+    core.proc.wait(timeout=5)
+    r = core.deploy(base_group())
+    assert r.returncode == 3, r.stdout + r.stderr
+    core.start(write_config=False)
+    assert core.status()["router"]["subscriptions"] == 1
