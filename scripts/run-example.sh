@@ -25,9 +25,14 @@ Evergreen core starting on $ROOT
   MQTT (plaintext)  : 127.0.0.1:1883 (development listener: client id = thing name)
   IPC (v1 SDKs)     : 127.0.0.1:8000
 
-Watch the example group's traffic from another terminal:
-  mosquitto_sub -h 127.0.0.1 -p 1883 -i Dashboard -t 'sensors/#' -v
-  mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t sensors/kitchen/temperature -m 21.5
+Watch the example group's traffic from another terminal (the Dashboard device):
+  mosquitto_sub -h 127.0.0.1 -p 1883 -i Dashboard -t 'sensors/#' -t test/topic_results -t 'hello/world/#' -t echo/out -v
+Then act as the Sensor device:
+  mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t test/input_message -m '{"test-key": "Some string value"}'
+      -> SeedExample (the developer guide's function) publishes on test/topic_results
+  mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t echo/in -m '{"hello": 1}'    -> Echo (on-demand) on echo/out
+  mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t sensors/kitchen/temperature -m 21.5   -> device to device
+  HelloWorld (pinned) publishes on hello/world every 5 s; -t hello/world/ping asks it for its count.
 Status: $EVG status --root $ROOT        Stop: Ctrl-C
 MSG
 exec "$EVG" run --root "$ROOT"

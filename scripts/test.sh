@@ -12,9 +12,9 @@ export EVERGREEN_BUILD_DIR="$ROOT/${BUILD_DIR:-build}"
 echo "== unit tests (ctest)"
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j 2
 
-echo "== integration and runtime tests (pytest)"
+echo "== black-box integration tests (pytest; the runtime tests ran under ctest)"
 # The real Debian interpreter: the python3 first on PATH may be a shim without pytest/paho.
-/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
 if [ -x fuzz/run.sh ]; then
   echo "== fuzz (bounded)"

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "certs/certs.h"
+#include "daemon/function_specs.h"
 
 namespace evg::daemon {
 
@@ -33,9 +34,14 @@ Core::Core(asio::io_context& io, RootPaths paths, config::CoreConfig cfg, Logger
       conn_log_(&logger, "GGConnManager") {
   policy_ =
       std::make_shared<const GroupPolicy>(group::Group{}, std::set<std::string>{}, policyOptions());
+  functions::FunctionStoreOptions so;
+  so.root_dir = paths_.root;
+  so.region = cfg_.core_thing.region;
+  so.account = cfg_.core_thing.account;
+  store_ = std::make_unique<functions::FunctionStore>(so);
 }
 
-Core::~Core() = default;
+Core::~Core() { pool_.join(); }
 
 PolicyOptions Core::policyOptions() const {
   PolicyOptions p;
@@ -68,6 +74,23 @@ Status Core::start() {
               std::to_string(m.deny_list.size()) + " filters); the group's table is not applied");
   }
 
+  lambda::HostOptions ho;
+  ho.port = static_cast<uint16_t>(cfg_.core_thing.gg_daemon_port);
+  ho.root_dir = paths_.root;
+  ho.runtime_dir = findRuntimeDir();
+  ho.region = cfg_.core_thing.region;
+  ho.account = cfg_.core_thing.account;
+  ho.thing_name = cfg_.core_thing.thing_name;
+  ho.max_work_items = static_cast<size_t>(cfg_.runtime.max_work_item_count);
+  ho.max_concurrent = static_cast<size_t>(cfg_.runtime.max_concurrent_limit);
+  ho.allow_root = cfg_.runtime.allow_functions_to_run_as_root;
+  ho.stop_grace_ms = 1000;  // SIGTERM of the core completes within 2 s
+  ho.log_level = std::string(logLevelName(cfg_.evergreen.log.level));
+  host_ = std::make_unique<lambda::FunctionHost>(io_, ho, *this, Log(&logger_, "LambdaHost"));
+  EVG_RETURN_IF_ERROR(host_->start().withContext("IPC server: "));
+  log_.info("IPC server (v1 SDK protocol) listening on 127.0.0.1:" + std::to_string(host_->port()) +
+            ", runtimes in " + ho.runtime_dir);
+
   control_ = std::make_unique<ControlServer>(
       io_, paths_.control_socket,
       [this](const json& req, ControlServer::Reply reply) { handleControl(req, std::move(reply)); },
@@ -75,12 +98,14 @@ Status Core::start() {
   EVG_RETURN_IF_ERROR(control_->start());
 
   if (std::filesystem::exists(paths_.group_file)) {
-    auto g = group::loadGroupFile(paths_.group_file);
-    if (!g) {
+    auto text = readFile(paths_.group_file);
+    auto j = text ? nlohmann::json::parse(*text, nullptr, false) : json();
+    auto p = j.is_discarded() ? Result<Prepared>(Status::invalid("not valid JSON")) : prepare(j);
+    if (!p) {
       log_.error("the group in " + paths_.group_file +
-                 " is invalid and was not activated: " + g.status().message());
+                 " was not activated: " + p.status().message());
     } else {
-      Status a = activate(std::move(g).value());
+      Status a = activate(std::move(p).value());
       if (!a) log_.error("group not activated: " + a.message());
     }
   } else {
@@ -94,14 +119,22 @@ void Core::stop(std::function<void()> done) {
   stopping_ = true;
   log_.info("stopping: closing listeners and sessions");
   if (control_) control_->stop();
-  if (broker_) {
-    broker_->stop([this, done = std::move(done)]() {
-      log_.info("stopped");
-      logger_.flush();
-      done();
-    });
-  } else {
+  auto finish = [this, done = std::move(done)]() {
+    log_.info("stopped");
+    logger_.flush();
     done();
+  };
+  auto stop_broker = [this, finish = std::move(finish)]() mutable {
+    if (broker_) {
+      broker_->stop(std::move(finish));
+    } else {
+      finish();
+    }
+  };
+  if (host_) {
+    host_->stop(std::move(stop_broker));
+  } else {
+    stop_broker();
   }
 }
 
@@ -126,8 +159,13 @@ void Core::reloadConfig() {
                         next.evergreen.mqtt.deny_list != cfg_.evergreen.mqtt.deny_list;
   cfg_ = std::move(next);
   if (policy_changed) {
-    Status s = activate(policy_->group());
-    if (!s) log_.error("SIGHUP: " + s.message());
+    auto revoked = certs::loadRevokedList(paths_.revoked_file);
+    if (!revoked) {
+      log_.error("SIGHUP: " + revoked.status().message());
+    } else {
+      policy_ = std::make_shared<const GroupPolicy>(policy_->group(), std::move(revoked).value(),
+                                                    policyOptions());
+    }
   }
   std::string msg = "SIGHUP: config.json re-read; log level " +
                     std::string(logLevelName(cfg_.evergreen.log.level));
@@ -138,10 +176,20 @@ void Core::reloadConfig() {
   log_.info(msg);
 }
 
-Status Core::activate(group::Group g) {
+Result<Core::Prepared> Core::prepare(const json& group_json) const {
+  auto g = group::parseGroup(group_json);
+  if (!g) return g.status();
+  auto specs = functionSpecsForGroup(*g, *store_, cfg_);
+  if (!specs) return specs.status();
+  return Prepared{std::move(g).value(), std::move(specs).value()};
+}
+
+Status Core::activate(Prepared p) {
   auto revoked = certs::loadRevokedList(paths_.revoked_file);
   if (!revoked) return revoked.status().withContext(paths_.revoked_file + ": ");
-  auto next = std::make_shared<const GroupPolicy>(std::move(g), std::move(revoked).value(),
+  // Functions first: the host validates the whole set before changing anything.
+  if (host_) EVG_RETURN_IF_ERROR(host_->deploy(std::move(p.specs)));
+  auto next = std::make_shared<const GroupPolicy>(std::move(p.group), std::move(revoked).value(),
                                                   policyOptions());
   auto prev = policy_;
   policy_ = next;
@@ -162,19 +210,43 @@ Status Core::activate(group::Group g) {
   return Status::ok();
 }
 
-Result<json> Core::deploy(const json& group_json) {
-  auto g = group::parseGroup(group_json);
-  if (!g) {
-    ++counters_.deployments_rejected;
-    return g.status();
-  }
-  // Persist first: an acknowledged deployment survives a crash.
-  EVG_RETURN_IF_ERROR(writeFileAtomic(paths_.group_file, group::toJson(*g).dump(2) + "\n"));
-  size_t subs = g->subscriptions.size(), devs = g->devices.size(), fns = g->functions.size();
-  EVG_RETURN_IF_ERROR(activate(std::move(g).value()));
-  ++counters_.deployments;
-  return json{
-      {"status", "Success"}, {"subscriptions", subs}, {"devices", devs}, {"functions", fns}};
+void Core::deploy(json group_json, std::function<void(Result<json>)> done) {
+  // Blocking half on the pool, activation on the loop, persistence on the pool, reply on the loop.
+  asio::post(pool_, [this, gj = std::move(group_json), done = std::move(done)]() mutable {
+    auto prepared = prepare(gj);
+    asio::post(io_, [this, prepared = std::move(prepared), done = std::move(done)]() mutable {
+      if (!prepared) {
+        ++counters_.deployments_rejected;
+        done(prepared.status());
+        return;
+      }
+      json summary = {{"status", "Success"},
+                      {"subscriptions", prepared->group.subscriptions.size()},
+                      {"devices", prepared->group.devices.size()},
+                      {"functions", prepared->group.functions.size()}};
+      std::string file_text = group::toJson(prepared->group).dump(2) + "\n";
+      Status a = activate(std::move(prepared).value());
+      if (!a) {
+        ++counters_.deployments_rejected;
+        done(a);
+        return;
+      }
+      ++counters_.deployments;
+      // Acknowledge only once the group is on disk: an acknowledged deployment survives a crash.
+      asio::post(pool_, [this, file_text = std::move(file_text), summary = std::move(summary),
+                         done = std::move(done)]() mutable {
+        Status w = writeFileAtomic(paths_.group_file, file_text);
+        asio::post(io_, [w = std::move(w), summary = std::move(summary),
+                         done = std::move(done)]() mutable {
+          if (!w) {
+            done(w.withContext("group active but not persisted: "));
+          } else {
+            done(std::move(summary));
+          }
+        });
+      });
+    });
+  });
 }
 
 json Core::status() const {
@@ -209,8 +281,28 @@ json Core::status() const {
                  {"pendingShadow", counters_.pending_shadow},
                  {"pendingConnector", counters_.pending_connector},
                  {"unrouted", counters_.unrouted},
+                 {"publishRefusedAllOrError", counters_.publish_refused_all_or_error},
                  {"deployments", counters_.deployments},
                  {"deploymentsRejected", counters_.deployments_rejected}};
+  if (host_) {
+    json fns = json::array();
+    for (const auto& f : host_->functionStatus()) {
+      fns.push_back({{"arn", f.arn},
+                     {"pinned", f.pinned},
+                     {"queued", f.queue.queued},
+                     {"workers", f.queue.workers},
+                     {"accepted", f.queue.accepted},
+                     {"dropped", f.queue.dropped},
+                     {"succeeded", f.queue.succeeded},
+                     {"handledErrors", f.queue.handled_errors},
+                     {"unhandledErrors", f.queue.unhandled_errors},
+                     {"timeouts", f.queue.timeouts},
+                     {"restarts", f.restarts},
+                     {"crashLoop", f.crash_loop}});
+    }
+    j["functions"] = fns;
+    j["ipcPort"] = host_->port();
+  }
   return j;
 }
 
@@ -223,13 +315,14 @@ void Core::handleControl(const json& req, ControlServer::Reply reply) {
       reply({{"ok", false}, {"error", "deploy request has no \"group\""}});
       return;
     }
-    auto r = deploy(req["group"]);
-    if (!r) {
-      log_.error("deployment rejected: " + r.status().message());
-      reply({{"ok", false}, {"error", r.status().message()}});
-    } else {
-      reply({{"ok", true}, {"result", *r}});
-    }
+    deploy(req["group"], [this, reply = std::move(reply)](Result<json> r) {
+      if (!r) {
+        log_.error("deployment rejected: " + r.status().message());
+        reply({{"ok", false}, {"error", r.status().message()}});
+      } else {
+        reply({{"ok", true}, {"result", *r}});
+      }
+    });
   } else if (op == "reload") {
     reloadConfig();
     reply({{"ok", true}, {"result", {{"reloaded", true}}}});
@@ -282,7 +375,11 @@ void Core::route(const group::Endpoint& source, const broker::Message& msg) {
         broker_->deliverToIdentity(t.id, msg);
         break;
       case group::Endpoint::Kind::kFunction:
-        ++counters_.to_functions;
+        if (host_ && host_->invokeFromSubscription(t.id, msg.topic, msg.payload).isOk()) {
+          ++counters_.to_functions;
+        } else {
+          ++counters_.function_invoke_refused;
+        }
         break;
       case group::Endpoint::Kind::kCloud:
         ++counters_.pending_cloud;
@@ -301,6 +398,29 @@ void Core::route(const group::Endpoint& source, const broker::Message& msg) {
       log_.debug("no subscription for " + source.toString() + " on '" + msg.topic + "': dropped");
     }
   }
+}
+
+Status Core::onFunctionPublish(const std::string& source_arn, const std::string& topic,
+                               std::shared_ptr<const std::string> payload,
+                               std::string_view queue_full_policy) {
+  auto source = group::Endpoint::function(source_arn);
+  if (queue_full_policy == "AllOrError") {
+    // All targets or none: refuse up front if any function target's queue is full.
+    bool full = false;
+    policy_->route(source, topic, [&](const group::Endpoint& t) {
+      if (t.kind == group::Endpoint::Kind::kFunction && host_ && host_->queueSpace(t.id) == 0) {
+        full = true;
+      }
+    });
+    if (full) {
+      ++counters_.publish_refused_all_or_error;
+      return Status::retry("a target's work queue is full (queueFullPolicy AllOrError): " +
+                           std::string(topic) + " not delivered to any target");
+    }
+  }
+  broker::Message msg{std::string(topic), std::move(payload), 0, false};
+  route(source, msg);
+  return Status::ok();
 }
 
 bool Core::mayReceiveRetained(const broker::ClientInfo& subscriber,

@@ -25,6 +25,8 @@
 #include "daemon/control.h"
 #include "daemon/policy.h"
 #include "daemon/root.h"
+#include "functions/function_store.h"
+#include "supervisor/function_host.h"
 
 namespace evg::daemon {
 
@@ -36,11 +38,12 @@ struct RouteCounters {
   uint64_t pending_shadow = 0;     // Target=GGShadowService: counted until the shadow service lands
   uint64_t pending_connector = 0;  // connectors are not implemented
   uint64_t unrouted = 0;           // no subscription matched: dropped
+  uint64_t publish_refused_all_or_error = 0;  // AllOrError publishes refused (a queue was full)
   uint64_t deployments = 0;
   uint64_t deployments_rejected = 0;
 };
 
-class Core final : public broker::BrokerHooks {
+class Core final : public broker::BrokerHooks, public lambda::HostHooks {
  public:
   Core(boost::asio::io_context& io, RootPaths paths, config::CoreConfig cfg, Logger& logger);
   ~Core() override;
@@ -53,8 +56,9 @@ class Core final : public broker::BrokerHooks {
   // SIGHUP: re-read config.json; applies the log level, reports settings that need a restart.
   void reloadConfig();
 
-  // Validates and activates a group (from the control channel). Persisted atomically first.
-  Result<nlohmann::json> deploy(const nlohmann::json& group_json);
+  // Validates, resolves (function store, on the pool) and activates a group, then persists it
+  // atomically; `done` gets the result on the loop. An error leaves the active group untouched.
+  void deploy(nlohmann::json group_json, std::function<void(Result<nlohmann::json>)> done);
   nlohmann::json status() const;
 
   // broker::BrokerHooks
@@ -67,9 +71,21 @@ class Core final : public broker::BrokerHooks {
   void onConnected(const broker::ClientInfo&) override;
   void onDisconnected(const broker::ClientInfo&, std::string_view reason) override;
 
+  // lambda::HostHooks
+  Status onFunctionPublish(const std::string& source_arn, const std::string& topic,
+                           std::shared_ptr<const std::string> payload,
+                           std::string_view queue_full_policy) override;
+
  private:
   PolicyOptions policyOptions() const;
-  Status activate(group::Group g);
+  struct Prepared {
+    group::Group group;
+    std::vector<functions::FunctionSpec> specs;
+  };
+  // Blocking half of a deployment (parse, validate, resolve functions): runs on pool_.
+  Result<Prepared> prepare(const nlohmann::json& group_json) const;
+  // Loop half: deploy functions (validated all-or-nothing by the host), swap the policy.
+  Status activate(Prepared p);
   void route(const group::Endpoint& source, const broker::Message& msg);
   void handleControl(const nlohmann::json& req, ControlServer::Reply reply);
 
@@ -81,6 +97,9 @@ class Core final : public broker::BrokerHooks {
   Log conn_log_;
   std::unique_ptr<broker::Broker> broker_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<functions::FunctionStore> store_;
+  std::unique_ptr<lambda::FunctionHost> host_;
+  boost::asio::thread_pool pool_{1};  // blocking work: store reads, file writes
   std::shared_ptr<const GroupPolicy> policy_;
   RouteCounters counters_;
   bool stopping_ = false;

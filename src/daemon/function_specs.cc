@@ -1,0 +1,112 @@
+#include "daemon/function_specs.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace evg::daemon {
+
+namespace fs = std::filesystem;
+
+std::string findRuntimeDir() {
+  if (const char* env = std::getenv("EVERGREEN_RUNTIME_DIR"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path installed = exe.parent_path().parent_path() / "lib" / "evergreen" / "runtime";
+    if (fs::exists(installed / "python" / "lambda_runtime.py", ec)) return installed.string();
+  }
+  return EVG_SOURCE_RUNTIME_DIR;
+}
+
+namespace {
+
+// v1 runs functions as ggc_user/ggc_group by default; use them when the host has them.
+void applyDefaultIdentity(functions::FunctionSpec& spec) {
+  if (spec.run_as_uid) return;
+  struct passwd* pw = ::getpwnam("ggc_user");
+  if (pw != nullptr) {
+    spec.run_as_uid = pw->pw_uid;
+    spec.run_as_gid = pw->pw_gid;
+  }
+}
+
+}  // namespace
+
+Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
+    const group::Group& g, const functions::FunctionStore& store, const config::CoreConfig& cfg) {
+  std::vector<functions::FunctionSpec> specs;
+  for (const auto& f : g.functions) {
+    std::string where = "Functions[Id=" + f.id + "]";
+    // System functions configured in the group (e.g. GGCloudSpooler's env vars) are not user code.
+    if (f.parsed.region.empty() && f.parsed.account.empty()) continue;
+    auto r = store.resolve(f.arn);
+    if (!r) return r.status().withContext(where + ".FunctionArn: ");
+    const auto& v = r->version;
+    functions::FunctionSpec s;
+    s.arn = f.arn;
+    s.runtime = v.config.runtime;
+    s.handler = v.config.handler;
+    s.code_dir = v.code_dir;
+    s.env = v.config.env;
+    s.timeout_ms = v.config.timeout_s * 1000;
+    s.memory_kb = v.config.memory_mb * 1024;
+    // v1's default isolation is GreengrassContainer; the container backend arrives with its own
+    // issue, until then such functions run as plain processes (logged by the host).
+    s.isolation = functions::Isolation::kGreengrassContainer;
+    std::optional<group::Execution> exec = g.function_default_execution;
+    if (f.configuration) {
+      const auto& c = *f.configuration;
+      if (c.function_runtime_override && !c.function_runtime_override->empty()) {
+        s.runtime = *c.function_runtime_override;
+      }
+      if (c.executable && !c.executable->empty() &&
+          s.runtime == "arn:aws:greengrass:::runtime/function/executable") {
+        s.handler = *c.executable;
+      }
+      if (c.encoding_type)
+        s.encoding = *c.encoding_type == "binary" ? functions::Encoding::kBinary
+                                                  : functions::Encoding::kJson;
+      if (c.pinned) s.pinned = *c.pinned;
+      if (c.timeout_s) s.timeout_ms = static_cast<uint32_t>(*c.timeout_s) * 1000;
+      if (c.memory_size_kb) s.memory_kb = static_cast<uint32_t>(*c.memory_size_kb);
+      if (c.environment) {
+        if (c.environment->variables) {
+          for (const auto& [k, val] : *c.environment->variables) s.env[k] = val;
+        }
+        if (c.environment->execution) {
+          // Function-level settings win over the definition's DefaultConfig, field by field.
+          group::Execution merged = exec.value_or(group::Execution{});
+          if (c.environment->execution->isolation_mode) {
+            merged.isolation_mode = c.environment->execution->isolation_mode;
+          }
+          if (c.environment->execution->run_as) merged.run_as = c.environment->execution->run_as;
+          exec = merged;
+        }
+      }
+    }
+    if (exec) {
+      if (exec->isolation_mode && *exec->isolation_mode == "NoContainer") {
+        s.isolation = functions::Isolation::kNoContainer;
+      }
+      if (exec->run_as) {
+        if (exec->run_as->uid) s.run_as_uid = static_cast<uint32_t>(*exec->run_as->uid);
+        if (exec->run_as->gid) s.run_as_gid = static_cast<uint32_t>(*exec->run_as->gid);
+      }
+    }
+    applyDefaultIdentity(s);
+    if (s.run_as_uid && *s.run_as_uid == 0 && !cfg.runtime.allow_functions_to_run_as_root) {
+      return Status::forbidden(where +
+                               ".FunctionConfiguration.Environment.Execution.RunAs: uid 0 "
+                               "needs runtime.allowFunctionsToRunAsRoot \"yes\" in config.json");
+    }
+    specs.push_back(std::move(s));
+  }
+  return specs;
+}
+
+}  // namespace evg::daemon
