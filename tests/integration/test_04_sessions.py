@@ -26,6 +26,8 @@ def test_persistent_session_gets_qos1_messages_published_while_offline(sess):
         for i in range(3):
             a.publish(f"s/{i}", f"m{i}".encode(), qos=1)
         a.publish("s/q0", b"qos0 is not queued for offline sessions", qos=0)
+        h.wait_until(lambda: sess.status()["mqtt"]["droppedOfflineQos0"] == 1, 3,
+                     what="the QoS 0 message dropped for the offline session")
         b2 = h.Paho("B", sess.plain_port, clean_session=False)
         try:
             assert b2.session_present == 1
@@ -39,7 +41,6 @@ def test_persistent_session_gets_qos1_messages_published_while_offline(sess):
             b2.close()
     finally:
         a.close()
-    assert sess.status()["mqtt"]["droppedOfflineQos0"] == 1
 
 
 def test_clean_session_discards_the_old_session(sess):
@@ -286,6 +287,43 @@ def test_unsubscribe_stops_delivery(sess):
         a.publish("s/one", b"not any more", qos=1)
         a.publish("s/two", b"still", qos=1)
         b.expect_only("s/two", b"still")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_inflight_window_bounds_unacknowledged_qos1(make_core):
+    core = make_core()
+    core.set_mqtt(maxInflightPerClient=2)
+    core.start()
+    core.deploy_ok(h.Group().device("A").device("B").sub("A", "t/#", "B"))
+    a = h.Paho("A", core.plain_port)
+    b = h.RawClient(core.plain_port)
+    try:
+        assert b.connect("B") == 0
+        assert b.subscribe([("t/#", 1)]) == [1]
+        for i in range(5):
+            a.publish(f"t/{i}", str(i).encode(), qos=1)
+
+        def drain(timeout):
+            out = []
+            try:
+                while True:
+                    p = b.read_packet(timeout)
+                    assert p is not None and p[0] == h.PUBLISH
+                    out.append(h.parse_publish(p[1], p[2]))
+            except TimeoutError:
+                return out
+
+        first = drain(0.4)
+        assert [m["topic"] for m in first] == ["t/0", "t/1"]
+        b.send(h.ack_packet(h.PUBACK, first[0]["pid"]))
+        nxt = drain(0.4)
+        assert [m["topic"] for m in nxt] == ["t/2"]
+        for m in first[1:] + nxt:
+            b.send(h.ack_packet(h.PUBACK, m["pid"]))
+        rest = drain(0.4)
+        assert [m["topic"] for m in rest] == ["t/3", "t/4"]
     finally:
         a.close()
         b.close()

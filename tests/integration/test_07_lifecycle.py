@@ -236,3 +236,27 @@ def test_install_tree_runs_from_its_prefix(installed, tmp_path):
 def test_install_tree_has_runtimes(installed):
     lib = installed / "lib" / "evergreen"
     assert lib.is_dir() and any(lib.rglob("*.py")), f"no runtime files under {lib}"
+
+
+def test_sighup_switching_open_broker_off_disconnects_unknown_clients(make_core):
+    core = make_core()
+    core.set_mqtt(openBroker=True)
+    core.start()
+    core.deploy_ok(h.Group().device("A").device("B").sub("A", "t/#", "B"))
+    known = h.Paho("A", core.plain_port)
+    stranger = h.Paho("stranger", core.plain_port)
+    try:
+        core.set_mqtt(openBroker=False)
+        core.write_config()
+        core.signal(signal.SIGHUP)
+        assert stranger.disconnects.get(timeout=3) != 0
+        assert core.status()["openBroker"] is False
+        assert known.disconnects.empty()
+        raw = h.RawClient(core.plain_port)
+        try:
+            assert raw.connect("stranger") == 5
+        finally:
+            raw.close()
+    finally:
+        known.close()
+        stranger.c.loop_stop()

@@ -1,0 +1,148 @@
+"""Helpers for the Lambda black-box tests (test_10_lambda_*.py) and bench/lambda_bench.py.
+
+Builds on evg_harness (Core, Group, Paho, free ports): puts Python functions into a core's
+function store through the CLI (`evergreen function create/publish-version/create-alias`, as
+examples/example-group/prepare.sh does), adds a v1 FunctionDefinitionVersion to group files, and
+talks raw HTTP to the IPC port. Every wait is bounded.
+"""
+
+import http.client
+import json
+import os
+import time
+
+import evg_harness as h
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FUNCTIONS_DIR = os.path.join(HERE, "functions")
+REPO = os.path.dirname(os.path.dirname(HERE))
+EXAMPLE_DIR = os.path.join(REPO, "examples", "example-group")
+
+
+def fn_arn(name, qualifier="PROD"):
+    base = f"arn:aws:lambda:{h.REGION}:{h.ACCOUNT}:function:{name}"
+    return f"{base}:{qualifier}" if qualifier else base
+
+
+def lambda_core(make_core, name="core", max_work_items=None, start=True):
+    """A core set up to run functions: allowFunctionsToRunAsRoot when the tests run as root
+    (NoContainer workers would otherwise be refused), optional runtime.maxWorkItemCount."""
+    c = make_core(name)
+    if os.geteuid() == 0:
+        c.config["runtime"]["allowFunctionsToRunAsRoot"] = "yes"
+    if max_work_items is not None:
+        c.config["runtime"]["maxWorkItemCount"] = max_work_items
+    if start:
+        c.start()
+    return c
+
+
+def fn_cli(core, *args, check=True):
+    r = h.run_cli("function", *args, "--root", core.root, timeout=30)
+    if check:
+        assert r.returncode == 0, f"evergreen function {args}: exit {r.returncode}\n{r.stderr}"
+    return r
+
+
+def create_function(core, name, folder, handler, runtime="python3.8", alias="PROD",
+                    versions=1):
+    """create (from tests/integration/functions/<folder>, or an absolute path) ->
+    publish-version x versions -> alias -> version 1. Returns the alias ARN."""
+    code = folder if os.path.isabs(folder) else os.path.join(FUNCTIONS_DIR, folder)
+    fn_cli(core, "create", "--function-name", name, "--runtime", runtime, "--handler", handler,
+           "--code-dir", code)
+    for _ in range(versions):
+        fn_cli(core, "publish-version", "--function-name", name)
+    if alias:
+        fn_cli(core, "create-alias", "--function-name", name, "--name", alias,
+               "--function-version", "1")
+    return fn_arn(name, alias or "1")
+
+
+class LambdaGroup(h.Group):
+    """h.Group plus a FunctionDefinitionVersion (NoContainer by default, as v1 groups for
+    NoContainer cores declare it)."""
+
+    def __init__(self, core_thing="EvergreenCore"):
+        super().__init__(core_thing)
+        self.functions = []  # (id, arn, FunctionConfiguration)
+
+    def function(self, arn, fn_id=None, pinned=False, timeout=3, encoding="json",
+                 memory_kb=16384, env=None):
+        cfg = {"Pinned": pinned, "Timeout": timeout, "EncodingType": encoding,
+               "MemorySize": memory_kb,
+               "Environment": {"Execution": {"IsolationMode": "NoContainer"}}}
+        if env:
+            cfg["Environment"]["Variables"] = env
+        self.functions.append((fn_id or f"fn-{len(self.functions) + 1}", arn, cfg))
+        return self
+
+    def to_json(self):
+        g = super().to_json()
+        g["FunctionDefinitionVersion"] = {
+            "DefaultConfig": {"Execution": {"IsolationMode": "NoContainer"}},
+            "Functions": [{"Id": i, "FunctionArn": a, "FunctionConfiguration": c}
+                          for (i, a, c) in self.functions],
+        }
+        return g
+
+
+def fn_status(core, arn):
+    for f in core.status().get("functions", []):
+        if f["arn"] == arn:
+            return f
+    raise AssertionError(f"{arn} not in `evergreen status` functions: {core.status()}")
+
+
+def wait_fn_status(core, arn, pred, timeout=5, what="function status"):
+    last = {}
+
+    def check():
+        last["s"] = fn_status(core, arn)
+        return pred(last["s"])
+
+    try:
+        h.wait_until(check, timeout, what=what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last status: {last.get('s')}")
+    return last["s"]
+
+
+def expect_json(client, topic, timeout=5):
+    """Next message on client (must be on topic), decoded as JSON."""
+    m = client.expect(timeout)
+    assert m.topic == topic, f"expected a message on {topic}, got {m.topic}: {m.payload!r}"
+    return json.loads(m.payload)
+
+
+def ipc_request(port, method, path, headers=None, body=None, timeout=5):
+    """One raw HTTP request to the core's IPC server; returns (status, headers dict, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
+def user_log_path(core, name):
+    return os.path.join(core.root, "var", "log", "user", h.REGION, h.ACCOUNT, name + ".log")
+
+
+def wait_file_contains(path, needles, timeout=5):
+    """Waits until the file at path contains every string in needles; returns its text."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while True:
+        try:
+            with open(path, "r", errors="replace") as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ""
+        if all(n in text for n in needles):
+            return text
+        if time.monotonic() >= deadline:
+            missing = [n for n in needles if n not in text]
+            raise AssertionError(f"{path} lacks {missing} after {timeout}s:\n{text[-3000:]}")
+        time.sleep(0.05)
