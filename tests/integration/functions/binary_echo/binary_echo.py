@@ -1,4 +1,4 @@
-# Binary encoding: the event is the raw payload (bytes); republish it unchanged.
+# EncodingType binary -- the event is the raw payload (bytes); republish it unchanged.
 import greengrasssdk
 
 client = greengrasssdk.client('iot-data')
