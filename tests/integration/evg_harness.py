@@ -195,13 +195,15 @@ class Core:
         self.config["evergreen"]["log"].update(kw)
 
     # -- process -----------------------------------------------------------------------------
-    def start(self, write_config=True, wait=True, extra_args=()):
+    def start(self, write_config=True, wait=True, extra_args=(), prefix=()):
+        """prefix: command words before the binary, e.g. ("unshare", "-n") to run a core whose
+        config uses fixed default ports in a private network namespace."""
         if write_config:
             self.write_config()
         self.out_f = open(self.out_path, "ab")
         self.err_f = open(self.err_path, "ab")
         self.proc = subprocess.Popen(
-            [evergreen_binary(), "run", "--root", self.root, *extra_args],
+            [*prefix, evergreen_binary(), "run", "--root", self.root, *extra_args],
             stdout=self.out_f,
             stderr=self.err_f,
             stdin=subprocess.DEVNULL,

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 import evg_harness as h
 
 
@@ -149,10 +151,20 @@ def test_real_v1_config_with_extra_fields_starts_and_logs_unused_fields(make_cor
             assert field in unused[0], f"{field} missing from: {unused[0]}"
 
 
+def private_netns_prefix():
+    """The default config listens on fixed ports (8883, 8000) that another core on this host may
+    hold: run it in a private network namespace (the control socket is a Unix socket, so
+    `evergreen status` still reaches it)."""
+    r = subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10)
+    if r.returncode != 0:
+        pytest.skip("cannot create a network namespace (unshare -n) to isolate default ports")
+    return ("unshare", "-n")
+
+
 def test_empty_root_is_initialised(make_core):
     core = make_core()
     assert not os.path.exists(core.config_file)
-    core.start(write_config=False)
+    core.start(write_config=False, prefix=private_netns_prefix())
     out = core.stdout()
     assert "created default config" in out
     assert "group CA" in out
