@@ -115,6 +115,21 @@ def expect_json(client, topic, timeout=5):
     return json.loads(m.payload)
 
 
+def expect_on(client, topic, timeout=5):
+    """The next message on topic; messages on other topics that arrive first are kept (in
+    client.stash) for later expect_on calls instead of failing the test."""
+    stash = client.__dict__.setdefault("stash", [])
+    for i, m in enumerate(stash):
+        if m.topic == topic:
+            return stash.pop(i)
+    deadline = time.monotonic() + timeout
+    while True:
+        m = client.expect(max(0.01, deadline - time.monotonic()))
+        if m.topic == topic:
+            return m
+        stash.append(m)
+
+
 def ipc_request(port, method, path, headers=None, body=None, timeout=5):
     """One raw HTTP request to the core's IPC server; returns (status, headers dict, body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)

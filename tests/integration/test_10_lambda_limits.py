@@ -9,6 +9,7 @@ import evg_harness as h
 import lambda_helpers as lh
 
 MAX_ITEMS = 2
+SLEEP_S = 2.0  # Slow's handler time: the queue stays full this long after the flood
 
 
 def test_flood_drops_excess_and_all_or_error_raises(make_core):
@@ -33,7 +34,7 @@ def test_flood_drops_excess_and_all_or_error_raises(make_core):
 
         flood = 8
         for i in range(flood):
-            dev.publish("slow/in", json.dumps({"sleep": 1.5, "tag": i}))
+            dev.publish("slow/in", json.dumps({"sleep": SLEEP_S, "tag": i}))
         s = lh.wait_fn_status(core, slow, lambda s: s["accepted"] + s["dropped"] == flood,
                               what="every flooded message accepted or dropped")
         # One in the worker plus at most MAX_ITEMS queued (a second in-flight slot at most
@@ -46,22 +47,25 @@ def test_flood_drops_excess_and_all_or_error_raises(make_core):
         dev.publish("invoker/in", json.dumps({"op": "publish", "topic": "slow/in",
                                               "policy": "AllOrException",
                                               "payload": {"sleep": 0, "tag": "all-or-error"}}))
-        r = lh.expect_json(dev, "invoker/result")
-        assert time.monotonic() - t0 < 1.4, "Slow's queue drained before the check"
+        r = json.loads(lh.expect_on(dev, "invoker/result").payload)
+        if r["ok"] and time.monotonic() - t0 > SLEEP_S * 0.8:
+            raise AssertionError("inconclusive: the machine was too slow, Slow's queue may have "
+                                 f"drained before the publish: {r}")
         assert r["ok"] is False, f"AllOrError publish to a full queue did not raise: {r}"
         assert "InvocationException" in r["error"] and "429" in r["error"], r
         # BestEffort (the default) is not refused: Dev gets it; the AllOrError one never came.
         dev.publish("invoker/in", json.dumps({"op": "publish", "topic": "slow/in",
                                               "payload": {"sleep": 0, "tag": "best-effort"}}))
-        m = dev.expect()
-        assert m.topic == "slow/in", f"{m.topic}: {m.payload!r}"
-        assert json.loads(m.payload)["tag"] == "best-effort"
-        assert lh.expect_json(dev, "invoker/result")["ok"] is True
+        # (Per-connection order: had the AllOrError publish reached Dev, it would come first.)
+        m = lh.expect_on(dev, "slow/in")
+        assert json.loads(m.payload)["tag"] == "best-effort", m.payload
+        assert json.loads(lh.expect_on(dev, "invoker/result").payload)["ok"] is True
         assert core.status()["router"]["publishRefusedAllOrError"] == 1
 
-        # Everything accepted is eventually served (each in 1.5 s, one worker).
-        accepted = lh.fn_status(core, slow)["accepted"]
-        tags = [lh.expect_json(dev, "sleeper/out", timeout=6)["tag"] for _ in range(accepted)]
-        assert tags[0] == 0 and "all-or-error" not in tags, tags
+        # What was accepted is served in order, one at a time (first two checked).
+        tags = [json.loads(lh.expect_on(dev, "sleeper/out", timeout=2 * SLEEP_S + 2).payload)
+                ["tag"] for _ in range(2)]
+        assert tags == [0, 1], tags
+        assert "all-or-error" not in tags
     finally:
         dev.close()
