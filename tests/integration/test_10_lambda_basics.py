@@ -130,3 +130,22 @@ def test_user_log_has_logging_and_print_lines(make_core):
     assert re.search(rf"^{ts}\[WARN\]-logger\.py:\d+,warning line from the handler t-42$", text,
                      re.M), text
     assert re.search(rf"^{ts}\[INFO\]-printed line from the handler t-42$", text, re.M), text
+
+
+def test_json_function_given_non_json_payload_reports_handled_error(make_core):
+    core = lh.lambda_core(make_core)
+    arn = lh.create_function(core, "Counter", "counter", "counter.handler")
+    core.deploy_ok(lh.LambdaGroup().device("Dev").function(arn, pinned=True)
+                   .sub("Dev", "counter/in", arn).sub(arn, "counter/out", "Dev"))
+    dev = h.Paho("Dev", core.plain_port)
+    try:
+        dev.subscribe("counter/out")
+        dev.publish("counter/in", b"\xff{not json")
+        dev.publish("counter/in", json.dumps({"i": "valid"}))
+        got = lh.expect_json(dev, "counter/out")
+        # The bad payload never reached the handler; the worker survived it.
+        assert got["count"] == 1 and got["event"] == {"i": "valid"}, got
+        s = lh.wait_fn_status(core, arn, lambda s: s["handledErrors"] == 1 and s["succeeded"] == 1)
+        assert s["restarts"] == 0
+    finally:
+        dev.close()
