@@ -12,12 +12,18 @@ namespace evg {
 
 std::string_view logLevelName(LogLevel l) {
   switch (l) {
-    case LogLevel::kTrace: return "TRACE";
-    case LogLevel::kDebug: return "DEBUG";
-    case LogLevel::kInfo: return "INFO";
-    case LogLevel::kWarn: return "WARN";
-    case LogLevel::kError: return "ERROR";
-    case LogLevel::kFatal: return "FATAL";
+    case LogLevel::kTrace:
+      return "TRACE";
+    case LogLevel::kDebug:
+      return "DEBUG";
+    case LogLevel::kInfo:
+      return "INFO";
+    case LogLevel::kWarn:
+      return "WARN";
+    case LogLevel::kError:
+      return "ERROR";
+    case LogLevel::kFatal:
+      return "FATAL";
   }
   return "INFO";
 }
@@ -63,6 +69,8 @@ Status RotatingFile::openIfNeeded() {
   std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
   f_ = fopen(path_.c_str(), "ae");
   if (f_ == nullptr) return Status::io("open " + path_ + ": " + strerror(errno));
+  // Line buffered: `tail -f` sees every record as it is written (logs are not on a hot path).
+  setvbuf(f_, nullptr, _IOLBF, 0);
   struct stat st {};
   size_ = fstat(fileno(f_), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
   return Status::ok();

@@ -503,6 +503,9 @@ uint16_t Broker::tlsPort() const {
 void Broker::publish(const Message& msg, std::string_view source_identity) {
   impl_->core_.publish(msg, source_identity);
 }
+void Broker::retain(const Message& msg, std::string_view source_identity) {
+  impl_->core_.retain(msg, source_identity);
+}
 void Broker::deliverToIdentity(std::string_view identity, const Message& msg) {
   impl_->core_.deliverToIdentity(identity, msg);
 }

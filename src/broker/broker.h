@@ -52,6 +52,8 @@ class Broker {
   // Deliver only to sessions (online or persistent offline) whose identity == identity, matched
   // against that session's own subscriptions, once, at min(msg.qos, max granted QoS).
   void deliverToIdentity(std::string_view identity, const Message& msg);
+  // Store/delete a retained message without delivering it (group mode; see BrokerCore::retain).
+  void retain(const Message& msg, std::string_view source_identity);
   // Close connections for which pred is true (no will). E.g. after a deployment.
   void disconnectIf(std::function<bool(const ClientInfo&)> pred, std::string_view reason);
   // Graceful: no new accepts, close sessions (no wills), then done() on the loop thread.

@@ -251,8 +251,14 @@ Status BrokerCore::handleConnect(Connection& c, mqtt::Connect&& p) {
     refuseConnect(c, std::min<uint8_t>(code, mqtt::kConnackNotAuthorized), "refused by policy");
     return Status::ok();
   }
-  // Takeover: the older connection of this client id goes (with its will).
+  // Takeover: the older connection of this client id goes (with its will) — but only by the same
+  // identity: one device must not knock another offline or take its persistent session.
   auto it = sessions_.find(p.client_id);
+  if (it != sessions_.end() && it->second->identity != c.info.identity) {
+    refuseConnect(c, mqtt::kConnackIdentifierRejected,
+                  "client id in use by another identity ('" + it->second->identity + "')");
+    return Status::ok();
+  }
   if (it != sessions_.end() && it->second->conn != nullptr) {
     closeConn(*it->second->conn, "session taken over by a new connection", true, true);
     if (c.closed) return Status::ok();
@@ -547,6 +553,11 @@ void BrokerCore::publish(const Message& msg, std::string_view source_identity) {
   trie_.match(msg.topic, matches);
   if (!matches.empty()) fanOut(stored, matches);
   --publish_depth_;
+}
+
+void BrokerCore::retain(const Message& msg, std::string_view source_identity) {
+  if (!msg.retain) return;
+  storeRetained(makeStored(msg), source_identity);
 }
 
 void BrokerCore::deliverToIdentity(std::string_view identity, const Message& msg) {

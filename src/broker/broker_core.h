@@ -152,6 +152,9 @@ class BrokerCore {
 
   // Deliver to every session whose subscriptions match; msg.retain also stores/deletes retained.
   void publish(const Message& msg, std::string_view source_identity);
+  // Stores (or, with an empty payload, deletes) a retained message without delivering it: group
+  // mode routes live traffic itself and replays retained ones through mayReceiveRetained.
+  void retain(const Message& msg, std::string_view source_identity);
   // Deliver only to sessions with this identity, against their own subscriptions, once each at
   // min(msg.qos, max granted QoS). Does not touch the retained store.
   void deliverToIdentity(std::string_view identity, const Message& msg);

@@ -155,6 +155,7 @@ void Core::reloadConfig() {
     restart.push_back("evergreen.mqtt.plaintextPort");
   if (next.evergreen.mqtt.bind_address != cfg_.evergreen.mqtt.bind_address)
     restart.push_back("evergreen.mqtt.bindAddress");
+  bool deny_changed = next.evergreen.mqtt.deny_list != cfg_.evergreen.mqtt.deny_list;
   bool policy_changed = next.evergreen.mqtt.open_broker != cfg_.evergreen.mqtt.open_broker ||
                         next.evergreen.mqtt.deny_list != cfg_.evergreen.mqtt.deny_list;
   cfg_ = std::move(next);
@@ -163,8 +164,9 @@ void Core::reloadConfig() {
     if (!revoked) {
       log_.error("SIGHUP: " + revoked.status().message());
     } else {
-      policy_ = std::make_shared<const GroupPolicy>(policy_->group(), std::move(revoked).value(),
-                                                    policyOptions());
+      swapPolicy(std::make_shared<const GroupPolicy>(policy_->group(), std::move(revoked).value(),
+                                                     policyOptions()),
+                 deny_changed);
     }
   }
   std::string msg = "SIGHUP: config.json re-read; log level " +
@@ -174,6 +176,23 @@ void Core::reloadConfig() {
     for (const auto& r : restart) msg += " " + r;
   }
   log_.info(msg);
+}
+
+void Core::swapPolicy(std::shared_ptr<const GroupPolicy> next, bool deny_list_changed) {
+  auto prev = policy_;
+  policy_ = next;
+  if (!broker_) return;
+  // Clients whose right to be connected changed reconnect under the new rules; the others stay.
+  // A changed deny list drops open-mode clients so that no subscription granted under the old
+  // list keeps receiving.
+  broker_->disconnectIf(
+      [&](const broker::ClientInfo& c) {
+        if (next->openBroker()) return !prev->openBroker() || deny_list_changed;
+        if (prev->openBroker()) return next->authorizeConnect(c.identity) != 0;
+        return prev->accessSignature(c.identity) != next->accessSignature(c.identity) ||
+               next->authorizeConnect(c.identity) != 0;
+      },
+      "group or broker policy changed this client's access");
 }
 
 Result<Core::Prepared> Core::prepare(const json& group_json) const {
@@ -191,18 +210,7 @@ Status Core::activate(Prepared p) {
   if (host_) EVG_RETURN_IF_ERROR(host_->deploy(std::move(p.specs)));
   auto next = std::make_shared<const GroupPolicy>(std::move(p.group), std::move(revoked).value(),
                                                   policyOptions());
-  auto prev = policy_;
-  policy_ = next;
-  // Devices whose access changed reconnect under the new rules; the others stay connected.
-  if (broker_) {
-    broker_->disconnectIf(
-        [&](const broker::ClientInfo& c) {
-          if (next->openBroker()) return !prev->openBroker();
-          return prev->accessSignature(c.identity) != next->accessSignature(c.identity) ||
-                 next->authorizeConnect(c.identity) != 0;
-        },
-        "group deployment changed this device's access");
-  }
+  swapPolicy(next, false);
   const auto& gr = next->group();
   log_.info("group active: " + std::to_string(gr.subscriptions.size()) + " subscriptions, " +
             std::to_string(gr.devices.size()) + " devices, " + std::to_string(gr.functions.size()) +
@@ -362,6 +370,9 @@ void Core::onPublish(const broker::ClientInfo& c, const broker::Message& msg) {
     broker_->publish(msg, c.identity);
     return;
   }
+  // Retained messages are kept by the broker and replayed only where the table allows the flow
+  // (mayReceiveRetained); live delivery goes by the table.
+  if (msg.retain) broker_->retain(msg, c.identity);
   route(group::Endpoint::thing(c.identity), msg);
 }
 

@@ -86,6 +86,8 @@ class Core final : public broker::BrokerHooks, public lambda::HostHooks {
   Result<Prepared> prepare(const nlohmann::json& group_json) const;
   // Loop half: deploy functions (validated all-or-nothing by the host), swap the policy.
   Status activate(Prepared p);
+  // Makes `next` the active policy and disconnects the clients whose access it changed.
+  void swapPolicy(std::shared_ptr<const GroupPolicy> next, bool deny_list_changed);
   void route(const group::Endpoint& source, const broker::Message& msg);
   void handleControl(const nlohmann::json& req, ControlServer::Reply reply);
 

@@ -210,3 +210,29 @@ def test_large_payload_and_burst_over_tls_arrive_intact_and_in_order(tls_core):
     finally:
         dash.close()
         sensor.close()
+
+
+def test_device_cannot_take_over_another_devices_client_id(tls_core):
+    """Client-id takeover is allowed only to the same identity: Sensor's certificate connecting
+    with client id "Dashboard" is refused (CONNACK 2) and the real Dashboard stays connected."""
+    core = tls_core
+    dash = h.Paho("Dashboard", core.tls_port, device=core.dash)
+    try:
+        assert dash.subscribe("sensors/#") == 0
+        h.wait_connected(core, 1)
+        ctx = h.client_tls_context(core.sensor.ca, core.sensor.cert, core.sensor.key)
+        intruder = h.RawClient(core.tls_port, tls_ctx=ctx)
+        try:
+            assert intruder.connect("Dashboard") == 2
+        finally:
+            intruder.close()
+        assert core.status()["mqtt"]["connectedClients"] == 1
+        # The real Dashboard still receives.
+        sensor = h.Paho("Sensor", core.tls_port, device=core.sensor)
+        try:
+            sensor.publish("sensors/t/temperature", b"20", qos=1)
+            dash.expect_only("sensors/t/temperature", b"20")
+        finally:
+            sensor.close()
+    finally:
+        dash.close()

@@ -196,11 +196,6 @@ def check_retained(core, pub_id, sub_id, topic, filt):
         a.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: group mode never stores retained messages: Core::onPublish routes through "
-    "GroupPolicy + Broker::deliverToIdentity, which ignores the retain flag; only "
-    "Broker::publish (open mode) calls storeRetained, so BrokerHooks::mayReceiveRetained is "
-    "dead code and status mqtt.retained stays 0"))
 def test_retained_message_delivered_to_later_subscriber(sess):
     check_retained(sess, "A", "B", "s/ret", "s/+")
 
