@@ -489,28 +489,46 @@ std::optional<HttpResponse> IpcCore::handleInvoke(const HttpRequest& req, const 
 
   if (arn == kRouterArn) return publish(w, req);
   if (arn == kShadowArn) {
-    // Pending: the local shadow service. Answer like AWS IoT's "no shadow" error.
-    std::string body = json{
-        {"code", 404},
-        {"message",
-         "No shadow exists with name: Unnamed Shadow (the local shadow service "
-         "is not available yet)"},
-        {"timestamp",
-         opts_.now_ms()}}.dump();
+    std::string body;
+    if (services_ != nullptr) {
+      std::string subject;
+      if (!client_context.empty()) {
+        auto decoded = base64Decode(client_context);
+        json j = decoded ? json::parse(*decoded, nullptr, false) : json();
+        if (j.is_object() && j.contains("custom") && j["custom"].is_object() &&
+            j["custom"].contains("subject") && j["custom"]["subject"].is_string()) {
+          subject = j["custom"]["subject"].get<std::string>();
+        }
+      }
+      body = services_->shadowInvoke(w.arn, subject, req.body);
+    } else {
+      // No shadow service wired: answer like AWS IoT's "no shadow" error.
+      body = json{{"code", 404},
+                  {"message",
+                   "No shadow exists with name: Unnamed Shadow (the local shadow service "
+                   "is not available)"},
+                  {"timestamp", opts_.now_ms()}}
+                 .dump();
+    }
     if (!request_response) return accepted(newInvocationId());
     return accepted(storeImmediateResult(w.arn, std::move(body)));
   }
   if (arn == kSecretsArn) {
-    // Pending: the local secret manager. Same error shape as GGv2's v1-compatible path.
-    json req_json = json::parse(req.body, nullptr, false);
-    std::string secret_id = req_json.is_object() ? req_json.value("SecretId", "") : "";
-    json body = secret_id.empty()
-                    ? json{{"Status", 400}, {"Message", "SecretId is required"}}
-                    : json{{"Status", 404},
-                           {"Message", "Secret not found: " + secret_id +
-                                           " (the local secret manager is not available yet)"}};
+    std::string body;
+    if (services_ != nullptr) {
+      body = services_->secretInvoke(w.arn, req.body);
+    } else {
+      json req_json = json::parse(req.body, nullptr, false);
+      std::string secret_id = req_json.is_object() ? req_json.value("SecretId", "") : "";
+      body = (secret_id.empty()
+                  ? json{{"Status", 400}, {"Message", "SecretId is required"}}
+                  : json{{"Status", 404},
+                         {"Message", "Secret not found: " + secret_id +
+                                         " (the local secret manager is not available)"}})
+                 .dump();
+    }
     if (!request_response) return accepted(newInvocationId());
-    return accepted(storeImmediateResult(w.arn, body.dump()));
+    return accepted(storeImmediateResult(w.arn, std::move(body)));
   }
   auto fit = functions_.find(arn);
   if (fit == functions_.end()) {

@@ -36,6 +36,7 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "ipc/http_types.h"
+#include "ipc/system_services.h"
 
 namespace evg::ipc {
 
@@ -121,6 +122,9 @@ class IpcCore {
   IpcCore& operator=(const IpcCore&) = delete;
 
   void setResponder(Responder r) { responder_ = std::move(r); }
+  // GGShadowService / GGSecretManager:1 handlers (not owned; must outlive the core or be reset
+  // to nullptr). Without them both answer the "not available" errors (shadow 404, secret 404).
+  void setSystemServices(SystemServices* s) { services_ = s; }
 
   // --- functions ---
   // Adds or updates (timeout, bound) a function. Its queue survives updates.
@@ -197,6 +201,7 @@ class IpcCore {
   IpcListener& listener_;
   Log log_;
   Responder responder_;
+  SystemServices* services_ = nullptr;
   std::map<std::string, std::unique_ptr<Function>, std::less<>> functions_;
   std::unordered_map<WorkerId, std::unique_ptr<Worker>> workers_;
   std::unordered_map<std::string, WorkerId> tokens_;

@@ -255,6 +255,51 @@ TEST_F(IpcCoreTest, SystemServicesAnswerWellFormedErrors) {
   EXPECT_NE(j["Message"].get<std::string>().find("db"), std::string::npos);
 }
 
+struct RecordingServices : SystemServices {
+  std::string shadowInvoke(const std::string& caller, const std::string& subject,
+                           const std::string& body) override {
+    calls.push_back({"shadow", caller, subject, body});
+    return R"({"state":{},"version":1})";
+  }
+  std::string secretInvoke(const std::string& caller, const std::string& body) override {
+    calls.push_back({"secret", caller, "", body});
+    return R"({"Status":403,"Message":"no"})";
+  }
+  struct Call {
+    std::string service, caller, subject, body;
+  };
+  std::vector<Call> calls;
+};
+
+TEST_F(IpcCoreTest, SystemServicesSeamGetsCallerSubjectAndBody) {
+  RecordingServices svc;
+  core_.setSystemServices(&svc);
+  auto r = req("POST", fn(std::string(kShadowArn)), "tokA", R"({"state":{}})");
+  r.headers["x-amz-client-context"] =
+      base64Encode(R"({"custom":{"subject":"$aws/things/t1/shadow/update"}})");
+  auto a = now(r);
+  ASSERT_EQ(a.status, 202);
+  auto get = req("GET", fn(std::string(kShadowArn)), "tokA");
+  get.headers["x-amz-invocationid"] = *a.header("X-Amz-InvocationId");
+  auto g = now(get);
+  EXPECT_EQ(*g.header("X-Amz-Function-Error"), "");
+  EXPECT_EQ(g.body, R"({"state":{},"version":1})");
+  ASSERT_EQ(svc.calls.size(), 1u);
+  EXPECT_EQ(svc.calls[0].caller, kA);
+  EXPECT_EQ(svc.calls[0].subject, "$aws/things/t1/shadow/update");
+  EXPECT_EQ(svc.calls[0].body, R"({"state":{}})");
+
+  std::string id = invoke(std::string(kSecretsArn), "tokB", R"({"SecretId":"db"})");
+  get = req("GET", fn(std::string(kSecretsArn)), "tokB");
+  get.headers["x-amz-invocationid"] = id;
+  g = now(get);
+  EXPECT_EQ(*g.header("X-Amz-Function-Error"), "");
+  EXPECT_EQ(json::parse(g.body)["Status"], 403);
+  ASSERT_EQ(svc.calls.size(), 2u);
+  EXPECT_EQ(svc.calls[1].caller, kB);
+  core_.setSystemServices(nullptr);
+}
+
 TEST_F(IpcCoreTest, TimeoutCompletesUnhandledAndRevokesWorker) {
   std::string id = invoke(kA, "tokB", "x");
   ASSERT_EQ(now(req("GET", fn(kA) + "/work", "tokA")).status, 200);
