@@ -448,6 +448,10 @@ size_t FunctionHost::queueSpace(const std::string& function_arn) const {
   return impl_->core->queueSpace(function_arn);
 }
 
+void FunctionHost::setSystemServices(ipc::SystemServices* services) {
+  impl_->core->setSystemServices(services);
+}
+
 std::vector<FunctionStatus> FunctionHost::functionStatus() const {
   std::vector<FunctionStatus> out;
   for (const auto& s : impl_->core->stats()) {

@@ -118,6 +118,9 @@ class FunctionHost : private ipc::IpcListener {
                                 std::shared_ptr<const std::string> payload);
   // Free queue slots of a function (0 if unknown): lets the router honour AllOrError.
   size_t queueSpace(const std::string& function_arn) const;
+  // Answers the SDK's GGShadowService / GGSecretManager:1 calls (not owned; nullptr = the
+  // built-in "not available" errors). See src/ipc/system_services.h.
+  void setSystemServices(ipc::SystemServices* services);
 
   std::vector<FunctionStatus> functionStatus() const;
   std::vector<WorkerStatus> workerStatus() const;
