@@ -27,11 +27,21 @@ def evergreen_binary():
     return os.path.join(BUILD_DIR, "apps", "evergreen", "evergreen")
 
 
+_handed_out_ports = set()
+
+
 def free_port():
-    """A port that was free on 127.0.0.1 a moment ago (bind port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that was free on 127.0.0.1 a moment ago (bind port 0, read it, close) and that this
+    test process has not handed out before: the kernel may return the same ephemeral port to two
+    back-to-back binds once the first socket is closed."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out_ports:
+            _handed_out_ports.add(port)
+            return port
+    raise AssertionError("no fresh free port found")
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):

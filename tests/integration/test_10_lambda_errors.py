@@ -93,6 +93,7 @@ def test_pinned_crash_restarts_and_keeps_serving(errors_core):
     after = lh.expect_json(dev, "faulty/out", timeout=8)
     assert after["tag"] == "after"
     assert after["pid"] != before["pid"], "the pinned worker was not restarted"
-    s = lh.wait_fn_status(core, arn, lambda s: s["restarts"] >= 1 and s["workers"] == 1)
+    # The worker publishes before it posts its result: wait for the result to be counted too.
+    s = lh.wait_fn_status(core, arn, lambda s: s["restarts"] >= 1 and s["workers"] == 1
+                          and s["succeeded"] == 2)
     assert s["crashLoop"] is False
-    assert s["succeeded"] == 2
