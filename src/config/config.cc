@@ -242,6 +242,14 @@ Status parseEvergreenCloud(const json& j, const std::string& path, CloudConfig* 
   return r.rejectUnknown();
 }
 
+Status parseEvergreenRuntime(const json& j, const std::string& path, EvergreenRuntimeOptions* o) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.boolean("containerLimitsMandatory", &o->container_limits_mandatory));
+  EVG_RETURN_IF_ERROR(r.integer("containerTmpSizeMb", 1, 65536, &o->container_tmp_size_mb));
+  EVG_RETURN_IF_ERROR(r.integer("containerPidsMax", 8, 1 << 22, &o->container_pids_max));
+  return r.rejectUnknown();
+}
+
 Status parseEvergreen(const json& j, EvergreenConfig* e) {
   FieldReader r(j, "evergreen");
   const json* obj = nullptr;
@@ -251,6 +259,10 @@ Status parseEvergreen(const json& j, EvergreenConfig* e) {
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenLog(*obj, r.path("log"), &e->log));
   EVG_RETURN_IF_ERROR(r.object("cloud", &obj));
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenCloud(*obj, r.path("cloud"), &e->cloud));
+  EVG_RETURN_IF_ERROR(r.object("runtime", &obj));
+  if (obj != nullptr) {
+    EVG_RETURN_IF_ERROR(parseEvergreenRuntime(*obj, r.path("runtime"), &e->runtime));
+  }
   return r.rejectUnknown();
 }
 

@@ -96,10 +96,20 @@ struct CloudConfig {
   int port = 0;            // 0 = coreThing.iotMqttPort
 };
 
+// "evergreen.runtime": GreengrassContainer isolation (src/container).
+struct EvergreenRuntimeOptions {
+  // true: refuse GreengrassContainer functions when a limit (memory, pids, devices) cannot be
+  // enforced on this host; false: run them anyway (the missing limits are logged at start).
+  bool container_limits_mandatory = false;
+  int container_tmp_size_mb = 64;  // each container's private /tmp (tmpfs) and /dev/shm bound
+  int container_pids_max = 512;    // pids limit per worker cgroup
+};
+
 struct EvergreenConfig {
   MqttOptions mqtt;
   LogConfig log;
   CloudConfig cloud;
+  EvergreenRuntimeOptions runtime;
 };
 
 struct CoreConfig {

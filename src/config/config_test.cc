@@ -253,6 +253,10 @@ TEST(ConfigTest, EachKindOfBadValue) {
       {"/evergreen/cloud/enabled", true,
        "evergreen.cloud.enabled: cloud is enabled but neither evergreen.cloud.host nor "
        "coreThing.iotHost is set"},
+      {"/evergreen/runtime/containerLimitsMandatory", "yes",
+       "evergreen.runtime.containerLimitsMandatory: expected true or false, got \"yes\""},
+      {"/evergreen/runtime/containerTmpSizeMb", 0,
+       "evergreen.runtime.containerTmpSizeMb: expected integer 1-65536, got 0"},
       {"/evergreen/extra", 1, "evergreen.extra: unknown field"},
   };
   for (const auto& c : cases) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace evg::functions {
 
@@ -15,6 +16,21 @@ enum class Encoding { kJson, kBinary };
 enum class Isolation { kNoContainer, kGreengrassContainer };
 
 std::string_view encodingName(Encoding e);  // "json" | "binary" (the ENCODING_TYPE value)
+
+// A group resource granted to the function (ResourceAccessPolicies), resolved at deploy. Only
+// GreengrassContainer functions get them attached (v1: resources need a container).
+struct ResourceMount {
+  enum class Kind { kVolume, kDevice, kModel };
+  Kind kind = Kind::kVolume;
+  std::string id;           // ResourceId (error messages)
+  std::string source;       // host path: volume dir/file, device node, local model directory
+  std::string destination;  // path inside the container (devices: the source path)
+  bool read_only = true;    // Permission "ro" | "rw" (models are always read-only)
+  // GroupOwnerSetting resolved at deploy: this gid is added to the worker's groups.
+  std::optional<uint32_t> group_owner_gid;
+
+  bool operator==(const ResourceMount&) const = default;
+};
 
 struct FunctionSpec {
   // Qualified ARN exactly as deployed (becomes MY_FUNCTION_ARN; the IPC path key).
@@ -32,6 +48,8 @@ struct FunctionSpec {
   Isolation isolation = Isolation::kNoContainer;
   // Per-function cap on concurrent on-demand workers; 0 = host default. Pinned is always 1.
   uint32_t max_instances = 0;
+  std::vector<ResourceMount> resources;  // GreengrassContainer only
+  bool access_sysfs = false;             // Environment.AccessSysfs: /sys mounted read-only
 
   bool operator==(const FunctionSpec&) const = default;
 };

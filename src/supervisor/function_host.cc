@@ -58,6 +58,7 @@ struct Worker {
   std::string arn;
   uint64_t generation = 0;
   pid_t pid = -1;
+  supervisor::WorkerSpawner* spawner = nullptr;  // the backend that started it
   Clock::time_point started;
   std::unique_ptr<asio::steady_timer> timeout_timer, idle_timer, kill_timer;
   std::string current;
@@ -95,6 +96,7 @@ struct FunctionHost::Impl {
   HostHooks& hooks;
   Log log;
   std::unique_ptr<supervisor::WorkerSpawner> spawner;
+  std::unique_ptr<supervisor::WorkerSpawner> container_spawner;  // may be null
   std::unique_ptr<ipc::IpcCore> core;
   std::unique_ptr<ipc::IpcServer> server;
   asio::signal_set sigchld;
@@ -145,12 +147,14 @@ struct FunctionHost::Impl {
 };
 
 FunctionHost::FunctionHost(asio::io_context& io, HostOptions opts, HostHooks& hooks, Log log,
-                           std::unique_ptr<supervisor::WorkerSpawner> spawner) {
+                           std::unique_ptr<supervisor::WorkerSpawner> spawner,
+                           std::unique_ptr<supervisor::WorkerSpawner> container_spawner) {
   if (!spawner) {
     spawner = std::make_unique<supervisor::NoContainerSpawner>(
         supervisor::NoContainerOptions{opts.allow_root});
   }
   impl_ = std::make_unique<Impl>(io, std::move(opts), hooks, std::move(log), std::move(spawner));
+  impl_->container_spawner = std::move(container_spawner);
   ipc::IpcOptions io_opts;
   io_opts.max_work_items = impl_->opts.max_work_items;
   impl_->core = std::make_unique<ipc::IpcCore>(io_opts, static_cast<ipc::IpcListener&>(*this),
@@ -172,7 +176,9 @@ FunctionHost::~FunctionHost() {
   // Last resort when stop() was not awaited: no worker may outlive the host.
   for (auto& [id, w] : impl_->workers) {
     kill(-w->pid, SIGKILL);
-    waitpid(w->pid, nullptr, 0);
+    int st = 0;
+    waitpid(w->pid, &st, 0);
+    (void)w->spawner->onExit(w->pid, st);  // releases container cgroups
   }
 }
 
@@ -214,7 +220,13 @@ Status FunctionHost::Impl::spawnWorker(Function& f) {
   s.cwd = f.spec.code_dir;
   s.uid = f.spec.run_as_uid;
   s.gid = f.spec.run_as_gid;
-  auto h = spawner->spawn(s);
+  s.function = &f.spec;
+  s.runtime_dir = opts.runtime_dir;
+  supervisor::WorkerSpawner* backend =
+      f.spec.isolation == functions::Isolation::kGreengrassContainer && container_spawner
+          ? container_spawner.get()
+          : spawner.get();
+  auto h = backend->spawn(s);
   if (!h) {
     log.error("cannot start a worker of " + f.spec.arn + ": " + h.status().message());
     if (h.status().code() != Code::kForbidden) {
@@ -227,6 +239,7 @@ Status FunctionHost::Impl::spawnWorker(Function& f) {
   w->arn = f.spec.arn;
   w->generation = f.generation;
   w->pid = h->pid;
+  w->spawner = backend;
   w->started = Clock::now();
   w->timeout_timer = std::make_unique<asio::steady_timer>(io);
   w->idle_timer = std::make_unique<asio::steady_timer>(io);
@@ -339,6 +352,8 @@ void FunctionHost::Impl::onExit(WorkerId id, int status) {
   w->idle_timer->cancel();
   w->kill_timer->cancel();
   std::string reason = "worker exited (" + describeExit(status) + ")";
+  std::optional<std::string> known = w->spawner->onExit(w->pid, status);  // e.g. OOM kill
+  if (known) reason = *known;
   ExitCause cause = w->cause == ExitCause::kNone ? ExitCause::kUnexpected : w->cause;
   w->cause = cause;
   core->removeWorker(id, reason);
@@ -346,6 +361,7 @@ void FunctionHost::Impl::onExit(WorkerId id, int status) {
                {"workerId", std::to_string(id)},
                {"pid", w->pid},
                {"state", describeExit(status)}};
+  if (known) details["cause"] = *known;
   if (cause == ExitCause::kUnexpected) {
     log.warn("Worker is ungracefully killed. " + details.dump());
   } else {

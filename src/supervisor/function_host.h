@@ -96,9 +96,12 @@ struct FunctionStatus {
 
 class FunctionHost : private ipc::IpcListener {
  public:
-  // `spawner` defaults to NoContainerSpawner{allow_root}.
+  // `spawner` defaults to NoContainerSpawner{allow_root}. `container_spawner` (e.g.
+  // evg::container::ContainerSpawner) starts functions with Isolation::kGreengrassContainer;
+  // without one they run through `spawner` too.
   FunctionHost(boost::asio::io_context& io, HostOptions opts, HostHooks& hooks, Log log,
-               std::unique_ptr<supervisor::WorkerSpawner> spawner = nullptr);
+               std::unique_ptr<supervisor::WorkerSpawner> spawner = nullptr,
+               std::unique_ptr<supervisor::WorkerSpawner> container_spawner = nullptr);
   ~FunctionHost() override;
   FunctionHost(const FunctionHost&) = delete;
   FunctionHost& operator=(const FunctionHost&) = delete;

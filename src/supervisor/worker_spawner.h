@@ -18,6 +18,7 @@
 
 #include "base/log.h"
 #include "base/status.h"
+#include "functions/function_spec.h"
 
 namespace evg::supervisor {
 
@@ -27,6 +28,10 @@ struct SpawnSpec {
   std::string cwd;                // working directory (must exist)
   std::optional<uint32_t> uid;    // run as; unset: the daemon's identity
   std::optional<uint32_t> gid;
+  // The function being started and the runtimes directory (HostOptions::runtime_dir): container
+  // backends read isolation, memory, resources and the paths to mount from them. May be null.
+  const functions::FunctionSpec* function = nullptr;
+  std::string runtime_dir;
 };
 
 struct LogPipe {
@@ -48,6 +53,10 @@ class WorkerSpawner {
   // Starts the process. Errors: Status::forbidden (identity not allowed), Status::io (fork,
   // pipe, or exec failure, with the failing step and errno text), Status::invalid (empty argv).
   virtual Result<WorkerHandle> spawn(const SpawnSpec& spec) = 0;
+  // The owner reaped `pid` (a process this spawner started) with wait status `status`: release
+  // what the spawner holds for it (e.g. its cgroups). Returns a cause the spawner knows better
+  // than the wait status (e.g. "memory limit exceeded ..."), else nullopt.
+  virtual std::optional<std::string> onExit(pid_t /*pid*/, int /*status*/) { return std::nullopt; }
 };
 
 struct NoContainerOptions {

@@ -1,0 +1,607 @@
+#include "container/container_spawner.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+namespace evg::container {
+
+namespace fs = std::filesystem;
+using supervisor::LogPipe;
+using supervisor::SpawnSpec;
+using supervisor::WorkerHandle;
+
+namespace {
+
+constexpr std::array<LogLevel, 6> kChildFdLevels = {LogLevel::kInfo,  LogLevel::kError,
+                                                    LogLevel::kDebug, LogLevel::kWarn,
+                                                    LogLevel::kFatal, LogLevel::kTrace};
+
+// One step of the container setup, executed by the child with plain syscalls (everything is
+// prepared by the parent before clone).
+struct Op {
+  enum Kind { kMkdir, kMount, kSymlink, kMknod, kTouch, kChown, kPivot, kHostname } kind;
+  std::string a, b, c, d;  // mount: src, dst, fstype, data; symlink: target, path; mknod: path
+  unsigned long flags = 0;
+  mode_t mode = 0;
+  dev_t dev = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool tolerate_exists = false;
+  std::string what;  // for the error message
+};
+
+const char* cstr(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
+
+struct ChildError {
+  int step;
+  int err;
+};
+
+// Generic steps; container ops are reported as kOpBase + index.
+enum Step { kSetsid, kDup, kChdir, kSetgroups, kSetgid, kSetuid, kExec, kOpen, kCgroup, kFork };
+const char* kSteps[] = {"setsid", "dup",    "chdir", "setgroups",          "setgid",
+                        "setuid", "execve", "open",  "joining the cgroup", "fork"};
+constexpr int kOpBase = 100;
+
+[[noreturn]] void childFail(int fd, int step) {
+  ChildError e{step, errno};
+  ssize_t n = write(fd, &e, sizeof e);
+  (void)n;
+  _exit(127);
+}
+
+volatile sig_atomic_t g_worker_pid = 0;
+void forwardSignal(int sig) {
+  if (g_worker_pid > 0) kill(g_worker_pid, sig);
+}
+
+bool runOp(const Op& op) {
+  switch (op.kind) {
+    case Op::kMkdir:
+      return mkdir(op.a.c_str(), op.mode) == 0 || (op.tolerate_exists && errno == EEXIST);
+    case Op::kMount:
+      return mount(cstr(op.a), op.b.c_str(), cstr(op.c), op.flags, cstr(op.d)) == 0;
+    case Op::kSymlink:
+      return symlink(op.a.c_str(), op.b.c_str()) == 0;
+    case Op::kMknod:
+      return mknod(op.a.c_str(), op.mode, op.dev) == 0;
+    case Op::kTouch: {
+      int fd = open(op.a.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      if (fd < 0) return op.tolerate_exists && errno == EEXIST;
+      close(fd);
+      return true;
+    }
+    case Op::kChown:
+      return chown(op.a.c_str(), op.uid, op.gid) == 0 && chmod(op.a.c_str(), op.mode) == 0;
+    case Op::kPivot:
+      if (chdir(op.a.c_str()) != 0) return false;
+      if (syscall(SYS_pivot_root, ".", ".") != 0) return false;
+      if (umount2(".", MNT_DETACH) != 0) return false;
+      return chdir("/") == 0;
+    case Op::kHostname:
+      return sethostname(op.a.c_str(), op.a.size()) == 0;
+  }
+  return false;
+}
+
+bool validContainerPath(const std::string& p) {
+  if (p.empty() || p[0] != '/' || p == "/") return false;
+  for (const auto& part : fs::path(p)) {
+    if (part == "..") return false;
+  }
+  return true;
+}
+
+bool under(const std::string& p, const std::string& dir) {
+  return p == dir || p.rfind(dir + "/", 0) == 0;
+}
+
+std::string replaceAll(std::string s, const std::string& from, const std::string& to) {
+  if (from.empty()) return s;
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) {
+    s.replace(pos, from.size(), to);
+  }
+  return s;
+}
+
+class Plan {
+ public:
+  explicit Plan(std::string root) : root_(std::move(root)) {}
+  std::vector<Op> ops;
+
+  void mkdirs(const std::string& in_container) {
+    std::string cur;
+    for (const auto& part : fs::path(in_container).relative_path()) {
+      cur += "/" + part.string();
+      if (!made_.insert(cur).second) continue;
+      Op op{Op::kMkdir};
+      op.a = root_ + cur;
+      op.mode = 0755;
+      op.tolerate_exists = true;
+      op.what = "creating " + cur;
+      ops.push_back(op);
+    }
+  }
+  void mount(const std::string& src, const std::string& in_container, const std::string& type,
+             unsigned long flags, const std::string& data, const std::string& what) {
+    Op op{Op::kMount};
+    op.a = src;
+    op.b = in_container == "/" ? root_ : root_ + in_container;
+    op.c = type;
+    op.flags = flags;
+    op.d = data;
+    op.what = what;
+    ops.push_back(op);
+  }
+  // Bind `src` at `dst` (which must exist), read-only or writable; never suid/dev.
+  void bind(const std::string& src, const std::string& dst, bool read_only,
+            const std::string& what) {
+    mount(src, dst, "", MS_BIND | MS_REC, "", "mounting " + what);
+    unsigned long f = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (read_only ? MS_RDONLY : 0);
+    mount("", dst, "", f, "", "remounting " + what + (read_only ? " read-only" : ""));
+  }
+  void touch(const std::string& in_container, const std::string& what) {
+    Op op{Op::kTouch};
+    op.a = root_ + in_container;
+    op.tolerate_exists = true;
+    op.what = what;
+    ops.push_back(op);
+  }
+  void symlink(const std::string& target, const std::string& in_container) {
+    Op op{Op::kSymlink};
+    op.a = target;
+    op.b = root_ + in_container;
+    op.what = "symlink " + in_container;
+    ops.push_back(op);
+  }
+  void mknod(const std::string& in_container, mode_t type, dev_t dev, mode_t perm, uid_t uid,
+             gid_t gid) {
+    Op op{Op::kMknod};
+    op.a = root_ + in_container;
+    op.mode = type | perm;
+    op.dev = dev;
+    op.what = "device node " + in_container;
+    ops.push_back(op);
+    Op own{Op::kChown};
+    own.a = op.a;
+    own.uid = uid;
+    own.gid = gid;
+    own.mode = perm;
+    own.what = "ownership of " + in_container;
+    ops.push_back(own);
+  }
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string root_;
+  std::set<std::string> made_;
+};
+
+}  // namespace
+
+std::string cgroupParentFor(const std::string& root_dir) {
+  // FNV-1a 64: stable across runs (std::hash is not guaranteed to be).
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : root_dir) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out = "evergreen/";
+  for (int i = 15; i >= 0; --i) out += hex[(h >> (i * 4)) & 15];
+  return out;
+}
+
+ContainerSpawner::ContainerSpawner(ContainerOptions opts, Log log, std::unique_ptr<CgroupFs> f)
+    : opts_(std::move(opts)),
+      log_(std::move(log)),
+      fs_(f ? std::move(f) : std::make_unique<HostCgroupFs>()),
+      cgroups_(*fs_, opts_.cgroups, log_) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  run_id_ = std::to_string(ts.tv_sec);
+}
+
+ContainerSpawner::~ContainerSpawner() {
+  for (auto& [pid, l] : live_) (void)cgroups_.remove(l.cg);
+}
+
+Status ContainerSpawner::init() {
+  if (opts_.state_dir.empty()) return Status::invalid("container state_dir is not set");
+  rootfs_ = opts_.state_dir + "/rootfs";
+  std::error_code ec;
+  fs::create_directories(rootfs_, ec);
+  if (ec) return Status::io("creating " + rootfs_ + ": " + ec.message());
+  cgroups_.detect();
+  size_t swept = cgroups_.sweep();
+  if (swept > 0) {
+    log_.warn("removed " + std::to_string(swept) + " leftover worker cgroup(s) of a previous run");
+  }
+  const auto& l = cgroups_.layout();
+  log_.info("GreengrassContainer isolation: namespaces mount, pid, ipc, uts (network shared); " +
+            l.describe());
+  auto missing = l.missing();
+  if (!missing.empty()) {
+    std::string m;
+    for (const auto& x : missing) m += (m.empty() ? "" : ", ") + x;
+    if (opts_.limits_mandatory) {
+      log_.error("cannot enforce limits: " + m +
+                 "; GreengrassContainer functions are refused "
+                 "(evergreen.runtime.containerLimitsMandatory is true)");
+    } else {
+      log_.warn("cannot enforce limits: " + m +
+                " (no such cgroup controller on this host); GreengrassContainer functions run "
+                "without them");
+    }
+  }
+  return Status::ok();
+}
+
+Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
+  if (spec.argv.empty()) return Status::invalid("spawn: empty argv");
+  if (rootfs_.empty()) return Status::internal("ContainerSpawner::init() was not called");
+  functions::FunctionSpec defaults;
+  const functions::FunctionSpec& fn = spec.function != nullptr ? *spec.function : defaults;
+  const std::string name = fn.arn.empty() ? spec.argv[0] : fn.arn;
+
+  uid_t self = geteuid();
+  uid_t uid = spec.uid ? static_cast<uid_t>(*spec.uid) : self;
+  gid_t gid = spec.gid ? static_cast<gid_t>(*spec.gid) : getegid();
+  if (uid == 0 && !opts_.allow_root) {
+    return Status::forbidden(
+        "refusing to run " + name +
+        " as root: set runtime.allowFunctionsToRunAsRoot to \"yes\" or configure a RunAs uid");
+  }
+  if (self != 0) {
+    return Status::forbidden(
+        "GreengrassContainer needs the core to run as root (namespaces, "
+        "mounts, cgroups); run " +
+        name + " with IsolationMode NoContainer");
+  }
+  auto missing = cgroups_.layout().missing();
+  if (opts_.limits_mandatory && !missing.empty()) {
+    std::string m;
+    for (const auto& x : missing) m += (m.empty() ? "" : ", ") + x;
+    return Status::forbidden("refusing GreengrassContainer function " + name +
+                             ": limits cannot be enforced on this host (" + m +
+                             ") and evergreen.runtime.containerLimitsMandatory is true");
+  }
+
+  // ---- paths inside the container
+  const std::string code_dir = fn.code_dir.empty() ? spec.cwd : fn.code_dir;
+  const std::string lang = "python";
+  const std::string runtime_src = spec.runtime_dir.empty() ? "" : spec.runtime_dir + "/" + lang;
+  auto rewrite = [&](std::string s) {
+    if (!runtime_src.empty()) s = replaceAll(s, runtime_src, "/runtime/" + lang);
+    if (!code_dir.empty()) s = replaceAll(s, code_dir, "/lambda");
+    return s;
+  };
+  std::vector<std::string> argv_s, env_s;
+  for (const auto& a : spec.argv) argv_s.push_back(rewrite(a));
+  for (const auto& e : spec.env) {
+    if (e.rfind("AWS_GG_RESOURCE_PREFIX=", 0) == 0 || e.rfind("HOME=", 0) == 0) continue;
+    env_s.push_back(rewrite(e));
+  }
+  env_s.push_back("AWS_GG_RESOURCE_PREFIX=/");
+  env_s.push_back("HOME=/tmp");
+
+  // ---- mount plan
+  Plan p(rootfs_);
+  p.mount("", "/", "", MS_REC | MS_PRIVATE, "", "making mounts private");
+  p.ops.back().b = "/";
+  p.mount("tmpfs", "/", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755", "mounting the root");
+  for (const auto& hp : opts_.host_ro_paths) {
+    struct stat st;
+    if (lstat(hp.c_str(), &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      std::error_code ec;
+      auto target = fs::read_symlink(hp, ec);
+      if (!ec) p.symlink(target.string(), hp);
+    } else if (S_ISDIR(st.st_mode)) {
+      p.mkdirs(hp);
+      p.bind(hp, hp, true, hp);
+    }
+  }
+  if (!code_dir.empty()) {
+    p.mkdirs("/lambda");
+    p.bind(code_dir, "/lambda", true, "the function code " + code_dir);
+  }
+  if (!runtime_src.empty()) {
+    p.mkdirs("/runtime/" + lang);
+    p.bind(runtime_src, "/runtime/" + lang, true, "the runtime " + runtime_src);
+  }
+  const std::string tmpfs_data = "size=" + std::to_string(opts_.tmp_size_bytes) + ",mode=1777";
+  p.mkdirs("/tmp");
+  p.mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_data, "mounting /tmp");
+  p.mkdirs("/dev");
+  p.mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755", "mounting /dev");
+  struct DefaultDev {
+    const char* path;
+    unsigned maj, min;
+  };
+  std::vector<std::string> device_rules;
+  for (DefaultDev d :
+       {DefaultDev{"/dev/null", 1, 3}, DefaultDev{"/dev/zero", 1, 5}, DefaultDev{"/dev/full", 1, 7},
+        DefaultDev{"/dev/random", 1, 8}, DefaultDev{"/dev/urandom", 1, 9}}) {
+    p.mknod(d.path, S_IFCHR, makedev(d.maj, d.min), 0666, 0, 0);
+    device_rules.push_back("c " + std::to_string(d.maj) + ":" + std::to_string(d.min) + " rwm");
+  }
+  p.symlink("/proc/self/fd", "/dev/fd");
+  p.symlink("/proc/self/fd/0", "/dev/stdin");
+  p.symlink("/proc/self/fd/1", "/dev/stdout");
+  p.symlink("/proc/self/fd/2", "/dev/stderr");
+  p.mkdirs("/dev/shm");
+  p.mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, tmpfs_data,
+          "mounting /dev/shm");
+
+  std::vector<gid_t> groups = {gid};
+  for (const auto& r : fn.resources) {
+    if (r.group_owner_gid) groups.push_back(static_cast<gid_t>(*r.group_owner_gid));
+    std::string where = "resource " + r.id + " (" + r.source + ")";
+    struct stat st;
+    if (stat(r.source.c_str(), &st) != 0) {
+      return Status::invalid(where + ": " + strerror(errno));
+    }
+    if (r.kind == functions::ResourceMount::Kind::kDevice) {
+      if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        return Status::invalid(where + ": not a device node");
+      }
+      if (!under(r.source, "/dev") || !validContainerPath(r.source)) {
+        return Status::invalid(where + ": device resources must be under /dev");
+      }
+      p.mkdirs(fs::path(r.source).parent_path().string());
+      gid_t owner_g = r.group_owner_gid ? static_cast<gid_t>(*r.group_owner_gid) : gid;
+      p.mknod(r.source, st.st_mode & S_IFMT, st.st_rdev, r.read_only ? 0440 : 0660, uid, owner_g);
+      device_rules.push_back(std::string(S_ISBLK(st.st_mode) ? "b " : "c ") +
+                             std::to_string(major(st.st_rdev)) + ":" +
+                             std::to_string(minor(st.st_rdev)) + (r.read_only ? " r" : " rw"));
+      continue;
+    }
+    const std::string& dst = r.destination;
+    if (!validContainerPath(dst) || under(dst, "/proc") || under(dst, "/dev") ||
+        under(dst, "/sys") || dst == "/lambda" || dst == "/tmp" || under(dst, "/runtime")) {
+      return Status::invalid(where + ": destination path " + dst +
+                             " is not allowed (absolute, not /, /proc, /dev, /sys, /lambda, "
+                             "/runtime or /tmp itself)");
+    }
+    if (S_ISDIR(st.st_mode)) {
+      p.mkdirs(dst);
+    } else {
+      p.mkdirs(fs::path(dst).parent_path().string());
+      p.touch(dst, "creating " + dst);
+    }
+    bool ro = r.read_only || r.kind == functions::ResourceMount::Kind::kModel;
+    p.bind(r.source, dst, ro, where + " at " + dst);
+  }
+  p.mount("", "/dev", "", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755",
+          "remounting /dev read-only");
+  p.mkdirs("/proc");
+  if (fn.access_sysfs) {
+    p.mkdirs("/sys");
+    p.bind("/sys", "/sys", true, "/sys");
+  }
+  p.mount("", "/", "", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m,mode=0755",
+          "remounting the root read-only");
+  Op pivot{Op::kPivot};
+  pivot.a = rootfs_;
+  pivot.what = "pivot_root into " + rootfs_;
+  p.ops.push_back(pivot);
+  Op proc{Op::kMount};
+  proc.a = "proc";
+  proc.b = "/proc";
+  proc.c = "proc";
+  proc.flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  proc.what = "mounting /proc";
+  p.ops.push_back(proc);
+  Op host{Op::kHostname};
+  host.a = opts_.hostname;
+  host.what = "sethostname";
+  p.ops.push_back(host);
+
+  // ---- cgroups
+  WorkerLimits limits;
+  limits.memory_bytes = static_cast<uint64_t>(fn.memory_kb) * 1024;
+  limits.pids_max = opts_.pids_max;
+  limits.device_rules = device_rules;
+  std::string cg_name = "w" + run_id_ + "-" + std::to_string(next_++);
+  auto cg = cgroups_.create(cg_name, limits);
+  if (!cg) return cg.status();
+
+  // ---- everything the child needs, as C arrays
+  std::vector<char*> argv, envp;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::vector<Op>& ops = p.ops;
+  const std::vector<std::string>& procs = cg->procs_files;
+
+  std::array<int[2], 6> pipes{};
+  int status_pipe[2] = {-1, -1};
+  for (auto& pp : pipes) pp[0] = pp[1] = -1;
+  auto closeAll = [&] {
+    for (auto& pp : pipes) {
+      for (int fd : pp) {
+        if (fd >= 0) close(fd);
+      }
+    }
+    for (int fd : status_pipe) {
+      if (fd >= 0) close(fd);
+    }
+  };
+  Status perr;
+  for (auto& pp : pipes) {
+    if (pipe2(pp, O_CLOEXEC) != 0) perr = Status::io(std::string("pipe: ") + strerror(errno));
+  }
+  if (perr.isOk() && pipe2(status_pipe, O_CLOEXEC) != 0) {
+    perr = Status::io(std::string("pipe: ") + strerror(errno));
+  }
+  if (!perr) {
+    closeAll();
+    (void)cgroups_.remove(*cg);
+    return perr;
+  }
+
+  long cpid = syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
+                      nullptr, nullptr, nullptr, nullptr);
+  if (cpid < 0) {
+    int e = errno;
+    closeAll();
+    (void)cgroups_.remove(*cg);
+    return Status::io(std::string("clone (new mount/pid/ipc/uts namespaces): ") + strerror(e));
+  }
+  if (cpid == 0) {
+    // Child: pid 1 of the new pid namespace (the container's init). Syscalls only.
+    int sfd = status_pipe[1];
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, nullptr);
+    for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
+    umask(0);
+    if (setsid() < 0) childFail(sfd, kSetsid);
+    int high[6];
+    for (int i = 0; i < 6; ++i) {
+      high[i] = fcntl(pipes[i][1], F_DUPFD_CLOEXEC, 16);
+      if (high[i] < 0) childFail(sfd, kDup);
+    }
+    int hsfd = fcntl(sfd, F_DUPFD_CLOEXEC, 16);
+    if (hsfd < 0) childFail(sfd, kDup);
+    sfd = hsfd;
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0) childFail(sfd, kOpen);
+    if (dup2(devnull, 0) < 0) childFail(sfd, kDup);
+    for (int i = 0; i < 6; ++i) {
+      if (dup2(high[i], i + 1) < 0) childFail(sfd, kDup);
+    }
+#ifdef SYS_close_range
+    if (sfd > 7) syscall(SYS_close_range, 7u, static_cast<unsigned>(sfd - 1), 0u);
+    syscall(SYS_close_range, static_cast<unsigned>(sfd + 1), ~0u, 0u);
+#else
+    for (int fd = 7; fd < 4096; ++fd) {
+      if (fd != sfd) close(fd);
+    }
+#endif
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (!runOp(ops[i])) childFail(sfd, kOpBase + static_cast<int>(i));
+    }
+    // Join the worker's cgroups (limits apply to init and the worker from here on).
+    for (const auto& pf : procs) {
+      int fd = open(pf.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) childFail(sfd, kCgroup);
+      if (write(fd, "0", 1) != 1) childFail(sfd, kCgroup);
+      close(fd);
+    }
+    // Signals from the host (SIGTERM on stop) are forwarded to the worker.
+    struct sigaction sa {};
+    sa.sa_handler = forwardSignal;
+    sigemptyset(&sa.sa_mask);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
+    pid_t worker = fork();
+    if (worker < 0) childFail(sfd, kFork);
+    if (worker == 0) {
+      for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) signal(s, SIG_DFL);
+      umask(022);
+      if (chdir("/lambda") != 0 && chdir("/") != 0) childFail(sfd, kChdir);
+      // A root worker (allowed by config) keeps root but not the capabilities that would let
+      // it undo the container (mount, device nodes, modules, raw I/O).
+      for (int cap : {CAP_SYS_ADMIN, CAP_MKNOD, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_BOOT,
+                      CAP_SYS_TIME, CAP_SYS_PTRACE}) {
+        prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+      }
+      if (setgroups(groups.size(), groups.data()) != 0) childFail(sfd, kSetgroups);
+      if (setgid(gid) != 0) childFail(sfd, kSetgid);
+      if (setuid(uid) != 0) childFail(sfd, kSetuid);
+      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+      execve(argv[0], argv.data(), envp.data());
+      childFail(sfd, kExec);
+    }
+    g_worker_pid = worker;
+    close(sfd);
+    for (int fd = 0; fd <= 6; ++fd) close(fd);
+    for (;;) {
+      int st = 0;
+      pid_t r = waitpid(-1, &st, 0);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) _exit(127);
+      if (r == worker) {
+        if (WIFEXITED(st)) _exit(WEXITSTATUS(st));
+        _exit(128 + WTERMSIG(st));
+      }
+    }
+  }
+
+  // Parent.
+  pid_t pid = static_cast<pid_t>(cpid);
+  close(status_pipe[1]);
+  status_pipe[1] = -1;
+  for (auto& pp : pipes) {
+    close(pp[1]);
+    pp[1] = -1;
+  }
+  ChildError ce{};
+  ssize_t n;
+  do {
+    n = read(status_pipe[0], &ce, sizeof ce);
+  } while (n < 0 && errno == EINTR);
+  close(status_pipe[0]);
+  status_pipe[0] = -1;
+  if (n == static_cast<ssize_t>(sizeof ce)) {
+    int st = 0;
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    closeAll();
+    (void)cgroups_.remove(*cg);
+    std::string step = "?";
+    if (ce.step >= kOpBase && static_cast<size_t>(ce.step - kOpBase) < ops.size()) {
+      step = ops[static_cast<size_t>(ce.step - kOpBase)].what;
+    } else if (ce.step >= 0 && ce.step < static_cast<int>(std::size(kSteps))) {
+      step = kSteps[ce.step];
+    }
+    return Status::io("starting the container of " + name + " failed at " + step + ": " +
+                      strerror(ce.err));
+  }
+  WorkerHandle h;
+  h.pid = pid;
+  for (size_t i = 0; i < pipes.size(); ++i) {
+    int fd = pipes[i][0];
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    h.pipes.push_back(LogPipe{kChildFdLevels[i], fd});
+  }
+  live_[pid] = Live{std::move(*cg), fn.arn, fn.memory_kb};
+  return h;
+}
+
+std::optional<std::string> ContainerSpawner::onExit(pid_t pid, int status) {
+  auto it = live_.find(pid);
+  if (it == live_.end()) return std::nullopt;
+  Live l = std::move(it->second);
+  live_.erase(it);
+  bool oom = cgroups_.oomKilled(l.cg);
+  Status s = cgroups_.remove(l.cg);
+  if (!s) log_.warn(s.message());
+  if (!oom) return std::nullopt;
+  std::string msg = "memory limit exceeded: the function used more than its MemorySize of " +
+                    std::to_string(l.memory_kb) + " KB and was killed by the OOM killer";
+  log_.error("Worker killed: " + msg + " {\"functionArn\":\"" + l.arn +
+             "\",\"pid\":" + std::to_string(pid) + ",\"status\":" + std::to_string(status) + "}");
+  return msg;
+}
+
+}  // namespace evg::container
