@@ -498,15 +498,21 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
       if (fd != sfd) close(fd);
     }
 #endif
+    // The cgroup.procs files are opened now (the host's cgroupfs is gone after pivot_root) and
+    // written after the setup (the devices cgroup would refuse the mknod calls).
+    std::array<int, 8> procs_fds{};
+    size_t nprocs = procs.size() < procs_fds.size() ? procs.size() : procs_fds.size();
+    for (size_t i = 0; i < nprocs; ++i) {
+      procs_fds[i] = open(procs[i].c_str(), O_WRONLY | O_CLOEXEC);
+      if (procs_fds[i] < 0) childFail(sfd, kCgroup);
+    }
     for (size_t i = 0; i < ops.size(); ++i) {
       if (!runOp(ops[i])) childFail(sfd, kOpBase + static_cast<int>(i));
     }
     // Join the worker's cgroups (limits apply to init and the worker from here on).
-    for (const auto& pf : procs) {
-      int fd = open(pf.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0) childFail(sfd, kCgroup);
-      if (write(fd, "0", 1) != 1) childFail(sfd, kCgroup);
-      close(fd);
+    for (size_t i = 0; i < nprocs; ++i) {
+      if (write(procs_fds[i], "0", 1) != 1) childFail(sfd, kCgroup);
+      close(procs_fds[i]);
     }
     // Signals from the host (SIGTERM on stop) are forwarded to the worker.
     struct sigaction sa {};
