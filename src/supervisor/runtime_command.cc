@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "supervisor/executable_runtime.h"
 #include "supervisor/worker_spawner.h"
 
 namespace evg::supervisor {
@@ -11,6 +12,7 @@ namespace evg::supervisor {
 Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& spec,
                                                const RuntimePaths& paths) {
   const std::string& r = spec.runtime;
+  if (isExecutableRuntime(r)) return executableCommand(spec, paths);
   std::string python;
   if (r == "python2.7") {
     python = access(paths.python27.c_str(), X_OK) == 0 ? paths.python27 : paths.python3;
@@ -63,6 +65,7 @@ std::vector<std::string> workerEnvironment(const functions::FunctionSpec& spec,
   env["EVERGREEN_FUNCTION_TIMEOUT_MS"] = std::to_string(spec.timeout_ms);
   env["EVERGREEN_MEMORY_LIMIT_MB"] = std::to_string(spec.memory_kb / 1024);
   env["PYTHONPATH"] = spec.code_dir + ":" + paths.runtime_dir + "/python/lib";
+  addExecutableEnvironment(spec, paths, env);  // LD_LIBRARY_PATH for C executables
   std::vector<std::string> out;
   out.reserve(env.size());
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
