@@ -239,6 +239,30 @@ Status parseEvergreenCloud(const json& j, const std::string& path, CloudConfig* 
   EVG_RETURN_IF_ERROR(r.boolean("plaintext", &cl->plaintext));
   EVG_RETURN_IF_ERROR(r.string("host", &cl->host));
   EVG_RETURN_IF_ERROR(r.integer("port", 0, 65535, &cl->port));
+  EVG_RETURN_IF_ERROR(r.integer("maxInflight", 1, 65535, &cl->max_inflight));
+  EVG_RETURN_IF_ERROR(r.string("storageType", &cl->storage_type));
+  if (cl->storage_type != "Memory" && cl->storage_type != "FileSystem") {
+    return fieldError(r.path("storageType"), "expected \"Memory\" or \"FileSystem\", got " +
+                                                 describeJson(json(cl->storage_type)));
+  }
+  EVG_RETURN_IF_ERROR(r.integer("maxSizeBytes", 262144, INT64_MAX, &cl->max_size_bytes));
+  EVG_RETURN_IF_ERROR(r.string("spoolPath", &cl->spool_path));
+  EVG_RETURN_IF_ERROR(r.integer("flushIntervalMs", 1, 1000, &cl->flush_interval_ms));
+  std::string sync = cl->sync_full ? "full" : "normal";
+  EVG_RETURN_IF_ERROR(r.string("sync", &sync));
+  if (sync != "normal" && sync != "full") {
+    return fieldError(r.path("sync"),
+                      "expected \"normal\" or \"full\", got " + describeJson(json(sync)));
+  }
+  cl->sync_full = sync == "full";
+  std::string quality = cl->persistent_subscriptions ? "AtLeastOncePersistent" : "AtMostOnce";
+  EVG_RETURN_IF_ERROR(r.string("subscriptionQuality", &quality));
+  if (quality != "AtMostOnce" && quality != "AtLeastOncePersistent") {
+    return fieldError(
+        r.path("subscriptionQuality"),
+        "expected \"AtMostOnce\" or \"AtLeastOncePersistent\", got " + describeJson(json(quality)));
+  }
+  cl->persistent_subscriptions = quality == "AtLeastOncePersistent";
   return r.rejectUnknown();
 }
 
@@ -342,6 +366,9 @@ Result<CoreConfig> parseConfig(const json& j, const std::string& root_dir) {
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreen(*obj, &c.evergreen));
 
   const CloudConfig& cl = c.evergreen.cloud;
+  if (!cl.spool_path.empty()) {
+    c.evergreen.cloud.spool_path = resolveAgainst(cl.spool_path, root_dir);
+  }
   if (cl.enabled && cl.host.empty() && c.core_thing.iot_host.empty()) {
     return fieldError("evergreen.cloud.enabled",
                       "cloud is enabled but neither evergreen.cloud.host nor coreThing.iotHost is "

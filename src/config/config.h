@@ -88,12 +88,20 @@ struct LogConfig {
   bool to_stderr = true;
 };
 
-// "evergreen.cloud": the upstream AWS IoT connection (placeholder until the cloud bridge lands).
+// "evergreen.cloud": the upstream AWS IoT connection and the cloud spooler (src/cloud, src/spool).
+// The v1 GGCloudSpooler env vars on the group's function entry override the spool settings here.
 struct CloudConfig {
   bool enabled = false;
-  bool plaintext = false;  // test only: MQTT without TLS to host:port
-  std::string host;        // default coreThing.iotHost
-  int port = 0;            // 0 = coreThing.iotMqttPort
+  bool plaintext = false;                   // test only: MQTT without TLS to host:port
+  std::string host;                         // default coreThing.iotHost
+  int port = 0;                             // 0 = coreThing.iotMqttPort
+  int max_inflight = 100;                   // QoS 1 publishes in flight (AWS IoT Core's limit)
+  std::string storage_type = "FileSystem";  // "Memory" | "FileSystem" (GG_CONFIG_STORAGE_TYPE)
+  int64_t max_size_bytes = 2621440;         // >= 262144 (GG_CONFIG_MAX_SIZE_BYTES)
+  std::string spool_path;                   // default <writeDirectory>/var/spool/cloud.db
+  int flush_interval_ms = 10;               // group commit interval, 1-1000
+  bool sync_full = false;                   // "sync": "full" fsyncs every commit (power loss)
+  bool persistent_subscriptions = false;    // "subscriptionQuality": "AtLeastOncePersistent"
 };
 
 // "evergreen.runtime": GreengrassContainer isolation (src/container).

@@ -250,6 +250,15 @@ TEST(ConfigTest, EachKindOfBadValue) {
       {"/evergreen/log/maxFileBytes", 10,
        "evergreen.log.maxFileBytes: expected integer >= 1024, got 10"},
       {"/evergreen/cloud/port", "x", "evergreen.cloud.port: expected integer 0-65535, got \"x\""},
+      {"/evergreen/cloud/maxSizeBytes", 1000,
+       "evergreen.cloud.maxSizeBytes: expected integer >= 262144, got 1000"},
+      {"/evergreen/cloud/storageType", "Disk",
+       "evergreen.cloud.storageType: expected \"Memory\" or \"FileSystem\", got \"Disk\""},
+      {"/evergreen/cloud/maxInflight", 0,
+       "evergreen.cloud.maxInflight: expected integer 1-65535, got 0"},
+      {"/evergreen/cloud/subscriptionQuality", "AtLeastOnce",
+       "evergreen.cloud.subscriptionQuality: expected \"AtMostOnce\" or "
+       "\"AtLeastOncePersistent\", got \"AtLeastOnce\""},
       {"/evergreen/cloud/enabled", true,
        "evergreen.cloud.enabled: cloud is enabled but neither evergreen.cloud.host nor "
        "coreThing.iotHost is set"},
