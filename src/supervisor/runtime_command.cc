@@ -2,17 +2,77 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
-#include "supervisor/executable_runtime.h"
 #include "supervisor/worker_spawner.h"
 
 namespace evg::supervisor {
 
+bool isNodeRuntime(const std::string& runtime) {
+  // nodejs<major>.<minor|x>: nodejs6.10, nodejs8.10, nodejs12.x, nodejs14.x, ...
+  const std::string prefix = "nodejs";
+  if (runtime.rfind(prefix, 0) != 0) return false;
+  size_t i = prefix.size(), digits = 0;
+  while (i < runtime.size() && std::isdigit(static_cast<unsigned char>(runtime[i]))) ++i, ++digits;
+  if (digits == 0 || i >= runtime.size() || runtime[i] != '.') return false;
+  std::string rest = runtime.substr(i + 1);
+  if (rest == "x") return true;
+  return !rest.empty() && std::all_of(rest.begin(), rest.end(),
+                                      [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+namespace {
+
+// First executable `name` on PATH (the daemon's), or "".
+std::string findOnPath(const std::string& name) {
+  const char* path = getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    if (!dir.empty()) {
+      std::string candidate = dir + "/" + name;
+      if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+Result<std::vector<std::string>> nodeCommand(const functions::FunctionSpec& spec,
+                                             const RuntimePaths& paths) {
+  if (spec.handler.empty()) return Status::invalid("function " + spec.arn + " has no handler");
+  std::string node = paths.node;
+  if (!spec.runtime.empty() && spec.runtime[0] == '/') node = spec.runtime;  // override: a binary
+  if (node.empty()) node = findOnPath("node");
+  if (node.empty()) node = findOnPath("nodejs");
+  if (node.empty()) {
+    return Status::notFound("runtime \"" + spec.runtime + "\" of " + spec.arn +
+                            " needs Node.js >= 12, but no node or nodejs is on PATH");
+  }
+  std::string script = paths.runtime_dir + "/nodejs/lambda_nodejs_runtime.js";
+  if (access(script.c_str(), R_OK) != 0) {
+    return Status::notFound("Node.js runtime not found: " + script);
+  }
+  if (access(node.c_str(), X_OK) != 0) {
+    return Status::notFound("Node.js interpreter not found: " + node);
+  }
+  return std::vector<std::string>{node, script, "--handler=" + spec.handler};
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& spec,
                                                const RuntimePaths& paths) {
   const std::string& r = spec.runtime;
-  if (isExecutableRuntime(r)) return executableCommand(spec, paths);
+  if (isNodeRuntime(r) ||
+      (!r.empty() && r[0] == '/' && r.substr(r.rfind('/') + 1).rfind("node", 0) == 0)) {
+    return nodeCommand(spec, paths);
+  }
   std::string python;
   if (r == "python2.7") {
     python = access(paths.python27.c_str(), X_OK) == 0 ? paths.python27 : paths.python3;
@@ -20,7 +80,7 @@ Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& sp
     python = paths.python3;
   } else {
     return Status::unsupported("runtime \"" + r + "\" of " + spec.arn +
-                               " is not supported yet (only python2.7 and python3.x)");
+                               " is not supported yet (only python2.7, python3.x and nodejs*)");
   }
   if (spec.handler.empty()) return Status::invalid("function " + spec.arn + " has no handler");
   std::string script = paths.runtime_dir + "/python/lambda_runtime.py";
@@ -65,7 +125,9 @@ std::vector<std::string> workerEnvironment(const functions::FunctionSpec& spec,
   env["EVERGREEN_FUNCTION_TIMEOUT_MS"] = std::to_string(spec.timeout_ms);
   env["EVERGREEN_MEMORY_LIMIT_MB"] = std::to_string(spec.memory_kb / 1024);
   env["PYTHONPATH"] = spec.code_dir + ":" + paths.runtime_dir + "/python/lib";
-  addExecutableEnvironment(spec, paths, env);  // LD_LIBRARY_PATH for C executables
+  // Node: the function's own modules first; the genuine SDK finds aws-greengrass-common-js and
+  // aws-greengrass-ipc-sdk-js (and ours answers aws-greengrass-core-sdk) in the runtime's.
+  env["NODE_PATH"] = spec.code_dir + ":" + paths.runtime_dir + "/nodejs/node_modules";
   std::vector<std::string> out;
   out.reserve(env.size());
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);

@@ -14,10 +14,16 @@ struct RuntimePaths {
   std::string runtime_dir;  // holds python/lambda_runtime.py and python/lib/
   std::string python3 = "/usr/bin/python3";
   std::string python27 = "/usr/bin/python2.7";  // used for python2.7 when it exists
+  std::string node;  // node >= 12 for nodejs* runtimes; empty: `node` (then `nodejs`) on PATH
 };
 
+// True for the v1 Node runtime ids: nodejs6.10, nodejs8.10, nodejs12.x and later (nodejsN.x).
+bool isNodeRuntime(const std::string& runtime);
+
 // argv for a worker of `spec`: python3.x -> python3 -u <runtime_dir>/python/lambda_runtime.py
-// --handler=<h>; python2.7 -> python2.7 when present, else python3. Other runtimes:
+// --handler=<h>; python2.7 -> python2.7 when present, else python3; nodejs* (isNodeRuntime, or an
+// absolute path to a node binary given as FunctionRuntimeOverride) -> <node>
+// <runtime_dir>/nodejs/lambda_nodejs_runtime.js --handler=<h>. Other runtimes:
 // Status::unsupported naming the runtime. Status::notFound when the runtime file is missing.
 Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& spec,
                                                const RuntimePaths& paths);

@@ -140,13 +140,63 @@ TEST(RuntimeCommandTest, PythonResolvesOthersUnsupported) {
                                       "--handler=app.handler"}));
   spec.runtime = "python2.7";
   ASSERT_TRUE(workerCommand(spec, paths).isOk());
-  spec.runtime = "nodejs12.x";
+  spec.runtime = "ruby2.7";
   auto bad = workerCommand(spec, paths);
   EXPECT_EQ(bad.status().code(), Code::kUnsupported);
-  EXPECT_NE(bad.status().message().find("nodejs12.x"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("ruby2.7"), std::string::npos);
   spec.runtime = "python3.8";
   paths.runtime_dir = dir + "/missing";
   EXPECT_EQ(workerCommand(spec, paths).status().code(), Code::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RuntimeCommandTest, NodeRuntimeIdsMapToNodeWithTheRuntimeScript) {
+  EXPECT_TRUE(isNodeRuntime("nodejs6.10"));
+  EXPECT_TRUE(isNodeRuntime("nodejs8.10"));
+  EXPECT_TRUE(isNodeRuntime("nodejs12.x"));
+  EXPECT_TRUE(isNodeRuntime("nodejs20.x"));
+  EXPECT_FALSE(isNodeRuntime("nodejs"));
+  EXPECT_FALSE(isNodeRuntime("nodejs12"));
+  EXPECT_FALSE(isNodeRuntime("nodejs12.y"));
+  EXPECT_FALSE(isNodeRuntime("nodejsx.x"));
+  EXPECT_FALSE(isNodeRuntime("python3.8"));
+  char tmpl[] = "/tmp/evg_rt_XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::filesystem::create_directories(dir + "/nodejs");
+  std::ofstream(dir + "/nodejs/lambda_nodejs_runtime.js") << "";
+  RuntimePaths paths;
+  paths.runtime_dir = dir;
+  paths.node = "/bin/sh";  // any executable stands in for node
+  functions::FunctionSpec spec;
+  spec.arn = "arn:aws:lambda:r:1:function:f:1";
+  spec.handler = "index.handler";
+  for (const char* id : {"nodejs6.10", "nodejs8.10", "nodejs12.x", "nodejs18.x"}) {
+    spec.runtime = id;
+    auto cmd = workerCommand(spec, paths);
+    ASSERT_TRUE(cmd.isOk()) << id << ": " << cmd.status().toString();
+    EXPECT_EQ(*cmd, (std::vector<std::string>{"/bin/sh", dir + "/nodejs/lambda_nodejs_runtime.js",
+                                              "--handler=index.handler"}));
+  }
+  // FunctionRuntimeOverride naming a node binary by absolute path.
+  spec.runtime = "/nonexistent/node18";
+  EXPECT_EQ(workerCommand(spec, paths).status().code(), Code::kNotFound);
+  // Without an explicit binary, node comes from PATH (the build machine has one, or NotFound).
+  paths.node.clear();
+  spec.runtime = "nodejs12.x";
+  auto from_path = workerCommand(spec, paths);
+  if (from_path.isOk()) {
+    EXPECT_NE((*from_path)[0].find("node"), std::string::npos);
+  } else {
+    EXPECT_EQ(from_path.status().code(), Code::kNotFound);
+  }
+  spec.handler.clear();
+  EXPECT_EQ(workerCommand(spec, paths).status().code(), Code::kInvalid);
+  spec.handler = "index.handler";
+  paths.runtime_dir = dir + "/missing";
+  paths.node = "/bin/sh";
+  auto missing = workerCommand(spec, paths);
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_NE(missing.status().message().find("lambda_nodejs_runtime.js"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
@@ -187,6 +237,7 @@ TEST(RuntimeCommandTest, EnvironmentHasReservedVariablesThatWin) {
   EXPECT_TRUE(has("EVERGREEN_FUNCTION_TIMEOUT_MS=2500"));
   EXPECT_TRUE(has("EVERGREEN_MEMORY_LIMIT_MB=32"));
   EXPECT_TRUE(has("PYTHONPATH=/code:/rt/python/lib"));
+  EXPECT_TRUE(has("NODE_PATH=/code:/rt/nodejs/node_modules"));
 }
 
 TEST(BackoffTest, ExponentialCappedWithCrashLoopAndReset) {
