@@ -11,7 +11,7 @@ Scenarios (each bounded in count and time; see docs/performance.md "Node.js func
           caller as lambda_bench's Python->Python invoke, so the two are comparable).
   cold    on-demand cold start: device publish -> the Node function's publish when no worker
           exists (first invocation after deployment), vs `node -e 0` wall time measured in the
-          same run (the bare interpreter start).
+          same run, interleaved with the cold starts (the bare interpreter start).
 
     /usr/bin/python3 bench/lambda_node_bench.py --build build [--round-trips 2000]
         [--invokes 2000] [--cold-runs 10] [--scenarios echo,invoke,cold] [--out FILE]
@@ -92,23 +92,24 @@ def bench_cold(tmp, runs, node):
         core.deploy_ok(g)
         dev = lb.Device(core.plain_port, "Dev")
         dev.subscribe("bench/out")
-        cold = []
+        cold, base = [], []
         for i in range(runs):
+            # The bare interpreter start is measured right before each cold start (interleaved, so
+            # both see the same machine load).
+            time.sleep(0.2)
+            t0 = time.perf_counter_ns()
+            subprocess.run([node, "-e", "0"], check=True)
+            base.append((time.perf_counter_ns() - t0) / 1000.0)
+            time.sleep(0.2)  # let the previous worker settle (idle) before the next cold start
             if lh.fn_status(core, arns[i])["workers"] != 0:
                 raise RuntimeError(f"{arns[i]} already has a worker")
             t0 = time.perf_counter_ns()
             dev.publish(f"cold/{i}", b"cold")
             dev.receive(timeout=10)
             cold.append((time.perf_counter_ns() - t0) / 1000.0)
-            time.sleep(0.2)
         dev.close()
     finally:
         lb.stop_core(core)
-    base = []
-    for _ in range(runs):
-        t0 = time.perf_counter_ns()
-        subprocess.run([node, "-e", "0"], check=True)
-        base.append((time.perf_counter_ns() - t0) / 1000.0)
     return cold, base
 
 

@@ -160,6 +160,7 @@ function scriptedServer(responses) {
                 const r = responses.shift();
                 if (r === 'close') { sock.destroy(); return; }
                 sock.write(Buffer.from(r, 'latin1'));
+                if (r.includes('Connection: close')) sock.end();
             }
         });
     });
@@ -214,4 +215,24 @@ test('our aws-greengrass-core-sdk exports the genuine interface', () => {
     const iot = new sdk.IotData();
     for (const m of ['publish', 'getThingShadow', 'updateThingShadow', 'deleteThingShadow']) assert.strictEqual(typeof iot[m], 'function');
     assert.throws(() => new sdk.StreamManager.StreamManagerClient(), /bundle the genuine/);
+});
+
+test('IPCClient: a kept-alive connection closed by the server is retried once on a new one', async () => {
+    const s = await scriptedServer([
+        'HTTP/1.1 200 OK\r\nX-Amz-InvocationId: w1\r\nContent-Length: 2\r\n\r\n{}',
+        'close',
+        'HTTP/1.1 200 OK\r\nX-Amz-InvocationId: w2\r\nContent-Length: 4\r\n\r\n[1,2',
+        'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nread to close',
+    ]);
+    const c = new IPCClient('tok', { port: s.port });
+    const arn = 'arn:aws:lambda:r:1:function:F:1';
+    const get = () => new Promise((res) => c.getWork(arn, (...a) => res(a)));
+    const first = await get();
+    assert.deepStrictEqual([first[0], first[1].toString(), first[2]], [null, '{}', 'w1']);
+    const second = await get(); // reused socket is closed by the server -> retried on a new one
+    assert.deepStrictEqual([second[0], second[1].toString(), second[2]], [null, '[1,2', 'w2']);
+    const third = await get();
+    assert.deepStrictEqual([third[0], third[1].toString()], [null, 'read to close']);
+    assert.strictEqual(s.seen.length, 4);
+    s.close();
 });
