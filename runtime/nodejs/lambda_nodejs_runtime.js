@@ -22,6 +22,7 @@
 //   IPC failures are retried with exponential backoff; after EVERGREEN_RUNTIME_MAX_IPC_FAILURES in
 //   a row the runtime exits 3 (the core restarts it).
 
+const fs = require('fs');
 const Module = require('module');
 const path = require('path');
 const util = require('util');
@@ -165,9 +166,12 @@ function envInt(env, name, fallback, minimum, warn) {
 
 // `aws-greengrass-common-js` and `aws-greengrass-ipc-sdk-js` always resolve to ours (they speak to
 // this core), even when a function bundles stale copies; everything else resolves normally.
-function pinRuntimeSideModules() {
+// With `oursForSdk` (the function bundles no SDK), require('aws-greengrass-core-sdk') is pinned to
+// ours as well, which is where NODE_PATH would lead after a longer search.
+function pinRuntimeSideModules(oursForSdk) {
     const original = Module._resolveFilename;
-    const pinned = new Map(RUNTIME_SIDE_MODULES.map((name) => [name, path.join(RUNTIME_MODULES_DIR, name, 'index.js')]));
+    const names = oursForSdk ? [...RUNTIME_SIDE_MODULES, 'aws-greengrass-core-sdk'] : RUNTIME_SIDE_MODULES;
+    const pinned = new Map(names.map((name) => [name, path.join(RUNTIME_MODULES_DIR, name, 'index.js')]));
     Module._resolveFilename = function resolveFilename(request, ...rest) {
         const target = pinned.get(request);
         return target !== undefined ? target : original.call(this, request, ...rest);
@@ -337,12 +341,17 @@ function loadHandler(handlerName, codeDir) {
 }
 
 // A bundled aws-greengrass-core-sdk (not ours) must speak an interface this core supports.
+// Bundled = in the function's own node_modules (the cheap check first: a full resolution walks
+// every parent directory's node_modules, which is measurable in the cold start).
 function checkBundledSdk(codeDir, coreMaxVersion, versionParser) {
+    if (!fs.existsSync(path.join(codeDir, 'node_modules', 'aws-greengrass-core-sdk'))) {
+        return null; // none bundled: ours answers require('aws-greengrass-core-sdk')
+    }
     let resolved;
     try {
         resolved = require.resolve('aws-greengrass-core-sdk', { paths: [codeDir] });
     } catch (e) {
-        return null; // none bundled: ours answers require('aws-greengrass-core-sdk') through NODE_PATH
+        return null;
     }
     if (resolved.startsWith(RUNTIME_MODULES_DIR + path.sep)) return null;
     const sdk = require(resolved);
@@ -375,7 +384,8 @@ function ensureNodePath(env) {
 
 function main(argv, env) {
     ensureNodePath(env);
-    pinRuntimeSideModules();
+    const codeDir = process.cwd();
+    pinRuntimeSideModules(!fs.existsSync(path.join(codeDir, 'node_modules', 'aws-greengrass-core-sdk')));
     const common = require('aws-greengrass-common-js');
     const IPCClient = require('aws-greengrass-ipc-sdk-js');
     const sink = common.logging.defaultSink();
@@ -412,7 +422,6 @@ function main(argv, env) {
         process.exit(EXIT_BAD_ENVIRONMENT);
     }
     const functionArn = env.MY_FUNCTION_ARN;
-    const codeDir = process.cwd();
     logger.info(`Running [${functionArn}]`);
 
     let loaded;
