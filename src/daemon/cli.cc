@@ -12,6 +12,7 @@
 #include "daemon/daemon.h"
 #include "daemon/root.h"
 #include "functions/function_cli.h"
+#include "secrets/secrets_cli.h"
 #include "group/group.h"
 
 namespace evg::daemon {
@@ -31,6 +32,9 @@ constexpr const char* kUsage =
     "                                       write a device key + certificate signed by the group "
     "CA\n"
     "  certs fingerprint CERT.pem           SHA-256 fingerprint as used in the group's Devices[]\n"
+    "  secrets put --root DIR --arn ARN (--string S | --file F [--binary]) [--stage L]...\n"
+    "                                       store a secret value (encrypted) for GGSecretManager\n"
+    "  secrets list --root DIR              ARNs of stored secrets (never values)\n"
     "  function <create|publish-version|create-alias|update-alias|list|delete> ...\n"
     "                                       manage function versions and aliases (like `aws "
     "lambda`)\n"
@@ -251,6 +255,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   if (cmd == "function") return functions::runFunctionCli(argc - 1, argv + 1, out, err);
   if (cmd == "certs") return cmdCerts(argc, argv, out, err);
+  if (cmd == "secrets") return secrets::runSecretsCli(argc - 1, argv + 1, out, err);
   Args a = parseArgs(argc, argv, 2);
   if (!a.error.empty()) {
     err << a.error << "\n";

@@ -1,5 +1,6 @@
 #include "daemon/core.h"
 
+#include <ctime>
 #include <filesystem>
 
 #include "certs/certs.h"
@@ -90,6 +91,7 @@ Status Core::start() {
   EVG_RETURN_IF_ERROR(host_->start().withContext("IPC server: "));
   log_.info("IPC server (v1 SDK protocol) listening on 127.0.0.1:" + std::to_string(host_->port()) +
             ", runtimes in " + ho.runtime_dir);
+  EVG_RETURN_IF_ERROR(startServices());
 
   control_ = std::make_unique<ControlServer>(
       io_, paths_.control_socket,
@@ -211,6 +213,7 @@ Status Core::activate(Prepared p) {
   auto next = std::make_shared<const GroupPolicy>(std::move(p.group), std::move(revoked).value(),
                                                   policyOptions());
   swapPolicy(next, false);
+  if (secrets_) secrets_->setAccess(secrets::secretAccessFromGroup(next->group()));
   const auto& gr = next->group();
   log_.info("group active: " + std::to_string(gr.subscriptions.size()) + " subscriptions, " +
             std::to_string(gr.devices.size()) + " devices, " + std::to_string(gr.functions.size()) +
@@ -287,11 +290,26 @@ json Core::status() const {
                  {"functionInvokeRefused", counters_.function_invoke_refused},
                  {"pendingCloud", counters_.pending_cloud},
                  {"pendingShadow", counters_.pending_shadow},
+                 {"toShadow", counters_.to_shadow},
                  {"pendingConnector", counters_.pending_connector},
                  {"unrouted", counters_.unrouted},
                  {"publishRefusedAllOrError", counters_.publish_refused_all_or_error},
                  {"deployments", counters_.deployments},
                  {"deploymentsRejected", counters_.deployments_rejected}};
+  if (shadows_) {
+    auto s = shadows_->stats();
+    j["shadows"] = {{"accepted", s.accepted},
+                    {"rejected", s.rejected},
+                    {"storeErrors", s.store_errors},
+                    {"things", s.things}};
+  }
+  if (secrets_) {
+    auto s = secrets_->stats();
+    j["secrets"] = {{"served", s.served},
+                    {"refused", s.refused},
+                    {"notFound", s.not_found},
+                    {"badRequests", s.bad_requests}};
+  }
   if (host_) {
     json fns = json::array();
     for (const auto& f : host_->functionStatus()) {
@@ -378,6 +396,7 @@ void Core::onPublish(const broker::ClientInfo& c, const broker::Message& msg) {
 
 void Core::route(const group::Endpoint& source, const broker::Message& msg) {
   bool any = false;
+  bool to_shadow = false;
   policy_->route(source, msg.topic, [&](const group::Endpoint& t) {
     any = true;
     switch (t.kind) {
@@ -396,13 +415,23 @@ void Core::route(const group::Endpoint& source, const broker::Message& msg) {
         ++counters_.pending_cloud;
         break;
       case group::Endpoint::Kind::kShadow:
-        ++counters_.pending_shadow;
+        to_shadow = true;  // handled once, after the table walk
         break;
       case group::Endpoint::Kind::kConnector:
         ++counters_.pending_connector;
         break;
     }
   });
+  if (to_shadow) {
+    // $aws/things/<thing>/shadow/{get,update,delete} -> the local shadow service, whose answers
+    // (.../accepted, /rejected, /update/delta, /update/documents) route back with source
+    // GGShadowService. Other topics routed to GGShadowService are counted and dropped.
+    if (shadows_ && shadows_->handleMqtt(msg.topic, msg.payload ? *msg.payload : std::string())) {
+      ++counters_.to_shadow;
+    } else {
+      ++counters_.pending_shadow;
+    }
+  }
   if (!any) {
     ++counters_.unrouted;
     if (log_.enabled(LogLevel::kDebug)) {
@@ -447,6 +476,62 @@ void Core::onConnected(const broker::ClientInfo& c) {
 
 void Core::onDisconnected(const broker::ClientInfo& c, std::string_view reason) {
   conn_log_.info("client '" + c.client_id + "' disconnected: " + std::string(reason));
+}
+
+// ---------------------------------------------------------------- shadows and secrets
+
+Status Core::startServices() {
+  // Shadows: DIR/var/shadow/shadows.db (SQLite WAL, synchronous commits on the loop; see
+  // src/shadow/shadow_store.h for the cost and durability).
+  auto st = shadow::SqliteShadowStore::open(paths_.root + "/var/shadow/shadows.db");
+  if (!st) return st.status().withContext("shadow store: ");
+  shadow_store_ = std::move(st).value();
+  shadows_ = std::make_unique<shadow::ShadowService>(
+      shadow::ShadowServiceOptions{}, *shadow_store_,
+      [this](const std::string& topic, const std::string& payload) {
+        route(group::Endpoint::shadow(),
+              broker::Message{topic, std::make_shared<const std::string>(payload), 0, false});
+      },
+      Log(&logger_, "GGShadowService"));
+  // Secrets: DIR/var/secrets/secrets.json, data key wrapped with the SecretsManager principal's
+  // RSA key, or DIR/certs/secrets.key (generated) when none is configured.
+  secrets::SecretStoreOptions so;
+  so.path = paths_.root + "/var/secrets/secrets.json";
+  so.key_path = cfg_.crypto.secrets_key_path.empty() ? paths_.certs_dir + "/secrets.key"
+                                                     : cfg_.crypto.secrets_key_path;
+  so.create_key = cfg_.crypto.secrets_key_path.empty();
+  auto ss = secrets::SecretStore::open(so);
+  if (!ss) {
+    log_.error("secrets unavailable (get_secret_value answers 500): " + ss.status().message());
+  } else {
+    secret_store_ = std::move(ss).value();
+    secrets_ = std::make_unique<secrets::SecretService>(*secret_store_,
+                                                        Log(&logger_, "GGSecretManager"));
+  }
+  if (host_) host_->setSystemServices(this);
+  return Status::ok();
+}
+
+std::string Core::shadowInvoke(const std::string& /*caller_arn*/, const std::string& subject,
+                               const std::string& body) {
+  auto t = shadow::parseShadowRequestTopic(subject);
+  if (!t || !shadows_) {
+    shadow::ShadowError e{400,
+                          "Invalid shadow subject '" + subject +
+                              "' (expected $aws/things/<thing>/shadow/<get|update|delete>)",
+                          {}};
+    if (!shadows_) e = {500, "Internal service failure", {}};
+    return shadow::errorPayload(e, static_cast<int64_t>(std::time(nullptr)));
+  }
+  return shadows_->handle(t->thing, t->op, body, shadow::Origin::kSdk).payload;
+}
+
+std::string Core::secretInvoke(const std::string& caller_arn, const std::string& body) {
+  if (!secrets_) {
+    return json{{"Status", 500}, {"Message", "the secret store is not available on this core"}}
+        .dump();
+  }
+  return secrets_->handle(caller_arn, body);
 }
 
 }  // namespace evg::daemon

@@ -26,6 +26,11 @@
 #include "daemon/policy.h"
 #include "daemon/root.h"
 #include "functions/function_store.h"
+#include "ipc/system_services.h"
+#include "secrets/secret_service.h"
+#include "secrets/secret_store.h"
+#include "shadow/shadow_service.h"
+#include "shadow/shadow_store.h"
 #include "supervisor/function_host.h"
 
 namespace evg::daemon {
@@ -35,6 +40,7 @@ struct RouteCounters {
   uint64_t to_functions = 0;
   uint64_t function_invoke_refused = 0;
   uint64_t pending_cloud = 0;      // Target=cloud: counted until the cloud connection lands
+  uint64_t to_shadow = 0;  // MQTT shadow requests handled by the local shadow service
   uint64_t pending_shadow = 0;     // Target=GGShadowService: counted until the shadow service lands
   uint64_t pending_connector = 0;  // connectors are not implemented
   uint64_t unrouted = 0;           // no subscription matched: dropped
@@ -43,7 +49,7 @@ struct RouteCounters {
   uint64_t deployments_rejected = 0;
 };
 
-class Core final : public broker::BrokerHooks, public lambda::HostHooks {
+class Core final : public broker::BrokerHooks, public lambda::HostHooks, public ipc::SystemServices {
  public:
   Core(boost::asio::io_context& io, RootPaths paths, config::CoreConfig cfg, Logger& logger);
   ~Core() override;
@@ -72,6 +78,14 @@ class Core final : public broker::BrokerHooks, public lambda::HostHooks {
   void onDisconnected(const broker::ClientInfo&, std::string_view reason) override;
 
   // lambda::HostHooks
+  // ipc::SystemServices: GGShadowService and GGSecretManager:1 over the SDK (src/shadow,
+  // src/secrets). Both answer bodies only (the IPC layer adds the empty function error).
+  std::string shadowInvoke(const std::string& caller_arn, const std::string& subject,
+                           const std::string& body) override;
+  std::string secretInvoke(const std::string& caller_arn, const std::string& body) override;
+  // The local shadow service (nullptr before start()); the cloud sync attaches to it.
+  shadow::ShadowService* shadowService() { return shadows_.get(); }
+
   Status onFunctionPublish(const std::string& source_arn, const std::string& topic,
                            std::shared_ptr<const std::string> payload,
                            std::string_view queue_full_policy) override;
@@ -100,6 +114,13 @@ class Core final : public broker::BrokerHooks, public lambda::HostHooks {
   std::unique_ptr<broker::Broker> broker_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<functions::FunctionStore> store_;
+  // Shadow and secret services (src/shadow, src/secrets): declared before host_ so they outlive
+  // the IPC server that calls them. Opened by startServices().
+  Status startServices();
+  std::unique_ptr<shadow::SqliteShadowStore> shadow_store_;
+  std::unique_ptr<shadow::ShadowService> shadows_;
+  std::unique_ptr<secrets::SecretStore> secret_store_;
+  std::unique_ptr<secrets::SecretService> secrets_;
   std::unique_ptr<lambda::FunctionHost> host_;
   boost::asio::thread_pool pool_{1};  // blocking work: store reads, file writes
   std::shared_ptr<const GroupPolicy> policy_;
