@@ -1,9 +1,14 @@
 #include "daemon/core.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 
 #include "certs/certs.h"
+#include "container/container_spawner.h"
 #include "daemon/function_specs.h"
 
 namespace evg::daemon {
@@ -87,7 +92,31 @@ Status Core::start() {
   ho.allow_root = cfg_.runtime.allow_functions_to_run_as_root;
   ho.stop_grace_ms = 1000;  // SIGTERM of the core completes within 2 s
   ho.log_level = std::string(logLevelName(cfg_.evergreen.log.level));
-  host_ = std::make_unique<lambda::FunctionHost>(io_, ho, *this, Log(&logger_, "LambdaHost"));
+  // GreengrassContainer functions: namespaces + cgroups (src/container); needs root.
+  std::unique_ptr<supervisor::WorkerSpawner> containers;
+  if (geteuid() == 0) {
+    container::ContainerOptions co;
+    co.allow_root = ho.allow_root;
+    co.limits_mandatory = cfg_.evergreen.runtime.container_limits_mandatory;
+    co.state_dir = paths_.run_dir + "/container";
+    co.tmp_size_bytes = static_cast<uint64_t>(cfg_.evergreen.runtime.container_tmp_size_mb) << 20;
+    co.pids_max = static_cast<uint64_t>(cfg_.evergreen.runtime.container_pids_max);
+    co.cgroups.parent = container::cgroupParentFor(paths_.root);
+    auto cs = std::make_unique<container::ContainerSpawner>(co, Log(&logger_, "Container"));
+    Status cst = cs->init();
+    if (cst) {
+      containers = std::move(cs);
+    } else {
+      log_.error("GreengrassContainer isolation unavailable (" + cst.message() +
+                 "); such functions run as NoContainer");
+    }
+  } else {
+    log_.warn(
+        "not running as root: GreengrassContainer functions run as NoContainer (no "
+        "namespaces, no memory limit)");
+  }
+  host_ = std::make_unique<lambda::FunctionHost>(io_, ho, *this, Log(&logger_, "LambdaHost"),
+                                                 nullptr, std::move(containers));
   EVG_RETURN_IF_ERROR(host_->start().withContext("IPC server: "));
   log_.info("IPC server (v1 SDK protocol) listening on 127.0.0.1:" + std::to_string(host_->port()) +
             ", runtimes in " + ho.runtime_dir);
@@ -113,7 +142,115 @@ Status Core::start() {
   } else {
     log_.info("no group deployed yet (evergreen deploy --root " + paths_.root + " GROUP.json)");
   }
+  EVG_RETURN_IF_ERROR(startCloud());
   return Status::ok();
+}
+
+Result<cloud::CloudOptions> Core::cloudOptions(const group::Group& g) const {
+  const auto& cc = cfg_.evergreen.cloud;
+  cloud::CloudOptions o;
+  o.host = cc.host.empty() ? cfg_.core_thing.iot_host : cc.host;
+  o.port = static_cast<uint16_t>(cc.port != 0 ? cc.port : cfg_.core_thing.iot_mqtt_port);
+  o.plaintext = cc.plaintext;
+  o.client_id = cfg_.core_thing.thing_name;
+  o.ca_path = cfg_.crypto.ca_path;
+  o.cert_path = cfg_.crypto.core_cert_path;
+  o.key_path = cfg_.crypto.core_key_path;
+  o.keep_alive_s = static_cast<uint16_t>(cfg_.core_thing.keep_alive_s);
+  o.max_retry_interval_s = cfg_.mqtt_max_connection_retry_interval_s;
+  o.operation_timeout_s = cfg_.core_thing.mqtt_operation_timeout_s;
+  o.max_inflight = static_cast<size_t>(cc.max_inflight);
+  o.max_packet_size = static_cast<size_t>(cfg_.evergreen.mqtt.max_payload_bytes) + 65536 + 8;
+  o.persistent_subscriptions = cc.persistent_subscriptions;
+  o.spool.storage =
+      cc.storage_type == "Memory" ? spool::StorageType::kMemory : spool::StorageType::kFileSystem;
+  o.spool.max_size_bytes = static_cast<size_t>(cc.max_size_bytes);
+  o.spool.path =
+      cc.spool_path.empty() ? cfg_.write_directory + "/var/spool/cloud.db" : cc.spool_path;
+  o.spool.flush_interval_ms = cc.flush_interval_ms;
+  o.spool.sync = cc.sync_full ? spool::SyncMode::kFull : spool::SyncMode::kNormal;
+  // v1: the spooler is configured by env vars on the function entry
+  // arn:aws:lambda:::function:GGCloudSpooler:1; they override config.json.
+  for (const auto& f : g.functions) {
+    if (f.arn.rfind("arn:aws:lambda:::function:GGCloudSpooler", 0) != 0) continue;
+    if (!f.configuration || !f.configuration->environment ||
+        !f.configuration->environment->variables) {
+      continue;
+    }
+    std::string where = "Functions[Id=" + f.id + "].Configuration.Environment.Variables.";
+    for (const auto& [k, v] : *f.configuration->environment->variables) {
+      if (k == "GG_CONFIG_STORAGE_TYPE") {
+        auto t = spool::parseStorageType(v);
+        if (!t) return Status::invalid(where + k + ": " + t.status().message());
+        o.spool.storage = *t;
+      } else if (k == "GG_CONFIG_MAX_SIZE_BYTES") {
+        char* end = nullptr;
+        unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+        if (v.empty() || end == nullptr || *end != '\0' || n < spool::kMinMaxSizeBytes) {
+          return Status::invalid(where + k + ": expected an integer >= " +
+                                 std::to_string(spool::kMinMaxSizeBytes) + ", got \"" + v + "\"");
+        }
+        o.spool.max_size_bytes = static_cast<size_t>(n);
+      } else if (k == "GG_CONFIG_SUBSCRIPTION_QUALITY") {
+        if (v != "AtMostOnce" && v != "AtLeastOncePersistent") {
+          return Status::invalid(where + k +
+                                 ": expected \"AtMostOnce\" or \"AtLeastOncePersistent\", got \"" +
+                                 v + "\"");
+        }
+        o.persistent_subscriptions = v == "AtLeastOncePersistent";
+      }
+    }
+  }
+  return o;
+}
+
+namespace {
+std::vector<std::string> cloudSubjects(const group::Group& g) {
+  std::vector<std::string> out;
+  for (const auto& s : g.subscriptions) {
+    if (s.source_endpoint.kind != group::Endpoint::Kind::kCloud) continue;
+    if (std::find(out.begin(), out.end(), s.subject) == out.end()) out.push_back(s.subject);
+  }
+  return out;
+}
+}  // namespace
+
+Status Core::startCloud() {
+  if (!cfg_.evergreen.cloud.enabled) {
+    log_.info(
+        "cloud connection disabled (evergreen.cloud.enabled): Target=cloud messages are "
+        "counted and dropped");
+    return Status::ok();
+  }
+  auto o = cloudOptions(policy_->group());
+  if (!o) {
+    // The stored group carries a bad GGCloudSpooler setting: run on config.json's settings.
+    log_.error("cloud: " + o.status().message() + "; using config.json's evergreen.cloud");
+    o = cloudOptions(group::Group{});
+  }
+  if (!o) return o.status();
+  std::string spool_kind = std::string(spool::storageTypeName(o->spool.storage));
+  cloud_ = std::make_unique<cloud::CloudClient>(io_, std::move(o).value(), *this,
+                                                Log(&logger_, "GGCloudSpooler"));
+  applyCloudGroup(policy_->group());
+  EVG_RETURN_IF_ERROR(cloud_->start().withContext("cloud: "));
+  log_.info("cloud: connecting to " + cloud_->options().host + ":" +
+            std::to_string(cloud_->options().port) + " as '" + cloud_->options().client_id +
+            "' (spool " + spool_kind + ")");
+  return Status::ok();
+}
+
+void Core::applyCloudGroup(const group::Group& g) {
+  if (!cloud_) return;
+  auto o = cloudOptions(g);
+  if (!o) return;  // refused by prepare() on deploy; startCloud() reported it at start
+  if (o->spool.storage != cloud_->options().spool.storage) {
+    log_.warn("cloud spool storage type changes to " +
+              std::string(spool::storageTypeName(o->spool.storage)) +
+              " after a restart of the core");
+  }
+  cloud_->setSpoolMaxBytes(o->spool.max_size_bytes);
+  cloud_->setSubscriptions(cloudSubjects(g), o->persistent_subscriptions);
 }
 
 void Core::stop(std::function<void()> done) {
@@ -126,7 +263,14 @@ void Core::stop(std::function<void()> done) {
     logger_.flush();
     done();
   };
-  auto stop_broker = [this, finish = std::move(finish)]() mutable {
+  auto stop_cloud = [this, finish = std::move(finish)]() mutable {
+    if (cloud_) {
+      cloud_->stop(std::move(finish));  // commits the spool
+    } else {
+      finish();
+    }
+  };
+  auto stop_broker = [this, finish = std::move(stop_cloud)]() mutable {
     if (broker_) {
       broker_->stop(std::move(finish));
     } else {
@@ -200,8 +344,11 @@ void Core::swapPolicy(std::shared_ptr<const GroupPolicy> next, bool deny_list_ch
 Result<Core::Prepared> Core::prepare(const json& group_json) const {
   auto g = group::parseGroup(group_json);
   if (!g) return g.status();
-  auto specs = functionSpecsForGroup(*g, *store_, cfg_);
+  if (auto co = cloudOptions(*g); !co) return co.status();
+  std::vector<std::string> warnings;
+  auto specs = functionSpecsForGroup(*g, *store_, cfg_, &warnings);
   if (!specs) return specs.status();
+  for (const auto& w : warnings) log_.warn(w);
   return Prepared{std::move(g).value(), std::move(specs).value()};
 }
 
@@ -215,6 +362,7 @@ Status Core::activate(Prepared p) {
   swapPolicy(next, false);
   if (secrets_) secrets_->setAccess(secrets::secretAccessFromGroup(next->group()));
   const auto& gr = next->group();
+  applyCloudGroup(gr);
   log_.info("group active: " + std::to_string(gr.subscriptions.size()) + " subscriptions, " +
             std::to_string(gr.devices.size()) + " devices, " + std::to_string(gr.functions.size()) +
             " functions");
@@ -288,6 +436,8 @@ json Core::status() const {
                  {"toDevices", counters_.to_devices},
                  {"toFunctions", counters_.to_functions},
                  {"functionInvokeRefused", counters_.function_invoke_refused},
+                 {"toCloud", counters_.to_cloud},
+                 {"fromCloud", counters_.from_cloud},
                  {"pendingCloud", counters_.pending_cloud},
                  {"pendingShadow", counters_.pending_shadow},
                  {"toShadow", counters_.to_shadow},
@@ -296,6 +446,49 @@ json Core::status() const {
                  {"publishRefusedAllOrError", counters_.publish_refused_all_or_error},
                  {"deployments", counters_.deployments},
                  {"deploymentsRejected", counters_.deployments_rejected}};
+  if (cloud_) {
+    const auto& c = cloud_->stats();
+    const auto& d = cloud_->drainStats();
+    const auto& sp = cloud_->spoolStats();
+    const auto& o = cloud_->options();
+    j["cloud"] = {{"enabled", true},
+                  {"state", c.state},
+                  {"host", o.host},
+                  {"port", o.port},
+                  {"tls", !o.plaintext},
+                  {"clientId", o.client_id},
+                  {"connects", c.connects},
+                  {"connectFailures", c.connect_failures},
+                  {"disconnects", c.disconnects},
+                  {"lastError", c.last_error},
+                  {"subscriptions", c.subscriptions},
+                  {"subscribeFailures", c.subscribe_failures},
+                  {"received", c.received},
+                  {"sent", d.sent},
+                  {"resent", d.resent},
+                  {"acked", d.acked},
+                  {"inflight", d.inflight},
+                  {"maxInflight", o.max_inflight},
+                  {"spool",
+                   {{"storage", std::string(spool::storageTypeName(o.spool.storage))},
+                    {"path", o.spool.storage == spool::StorageType::kFileSystem ? o.spool.path
+                                                                                : std::string()},
+                    {"maxSizeBytes", cloud_->spoolMaxBytes()},
+                    {"queued", sp.queued},
+                    {"bytes", sp.bytes},
+                    {"appended", sp.appended},
+                    {"acked", sp.acked},
+                    {"droppedOldest", sp.dropped_oldest},
+                    {"droppedTooLarge", sp.dropped_too_large},
+                    {"loaded", sp.loaded},
+                    {"commits", sp.commits},
+                    {"storeErrors", sp.store_errors},
+                    {"lastSeq", sp.last_seq},
+                    {"persistedSeq", sp.persisted_seq},
+                    {"movedAside", sp.moved_aside}}}};
+  } else {
+    j["cloud"] = {{"enabled", false}, {"state", "disabled"}};
+  }
   if (shadows_) {
     auto s = shadows_->stats();
     j["shadows"] = {{"accepted", s.accepted},
@@ -412,7 +605,13 @@ void Core::route(const group::Endpoint& source, const broker::Message& msg) {
         }
         break;
       case group::Endpoint::Kind::kCloud:
-        ++counters_.pending_cloud;
+        if (cloud_) {
+          cloud_->publish(msg.topic,
+                          msg.payload ? msg.payload : std::make_shared<const std::string>());
+          ++counters_.to_cloud;
+        } else {
+          ++counters_.pending_cloud;
+        }
         break;
       case group::Endpoint::Kind::kShadow:
         to_shadow = true;  // handled once, after the table walk
@@ -463,6 +662,12 @@ Status Core::onFunctionPublish(const std::string& source_arn, const std::string&
   return Status::ok();
 }
 
+void Core::onCloudMessage(const std::string& topic, std::shared_ptr<const std::string> payload) {
+  ++counters_.from_cloud;
+  broker::Message msg{topic, std::move(payload), 0, false};
+  route(group::Endpoint::cloud(), msg);
+}
+
 bool Core::mayReceiveRetained(const broker::ClientInfo& subscriber,
                               std::string_view source_identity, std::string_view topic) {
   if (policy_->openBroker()) return true;
@@ -505,8 +710,8 @@ Status Core::startServices() {
     log_.error("secrets unavailable (get_secret_value answers 500): " + ss.status().message());
   } else {
     secret_store_ = std::move(ss).value();
-    secrets_ = std::make_unique<secrets::SecretService>(*secret_store_,
-                                                        Log(&logger_, "GGSecretManager"));
+    secrets_ =
+        std::make_unique<secrets::SecretService>(*secret_store_, Log(&logger_, "GGSecretManager"));
   }
   if (host_) host_->setSystemServices(this);
   return Status::ok();

@@ -1,6 +1,8 @@
 #include "daemon/function_specs.h"
 
+#include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -35,10 +37,75 @@ void applyDefaultIdentity(functions::FunctionSpec& spec) {
   }
 }
 
+// ResourceAccessPolicies -> ResourceMount values (GreengrassContainer functions only).
+Status attachResources(const group::Group& g, const group::FunctionEnvironment& env,
+                       const config::CoreConfig& cfg, const std::string& where,
+                       functions::FunctionSpec* s) {
+  if (env.access_sysfs) s->access_sysfs = *env.access_sysfs;
+  if (!env.resource_access_policies) return Status::ok();
+  for (size_t i = 0; i < env.resource_access_policies->size(); ++i) {
+    const auto& pol = (*env.resource_access_policies)[i];
+    std::string at = where + ".FunctionConfiguration.Environment.ResourceAccessPolicies[" +
+                     std::to_string(i) + "]";
+    const group::Resource* r = g.findResource(pol.resource_id);
+    if (r == nullptr) return Status::invalid(at + ": unknown ResourceId " + pol.resource_id);
+    functions::ResourceMount m;
+    m.id = r->id;
+    m.read_only = pol.permission.value_or("ro") != "rw";
+    using K = group::Resource::Kind;
+    switch (r->kind) {
+      case K::kSecret:
+        continue;  // served by the secrets service, nothing to mount
+      case K::kLocalDevice:
+        m.kind = functions::ResourceMount::Kind::kDevice;
+        m.source = m.destination = r->source_path;
+        break;
+      case K::kLocalVolume:
+        m.kind = functions::ResourceMount::Kind::kVolume;
+        m.source = r->source_path;
+        m.destination = r->destination_path;
+        break;
+      case K::kS3Model:
+      case K::kSageMakerModel: {
+        // No download: the model is a local directory given at deploy, either S3Uri
+        // file:///dir or <root>/resources/<ResourceId>/ (see src/container/README.md).
+        m.kind = functions::ResourceMount::Kind::kModel;
+        m.read_only = true;
+        m.source = r->s3_uri.rfind("file://", 0) == 0 ? r->s3_uri.substr(7)
+                                                      : cfg.root_dir + "/resources/" + r->id;
+        m.destination = r->destination_path;
+        struct stat st;
+        if (::stat(m.source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+          return Status::invalid(at + ": machine learning resource " + r->id +
+                                 " needs its model as a local directory at " + m.source);
+        }
+        break;
+      }
+    }
+    if (r->group_owner_setting && r->group_owner_setting->auto_add_group_owner.value_or(false)) {
+      const auto& name = r->group_owner_setting->group_owner;
+      if (name && !name->empty()) {
+        struct group* gr = ::getgrnam(name->c_str());
+        if (gr == nullptr) {
+          return Status::invalid(at + ": GroupOwner " + *name + " of resource " + r->id +
+                                 " is not a group on this host");
+        }
+        m.group_owner_gid = gr->gr_gid;
+      } else {
+        struct stat st;
+        if (::stat(m.source.c_str(), &st) == 0) m.group_owner_gid = st.st_gid;
+      }
+    }
+    s->resources.push_back(std::move(m));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
-    const group::Group& g, const functions::FunctionStore& store, const config::CoreConfig& cfg) {
+    const group::Group& g, const functions::FunctionStore& store, const config::CoreConfig& cfg,
+    std::vector<std::string>* warnings) {
   std::vector<functions::FunctionSpec> specs;
   for (const auto& f : g.functions) {
     std::string where = "Functions[Id=" + f.id + "]";
@@ -55,8 +122,7 @@ Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
     s.env = v.config.env;
     s.timeout_ms = v.config.timeout_s * 1000;
     s.memory_kb = v.config.memory_mb * 1024;
-    // v1's default isolation is GreengrassContainer; the container backend arrives with its own
-    // issue, until then such functions run as plain processes (logged by the host).
+    // v1's default isolation is GreengrassContainer (src/container).
     s.isolation = functions::Isolation::kGreengrassContainer;
     std::optional<group::Execution> exec = g.function_default_execution;
     if (f.configuration) {
@@ -96,6 +162,18 @@ Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
       if (exec->run_as) {
         if (exec->run_as->uid) s.run_as_uid = static_cast<uint32_t>(*exec->run_as->uid);
         if (exec->run_as->gid) s.run_as_gid = static_cast<uint32_t>(*exec->run_as->gid);
+      }
+    }
+    if (f.configuration && f.configuration->environment) {
+      const auto& env = *f.configuration->environment;
+      bool has = (env.resource_access_policies && !env.resource_access_policies->empty()) ||
+                 env.access_sysfs.value_or(false);
+      if (s.isolation == functions::Isolation::kGreengrassContainer) {
+        EVG_RETURN_IF_ERROR(attachResources(g, env, cfg, where, &s));
+      } else if (has && warnings != nullptr) {
+        warnings->push_back(where +
+                            ": runs with IsolationMode NoContainer; its resource access "
+                            "policies and AccessSysfs are not attached (as in v1)");
       }
     }
     applyDefaultIdentity(s);

@@ -20,8 +20,12 @@ namespace evg::daemon {
 // (installed tree), else the source tree's runtime/ (build tree).
 std::string findRuntimeDir();
 
-// Errors name the element: `Functions[Id=f1].FunctionArn: ...`.
+// Errors name the element: `Functions[Id=f1].FunctionArn: ...`. GreengrassContainer functions
+// get their ResourceAccessPolicies as FunctionSpec::resources (ML models: a local directory,
+// S3Uri file:///dir or <root>/resources/<ResourceId>); NoContainer ones do not (v1), which is
+// reported through `warnings` when given.
 Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
-    const group::Group& g, const functions::FunctionStore& store, const config::CoreConfig& cfg);
+    const group::Group& g, const functions::FunctionStore& store, const config::CoreConfig& cfg,
+    std::vector<std::string>* warnings = nullptr);
 
 }  // namespace evg::daemon

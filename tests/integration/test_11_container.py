@@ -1,0 +1,236 @@
+"""GreengrassContainer isolation through the real core (src/container): what a function sees
+and may do inside its container, resources as granted, RunAs, memory limit (OOM kill ->
+Unhandled, worker replaced), cgroups removed after exit and after kill -9 of the core.
+
+Needs root, namespaces and a memory cgroup controller (v1 or v2); skipped otherwise. On a pure
+cgroup v2 host the same tests run unchanged (the core detects the hierarchy at start)."""
+
+import glob
+import json
+import os
+import signal
+import stat
+import time
+
+import pytest
+
+import evg_harness as h
+import lambda_helpers as lh
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
+
+UID = 1234
+CG_ROOTS = ["/sys/fs/cgroup/memory/evergreen", "/sys/fs/cgroup/evergreen"]
+
+
+def container_cfg(cfg, uid=UID, policies=None, memory_kb=65536, sysfs=False):
+    cfg["MemorySize"] = memory_kb
+    env = cfg.setdefault("Environment", {})
+    env["Execution"] = {"IsolationMode": "GreengrassContainer",
+                        "RunAs": {"Uid": uid, "Gid": uid}}
+    if policies is not None:
+        env["ResourceAccessPolicies"] = [{"ResourceId": r, "Permission": p} for r, p in policies]
+    env["AccessSysfs"] = sysfs
+    return cfg
+
+
+class ContainerGroup(lh.LambdaGroup):
+    def __init__(self):
+        super().__init__()
+        self.resources = []
+
+    def volume(self, rid, src, dst, owner=None):
+        d = {"SourcePath": src, "DestinationPath": dst}
+        if owner is not None:
+            d["GroupOwnerSetting"] = {"AutoAddGroupOwner": True, "GroupOwner": owner}
+        self.resources.append({"Id": rid, "Name": rid,
+                               "ResourceDataContainer": {"LocalVolumeResourceData": d}})
+        return self
+
+    def device(self, name, fingerprint=None):
+        return super().device(name, fingerprint)
+
+    def local_device(self, rid, src):
+        self.resources.append({"Id": rid, "Name": rid, "ResourceDataContainer": {
+            "LocalDeviceResourceData": {"SourcePath": src}}})
+        return self
+
+    def to_json(self):
+        g = super().to_json()
+        if self.resources:
+            g["ResourceDefinitionVersion"] = {"Resources": self.resources}
+        return g
+
+
+def worker_cgroups():
+    out = []
+    for r in CG_ROOTS:
+        out += [d for d in glob.glob(r + "/*/*") if os.path.isdir(d)]
+    return out
+
+
+def worker_pids(core, arn):
+    """Pids of `arn`'s workers, from the core's "Created worker. {...}" log lines."""
+    pids = []
+    for line in core.all_logs().splitlines():
+        if "Created worker. " in line:
+            d = json.loads(line.split("Created worker. ", 1)[1])
+            if d["functionArn"] == arn:
+                pids.append(d["pid"])
+    return pids
+
+
+def cgroup_of(pid):
+    for d in worker_cgroups():
+        try:
+            with open(d + "/cgroup.procs") as f:
+                if str(pid) in f.read().split():
+                    return d
+        except OSError:
+            pass
+    return None
+
+
+@pytest.fixture
+def ct(make_core, tmp_path):
+    if not (os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+            or os.path.exists("/sys/fs/cgroup/cgroup.controllers")):
+        pytest.skip("no memory cgroup controller")
+    core = lh.lambda_core(make_core)
+    vols = {}
+    for name in ("in", "out", "secret", "grp"):
+        vols[name] = str(tmp_path / f"vol-{name}")
+        os.makedirs(vols[name])
+    with open(os.path.join(vols["in"], "f.txt"), "w") as f:
+        f.write("ro-data")
+    os.chmod(vols["out"], 0o777)
+    os.chown(vols["grp"], 0, 4321)
+    os.chmod(vols["grp"], 0o770)
+    devs = {}
+    for name in ("ro", "rw", "no"):
+        devs[name] = f"/dev/evg-it-{os.getpid()}-{name}"
+        if os.path.exists(devs[name]):
+            os.unlink(devs[name])
+        os.mknod(devs[name], 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    probe = lh.create_function(core, "Probe", "container_probe", "probe.handler")
+    inv = lh.create_function(core, "Invoker", "invoker", "invoker.handler")
+    g = (ContainerGroup().device("Dev")
+         .volume("r-in", vols["in"], "/data/in").volume("r-out", vols["out"], "/data/out")
+         .volume("r-secret", vols["secret"], "/data/secret")
+         .volume("r-grp", vols["grp"], "/data/grp", owner="")
+         .local_device("d-ro", devs["ro"]).local_device("d-rw", devs["rw"])
+         .local_device("d-no", devs["no"])
+         .function(probe, pinned=True, timeout=10).function(inv, timeout=15)
+         .sub("Dev", "probe/in", probe).sub(probe, "probe/out", "Dev")
+         .sub("Dev", "invoker/in", inv).sub(inv, "invoker/result", "Dev"))
+    container_cfg(g.functions[0][2], policies=[("r-in", "ro"), ("r-out", "rw"), ("r-grp", "rw"),
+                                               ("d-ro", "ro"), ("d-rw", "rw")])
+    core.deploy_ok(g)
+    dev = h.Paho("Dev", core.plain_port)
+    dev.subscribe("probe/out")
+    dev.subscribe("invoker/result")
+    core.dev, core.probe, core.inv, core.vols, core.devs, core.group = dev, probe, inv, vols, devs, g
+    yield core
+    dev.close()
+    for p in devs.values():
+        if os.path.exists(p):
+            os.unlink(p)
+
+
+def probe(core, tag, timeout=10, **event):
+    core.dev.publish("probe/in", json.dumps({"tag": tag, **event}))
+    m = lh.expect_on(core.dev, "probe/out", timeout=timeout)
+    r = json.loads(m.payload)
+    assert r.get("tag") == tag, r
+    return r
+
+
+def invoke(core, payload, timeout=15):
+    core.dev.publish("invoker/in", json.dumps({"op": "invoke", "target": core.probe,
+                                               "payload": payload}))
+    return json.loads(lh.expect_on(core.dev, "invoker/result", timeout=timeout).payload)
+
+
+def test_pid_namespace_identity_and_layout(ct):
+    r = probe(ct, "who", op="whoami")
+    assert r["uid"] == UID and r["gid"] == UID, r
+    assert 4321 in r["groups"], r  # AutoAddGroupOwner of r-grp (the source's group)
+    assert r["pid"] == 2, r        # init is pid 1 of the worker's own pid namespace
+    assert r["proc_pids"] == [1, 2], r
+    assert r["hostname"] == "evergreen" and r["cwd"] == "/lambda" and r["prefix"] == "/", r
+
+
+def test_nothing_outside_tmp_writable(ct):
+    paths = ["/tmp/a", "/dev/shm/a", "/x", "/etc/x", "/usr/x", "/lambda/x", "/runtime/x",
+             "/data/in/x", "/data/out/x", "/data/grp/x"]
+    r = probe(ct, "w", op="write", paths=paths)
+    ok = {p for p in paths if r[p] == "ok"}
+    assert ok == {"/tmp/a", "/dev/shm/a", "/data/out/x", "/data/grp/x"}, r
+    assert os.path.exists(os.path.join(ct.vols["out"], "x"))
+    assert not os.path.exists(os.path.join(ct.vols["in"], "x"))
+
+
+def test_volumes_and_devices_as_granted(ct):
+    d = ct.devs
+    r = probe(ct, "r", op="read", paths=["/data/in/f.txt", "/data/secret", ct.vols["secret"],
+                                        "/data", d["no"], "/home", "/root"])
+    assert r["/data/in/f.txt"] == "ro-data", r
+    assert r["/data"] == ["grp", "in", "out"], r  # the ungranted volume is not there at all
+    for p in ("/data/secret", ct.vols["secret"], d["no"], "/home", "/root"):
+        assert r[p].startswith("FileNotFoundError"), (p, r)
+    w = probe(ct, "dw", op="write", paths=[d["ro"], d["rw"], d["no"]])
+    assert w[d["rw"]] == "ok", w
+    assert w[d["ro"]].startswith("PermissionError"), w
+    assert w[d["no"]] != "ok", w  # absent; creating it fails (read-only /dev)
+
+
+def test_oom_kill_is_unhandled_and_worker_replaced(ct):
+    r = invoke(ct, {"op": "alloc", "mb": 4, "reply": "probe/ignored"})
+    assert r.get("FunctionError") == "", r
+    r = invoke(ct, {"op": "alloc", "mb": 256, "reply": "probe/ignored"})
+    assert r.get("FunctionError") == "Unhandled", r
+    assert "memory limit exceeded" in r["Payload"], r
+    assert "65536 KB" in r["Payload"], r
+    h.wait_until(lambda: "memory limit exceeded" in ct.all_logs(), 5, what="OOM event logged")
+    # Pinned: restarted (after the backoff), state starts fresh.
+    r = probe(ct, "after", op="whoami", timeout=15)
+    assert r["pid"] == 2
+
+
+def test_cgroups_removed_after_exit_and_after_kill9(ct):
+    h.wait_until(lambda: worker_pids(ct, ct.probe), 5, what="probe worker started")
+    first = worker_pids(ct, ct.probe)[-1]
+    cg = cgroup_of(first)
+    assert cg is not None, f"worker {first} not in an evergreen cgroup: {worker_cgroups()}"
+    parent = os.path.dirname(cg)
+    # Undeploy the function: its worker stops and the cgroup goes.
+    g = ContainerGroup().device("Dev")
+    ct.deploy_ok(g)
+    h.wait_until(lambda: not os.path.exists(cg), 5, what=f"{cg} removed")
+    # Redeploy, kill -9 the core: the worker and its cgroup outlive it ...
+    ct.deploy_ok(ct.group)
+    h.wait_until(lambda: len(worker_pids(ct, ct.probe)) >= 2, 5, what="probe restarted")
+    pid = worker_pids(ct, ct.probe)[-1]
+    cg = cgroup_of(pid)
+    assert cg and os.path.dirname(cg) == parent
+    ct.proc.send_signal(signal.SIGKILL)
+    ct.proc.wait(5)
+    assert os.path.exists(cg)
+    # ... until the next start of the same core sweeps them.
+    ct.close_files()
+    ct.start()
+    h.wait_until(lambda: not os.path.exists(cg), 5, what="leftover cgroup removed at start")
+    h.wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 5, what="leftover worker killed")
+    assert "leftover worker cgroup" in ct.all_logs()
+
+
+def test_root_refused_unless_allowed(make_core):
+    core = make_core("noroot")
+    core.config["runtime"]["allowFunctionsToRunAsRoot"] = "no"
+    core.start()
+    fn = lh.create_function(core, "Probe", "container_probe", "probe.handler")
+    g = ContainerGroup().function(fn, pinned=True)
+    container_cfg(g.functions[0][2], uid=0)
+    r = core.deploy(g)
+    assert r.returncode != 0
+    assert "allowFunctionsToRunAsRoot" in r.stderr + r.stdout
