@@ -17,6 +17,7 @@
  *   log X             -> gg_log(INFO, X), "logged"
  *   context           -> the client context the handler saw
  *   arn               -> the function ARN the handler saw
+ *   {...JSON...}      -> chain hop: the event with "c" appended to its "path" list
  * Environment: C_LAMBDA_ASYNC=1 starts the runtime with GG_RT_OPT_ASYNC.
  */
 #include <signal.h>
@@ -123,6 +124,19 @@ static void handler(const gg_lambda_context* cxt) {
   char* ev = read_event(&n);
   char* args = strchr(ev, ' ');
   char out[256];
+  if (ev[0] == '{') { /* chain hop (test_14_chain.py): append "c" to the JSON "path" list */
+    char* path = strstr(ev, "\"path\":[");
+    char* close = path ? strchr(path, ']') : NULL;
+    if (close == NULL) {
+      gg_lambda_handler_write_error("chain event without a path list");
+    } else {
+      gg_lambda_handler_write_response(ev, (size_t)(close - ev));
+      gg_lambda_handler_write_response(",\"c\"", 4);
+      gg_lambda_handler_write_response(close, strlen(close));
+    }
+    free(ev);
+    return;
+  }
   if (args)
     *args++ = 0;
   else
