@@ -66,9 +66,58 @@ Result<std::vector<std::string>> nodeCommand(const functions::FunctionSpec& spec
 
 }  // namespace
 
+bool isJavaRuntime(const std::string& runtime) {
+  // java8, java11, java17, java8.al2, ...
+  if (runtime.rfind("java", 0) != 0) return false;
+  size_t i = 4;
+  while (i < runtime.size() && runtime[i] >= '0' && runtime[i] <= '9') ++i;
+  if (i == 4) return false;
+  return i == runtime.size() || runtime.substr(i) == ".al2";
+}
+
+Result<std::vector<std::string>> javaWorkerCommand(const functions::FunctionSpec& spec,
+                                                   const RuntimePaths& paths) {
+  if (spec.handler.empty()) return Status::invalid("function " + spec.arn + " has no handler");
+  static const char* const kRuntimeJar = "evergreen-lambda-runtime.jar";
+  std::vector<std::string> dirs;
+  if (!paths.java_dir.empty()) dirs.push_back(paths.java_dir);
+  dirs.push_back(paths.runtime_dir + "/java");
+#ifdef EVG_BUILD_JAVA_RUNTIME_DIR
+  dirs.push_back(EVG_BUILD_JAVA_RUNTIME_DIR);  // running from the build tree
+#endif
+  std::string dir;
+  for (const auto& d : dirs) {
+    if (access((d + "/" + kRuntimeJar).c_str(), R_OK) == 0) {
+      dir = d;
+      break;
+    }
+  }
+  if (dir.empty()) {
+    return Status::notFound("Java runtime not found: " + dirs.front() + "/" + kRuntimeJar +
+                            " (build the evg_java_runtime target)");
+  }
+  if (access(paths.java.c_str(), X_OK) != 0) {
+    return Status::notFound("runtime \"" + spec.runtime + "\" of " + spec.arn +
+                            " needs a Java runtime, but " + paths.java + " is not executable");
+  }
+  const std::string& code = spec.code_dir;
+  std::string cp = dir + "/" + kRuntimeJar + ":" + code + ":" + code + "/lib/*:" + code +
+                   "/*:" + dir + "/evergreen-java-sdk.jar";
+  return std::vector<std::string>{paths.java,
+                                  "-XX:+UseSerialGC",
+                                  "-Xshare:auto",
+                                  "-XX:TieredStopAtLevel=1",
+                                  "-XX:-UsePerfData",
+                                  "-cp",
+                                  cp,
+                                  "com.amazonaws.greengrass.runtime.LambdaRuntime",
+                                  "--handler=" + spec.handler};
+}
+
 Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& spec,
                                                const RuntimePaths& paths) {
   const std::string& r = spec.runtime;
+  if (isJavaRuntime(r)) return javaWorkerCommand(spec, paths);
   if (isNodeRuntime(r) ||
       (!r.empty() && r[0] == '/' && r.substr(r.rfind('/') + 1).rfind("node", 0) == 0)) {
     return nodeCommand(spec, paths);

@@ -15,7 +15,20 @@ struct RuntimePaths {
   std::string python3 = "/usr/bin/python3";
   std::string python27 = "/usr/bin/python2.7";  // used for python2.7 when it exists
   std::string node;  // node >= 12 for nodejs* runtimes; empty: `node` (then `nodejs`) on PATH
+  // Java (java8, java11, ...): the JVM, and the directory holding evergreen-lambda-runtime.jar and
+  // evergreen-java-sdk.jar (empty: <runtime_dir>/java, then the build tree's runtime/java).
+  std::string java = "/usr/bin/java";
+  std::string java_dir;
 };
+
+// True for the v1 Java runtime ids: java8 and later majors (java11, java17, java8.al2, ...).
+bool isJavaRuntime(const std::string& runtime);
+
+// argv of a Java worker: <java> -XX:+UseSerialGC -Xshare:auto -XX:TieredStopAtLevel=1
+// -XX:-UsePerfData -cp <runtime jar>:<code>:<code>/lib/*:<code>/*:<java SDK jar>
+// com.amazonaws.greengrass.runtime.LambdaRuntime --handler=<package.Class::method>.
+Result<std::vector<std::string>> javaWorkerCommand(const functions::FunctionSpec& spec,
+                                                   const RuntimePaths& paths);
 
 // True for the v1 Node runtime ids: nodejs6.10, nodejs8.10, nodejs12.x and later (nodejsN.x).
 bool isNodeRuntime(const std::string& runtime);

@@ -200,6 +200,48 @@ TEST(RuntimeCommandTest, NodeRuntimeIdsMapToNodeWithTheRuntimeScript) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(RuntimeCommandTest, JavaRuntimeIdsMapToTheJvmWithRuntimeJarsAroundTheCode) {
+  EXPECT_TRUE(isJavaRuntime("java8"));
+  EXPECT_TRUE(isJavaRuntime("java11"));
+  EXPECT_TRUE(isJavaRuntime("java17"));
+  EXPECT_TRUE(isJavaRuntime("java8.al2"));
+  EXPECT_FALSE(isJavaRuntime("java"));
+  EXPECT_FALSE(isJavaRuntime("javascript"));
+  EXPECT_FALSE(isJavaRuntime("java8.x"));
+  char tmpl[] = "/tmp/evg_rt_XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::filesystem::create_directories(dir + "/java");
+  std::ofstream(dir + "/java/evergreen-lambda-runtime.jar") << "";
+  RuntimePaths paths;
+  paths.runtime_dir = dir;
+  paths.java = "/bin/sh";  // any executable stands in for java
+  functions::FunctionSpec spec;
+  spec.arn = "arn:aws:lambda:r:1:function:f:1";
+  spec.handler = "com.example.Hello::handle";
+  spec.code_dir = "/code";
+  for (const char* id : {"java8", "java11", "java17"}) {
+    spec.runtime = id;
+    auto cmd = workerCommand(spec, paths);
+    ASSERT_TRUE(cmd.isOk()) << id << ": " << cmd.status().toString();
+    const std::string jars = dir + "/java/";
+    EXPECT_EQ(*cmd, (std::vector<std::string>{
+                        "/bin/sh", "-XX:+UseSerialGC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+                        "-XX:-UsePerfData", "-cp",
+                        jars + "evergreen-lambda-runtime.jar:/code:/code/lib/*:/code/*:" + jars +
+                            "evergreen-java-sdk.jar",
+                        "com.amazonaws.greengrass.runtime.LambdaRuntime",
+                        "--handler=com.example.Hello::handle"}));
+  }
+  paths.java = "/nonexistent/java";
+  auto no_jvm = workerCommand(spec, paths);
+  EXPECT_EQ(no_jvm.status().code(), Code::kNotFound);
+  EXPECT_NE(no_jvm.status().message().find("/nonexistent/java"), std::string::npos);
+  paths.java = "/bin/sh";
+  spec.handler.clear();
+  EXPECT_EQ(workerCommand(spec, paths).status().code(), Code::kInvalid);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(RuntimeCommandTest, EnvironmentHasReservedVariablesThatWin) {
   functions::FunctionSpec spec;
   spec.arn = "arn:aws:lambda:r:1:function:f:1";
