@@ -93,6 +93,7 @@ class CloudClient final : public SessionEvents {
   // a change of `persistent` takes effect on the next connection.
   void setSubscriptions(std::vector<std::string> filters, bool persistent);
   void setSpoolMaxBytes(size_t max_bytes) { spool_->setMaxSizeBytes(max_bytes); }
+  size_t spoolMaxBytes() const { return spool_->options().max_size_bytes; }
 
   const CloudStats& stats() const { return stats_; }
   const DrainStats& drainStats() const { return drain_->stats(); }

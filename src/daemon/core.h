@@ -6,7 +6,10 @@
 //   device PUBLISH -> Broker -> Core::onPublish -> GroupPolicy::route -> targets:
 //       thing       -> Broker::deliverToIdentity
 //       function    -> FunctionHost::invokeFromSubscription     (issue 3)
-//       cloud / GGShadowService / connector -> counted until their issues land
+//       cloud       -> cloud::CloudClient::publish (durable spool, QoS 1, pipelined)  (issue 5)
+//       GGShadowService / connector -> counted until their issues land
+//   cloud PUBLISH (Source=cloud subscriptions, subscribed upstream) -> Core::onCloudMessage ->
+//   same routing with `cloud` as source
 //   function publish (GGRouter) -> Core::onFunctionPublish -> same routing with the function as
 //   source
 //
@@ -21,6 +24,7 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "broker/broker.h"
+#include "cloud/cloud_client.h"
 #include "config/config.h"
 #include "daemon/control.h"
 #include "daemon/policy.h"
@@ -39,8 +43,10 @@ struct RouteCounters {
   uint64_t to_devices = 0;
   uint64_t to_functions = 0;
   uint64_t function_invoke_refused = 0;
-  uint64_t pending_cloud = 0;      // Target=cloud: counted until the cloud connection lands
-  uint64_t to_shadow = 0;  // MQTT shadow requests handled by the local shadow service
+  uint64_t to_cloud = 0;           // Target=cloud: queued in the cloud spool
+  uint64_t pending_cloud = 0;      // Target=cloud while evergreen.cloud.enabled is false: dropped
+  uint64_t from_cloud = 0;         // messages received from the cloud and routed
+  uint64_t to_shadow = 0;          // MQTT shadow requests handled by the local shadow service
   uint64_t pending_shadow = 0;     // Target=GGShadowService: counted until the shadow service lands
   uint64_t pending_connector = 0;  // connectors are not implemented
   uint64_t unrouted = 0;           // no subscription matched: dropped
@@ -49,7 +55,10 @@ struct RouteCounters {
   uint64_t deployments_rejected = 0;
 };
 
-class Core final : public broker::BrokerHooks, public lambda::HostHooks, public ipc::SystemServices {
+class Core final : public broker::BrokerHooks,
+                   public lambda::HostHooks,
+                   public ipc::SystemServices,
+                   public cloud::CloudHooks {
  public:
   Core(boost::asio::io_context& io, RootPaths paths, config::CoreConfig cfg, Logger& logger);
   ~Core() override;
@@ -90,6 +99,10 @@ class Core final : public broker::BrokerHooks, public lambda::HostHooks, public 
                            std::shared_ptr<const std::string> payload,
                            std::string_view queue_full_policy) override;
 
+  // cloud::CloudHooks
+  void onCloudMessage(const std::string& topic,
+                      std::shared_ptr<const std::string> payload) override;
+
  private:
   PolicyOptions policyOptions() const;
   struct Prepared {
@@ -104,6 +117,12 @@ class Core final : public broker::BrokerHooks, public lambda::HostHooks, public 
   void swapPolicy(std::shared_ptr<const GroupPolicy> next, bool deny_list_changed);
   void route(const group::Endpoint& source, const broker::Message& msg);
   void handleControl(const nlohmann::json& req, ControlServer::Reply reply);
+  // Cloud options from config.json's evergreen.cloud block, overridden by the group's
+  // GGCloudSpooler function entry (v1 env vars). Invalid env values are an error naming them.
+  Result<cloud::CloudOptions> cloudOptions(const group::Group& g) const;
+  Status startCloud();
+  // Deploy: resubscribe the Source=cloud filters, apply the spool size.
+  void applyCloudGroup(const group::Group& g);
 
   boost::asio::io_context& io_;
   RootPaths paths_;
@@ -122,7 +141,8 @@ class Core final : public broker::BrokerHooks, public lambda::HostHooks, public 
   std::unique_ptr<secrets::SecretStore> secret_store_;
   std::unique_ptr<secrets::SecretService> secrets_;
   std::unique_ptr<lambda::FunctionHost> host_;
-  boost::asio::thread_pool pool_{1};  // blocking work: store reads, file writes
+  std::unique_ptr<cloud::CloudClient> cloud_;  // null while evergreen.cloud.enabled is false
+  boost::asio::thread_pool pool_{1};           // blocking work: store reads, file writes
   std::shared_ptr<const GroupPolicy> policy_;
   RouteCounters counters_;
   bool stopping_ = false;
