@@ -56,6 +56,8 @@ class CloudBroker:
             "autosave_interval 0",
             "max_queued_messages 100000",
             "max_inflight_messages 0",
+            # Without it, Nagle + delayed ACKs hold mosquitto's PUBACKs back (up to 40 ms).
+            "set_tcp_nodelay true",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
