@@ -136,6 +136,7 @@ void BM_SpoolDurableAppend(benchmark::State& state) {
     evg::spool::SpoolOptions o;
     o.path = path;
     o.max_size_bytes = 64u << 20;
+    o.sync = state.range(1) != 0 ? evg::spool::SyncMode::kFull : evg::spool::SyncMode::kNormal;
     evg::spool::Spool spool(io, o, evg::Log());
     if (!spool.open()) {
       state.SkipWithError("open failed");
@@ -150,7 +151,12 @@ void BM_SpoolDurableAppend(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * n);
 }
-BENCHMARK(BM_SpoolDurableAppend)->Arg(50000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SpoolDurableAppend)
+    ->ArgNames({"n", "fsync"})
+    ->Args({50000, 0})
+    ->Args({50000, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 
