@@ -284,3 +284,26 @@ def test_drain_is_pipelined_through_a_delaying_proxy(make_core, brokers, tmp_pat
         print(f"drain rate through the 50 ms RTT proxy: {rate:.0f} msg/s")
     finally:
         proxy.stop()
+
+
+def test_persistent_cloud_subscriptions_receive_what_was_sent_while_down(make_core, brokers,
+                                                                          tmp_path):
+    """AtLeastOncePersistent (v1 1.10): cleanSession=0 and QoS 1 subscriptions, so the cloud keeps
+    what it sends while the core is down and delivers it when the core is back."""
+    broker = start_broker(brokers, tmp_path / "cloud")
+    core = ch.cloud_core(make_core, broker, tls=False, subscriptionQuality="AtLeastOncePersistent")
+    core.start()
+    core.deploy_ok(h.Group().device("Local").sub("cloud", "down/#", "Local"))
+    ch.wait_cloud(core, lambda s: s["state"] == "connected" and s["subscriptions"] == 1)
+    time.sleep(0.3)  # SUBACK
+    core.stop()
+    console = broker.client("console")
+    try:
+        for i in range(5):
+            console.publish("down/cmd", f"c{i}", qos=1)
+    finally:
+        console.close()
+    core.start()
+    st = ch.wait_cloud(core, lambda s: s["received"] >= 5, what="queued cloud messages")
+    assert core.status()["router"]["fromCloud"] >= 5
+    assert st["connects"] == 1
