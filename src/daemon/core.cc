@@ -301,6 +301,17 @@ void Core::reloadConfig() {
     restart.push_back("evergreen.mqtt.plaintextPort");
   if (next.evergreen.mqtt.bind_address != cfg_.evergreen.mqtt.bind_address)
     restart.push_back("evergreen.mqtt.bindAddress");
+  {
+    const auto& oc = cfg_.evergreen.cloud;
+    const auto& nc = next.evergreen.cloud;
+    if (oc.enabled != nc.enabled || oc.host != nc.host || oc.port != nc.port ||
+        oc.plaintext != nc.plaintext || oc.storage_type != nc.storage_type ||
+        oc.spool_path != nc.spool_path || oc.max_inflight != nc.max_inflight ||
+        oc.max_size_bytes != nc.max_size_bytes || oc.flush_interval_ms != nc.flush_interval_ms ||
+        oc.sync_full != nc.sync_full || oc.persistent_subscriptions != nc.persistent_subscriptions) {
+      restart.push_back("evergreen.cloud");
+    }
+  }
   bool deny_changed = next.evergreen.mqtt.deny_list != cfg_.evergreen.mqtt.deny_list;
   bool policy_changed = next.evergreen.mqtt.open_broker != cfg_.evergreen.mqtt.open_broker ||
                         next.evergreen.mqtt.deny_list != cfg_.evergreen.mqtt.deny_list;
