@@ -6,6 +6,9 @@ void Drain::onConnected(ClientSession& session) {
   inflight_.clear();
   stats_.inflight = 0;
   spool_.rewind();
+  // Forget resend marks of messages no longer queued (acked late or dropped as oldest).
+  const spool::SpoolEntry* oldest = spool_.nextUnsent();
+  std::erase_if(sent_before_, [&](uint64_t seq) { return oldest == nullptr || seq < oldest->seq; });
   pump(session);
 }
 
