@@ -313,7 +313,7 @@ TEST_F(FunctionHostTest, UserLogsEnvAndDeployValidation) {
   EXPECT_NE(text.find("][INFO]-printed line"), std::string::npos) << text;
 
   auto bad = spec("Node", "index.handler");
-  bad.runtime = "nodejs12.x";
+  bad.runtime = "ruby2.7";  // not a v1 runtime Evergreen runs
   Status st = host_->deploy({bad});
   EXPECT_EQ(st.code(), Code::kUnsupported);
   auto latest = spec("L", "app.logs");
