@@ -81,7 +81,6 @@ def test_outage_keeps_order_and_local_routing(make_core, brokers, tmp_path):
     """Cloud down: N messages toward the cloud are spooled while local routing goes on; cloud
     back: all N arrive, in order per topic."""
     broker = start_broker(brokers, tmp_path / "cloud")
-    sub = ch.CloudBroker  # noqa: F841 (for readers: the subscriber below is a persistent session)
     watcher = h.Paho("watcher", broker.test_port, clean_session=False)
     watcher.subscribe("up/#", qos=1)
     watcher.close()
