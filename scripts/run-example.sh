@@ -10,7 +10,7 @@ ROOT="${EVERGREEN_ROOT:-$(pwd)/out/example-root}"
 mkdir -p "$ROOT/config"
 [ -f "$ROOT/config/config.json" ] || cp examples/example-group/config.json "$ROOT/config/config.json"
 if [ -x examples/example-group/prepare.sh ]; then
-  bash examples/example-group/prepare.sh "$EVG" "$ROOT"
+  bash examples/example-group/prepare.sh "$EVG" "$ROOT" "$(pwd)/build"
 else
   set +e
   "$EVG" deploy --root "$ROOT" examples/example-group/group.json >/dev/null
@@ -26,12 +26,17 @@ Evergreen core starting on $ROOT
   IPC (v1 SDKs)     : 127.0.0.1:8000
 
 Watch the example group's traffic from another terminal (the Dashboard device):
-  mosquitto_sub -h 127.0.0.1 -p 1883 -i Dashboard -t 'sensors/#' -t test/topic_results -t 'hello/world/#' -t echo/out -v
+  mosquitto_sub -h 127.0.0.1 -p 1883 -i Dashboard -t 'sensors/#' -t test/topic_results -t 'hello/#' -t echo/out -t example/shadow/result -t '$aws/things/ExampleLamp/shadow/#' -v
 Then act as the Sensor device:
   mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t test/input_message -m '{"test-key": "Some string value"}'
       -> SeedExample (the developer guide's function) publishes on test/topic_results
   mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t echo/in -m '{"hello": 1}'    -> Echo (on-demand) on echo/out
   mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t sensors/kitchen/temperature -m 21.5   -> device to device
+  mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t hello/node/in -m '{"name": "Evergreen"}'  -> NodeHello (Node.js)
+  mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t hello/java/in -m '{"x": 1}'   -> JavaHello (Java) on hello/world/java
+  mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t hello/c/in -m 'bytes'         -> CHello (C executable) on hello/c/out
+  mosquitto_pub -h 127.0.0.1 -p 1883 -i Sensor -t example/shadow/in -m '{"on": true}'
+      -> ShadowDemo updates the local shadow of ExampleLamp and reports on example/shadow/result
   HelloWorld (pinned) publishes on hello/world every 5 s; -t hello/world/ping asks it for its count.
 Status: $EVG status --root $ROOT        Stop: Ctrl-C
 MSG
