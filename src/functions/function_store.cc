@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -160,6 +161,10 @@ bool isKnownRuntime(std::string_view r) {
   }
   if (r.substr(0, 7) == "python3" && r.size() > 8 && r[7] == '.') return true;
   if (r.substr(0, 6) == "nodejs" && r.size() > 6) return true;
+  // java8, java8.al2, java11, java17, ... (run on the installed JDK)
+  if (r.substr(0, 4) == "java" && r.size() > 4 && std::isdigit(static_cast<unsigned char>(r[4]))) {
+    return true;
+  }
   return false;
 }
 
@@ -251,7 +256,7 @@ Result<FunctionVersion> FunctionStore::create(const CreateFunctionRequest& req) 
   }
   if (!isKnownRuntime(c.runtime)) {
     return Status::invalid("unsupported runtime \"" + c.runtime +
-                           "\" (python2.7, python3.x, nodejs*, java8, "
+                           "\" (python2.7, python3.x, nodejs*, java8/java11/java17, "
                            "arn:aws:greengrass:::runtime/function/executable)");
   }
   if (c.handler.empty()) return Status::invalid("handler is required");

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "supervisor/executable_runtime.h"
 #include "supervisor/worker_spawner.h"
 
 namespace evg::supervisor {
@@ -118,6 +119,7 @@ Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& sp
                                                const RuntimePaths& paths) {
   const std::string& r = spec.runtime;
   if (isJavaRuntime(r)) return javaWorkerCommand(spec, paths);
+  if (isExecutableRuntime(r)) return executableCommand(spec, paths);
   if (isNodeRuntime(r) ||
       (!r.empty() && r[0] == '/' && r.substr(r.rfind('/') + 1).rfind("node", 0) == 0)) {
     return nodeCommand(spec, paths);
@@ -177,6 +179,7 @@ std::vector<std::string> workerEnvironment(const functions::FunctionSpec& spec,
   // Node: the function's own modules first; the genuine SDK finds aws-greengrass-common-js and
   // aws-greengrass-ipc-sdk-js (and ours answers aws-greengrass-core-sdk) in the runtime's.
   env["NODE_PATH"] = spec.code_dir + ":" + paths.runtime_dir + "/nodejs/node_modules";
+  addExecutableEnvironment(spec, paths, env);  // LD_LIBRARY_PATH for C executables
   std::vector<std::string> out;
   out.reserve(env.size());
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);

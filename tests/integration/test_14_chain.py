@@ -44,11 +44,6 @@ def chain_code(tmp_path_factory):
     return {"c": c_code, "java": str(classes)}
 
 
-# Pending: written against runtime/nodejs and runtime/java as committed, but not yet run end to
-# end — the Java worker command (src/supervisor) was not on main when this was written. Remove the
-# marker once it passes.
-@pytest.mark.xfail(reason="pending: Java supervisor branch not on main yet; chain not run end to end",
-                   strict=False)
 def test_python_node_java_c_chain(make_core, chain_code):
     core = lh.lambda_core(make_core)
     inv = lh.create_function(core, "Invoker", "invoker", "invoker.handler")
