@@ -29,6 +29,62 @@ using supervisor::WorkerHandle;
 
 namespace {
 
+// The runtime folder a function's runtime id lives in (runtime/<lang>; mounted at /runtime/<lang>).
+std::string runtimeLanguage(const std::string& runtime) {
+  if (runtime.rfind("nodejs", 0) == 0) return "nodejs";
+  if (runtime.rfind("java", 0) == 0) return "java";
+  if (runtime == "arn:aws:greengrass:::runtime/function/executable") return "executable";
+  return "python";
+}
+
+bool isUnder(const std::string& path, const std::string& dir) {
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+                         path[dir.size()] == '/');
+}
+
+// Absolute paths named in argv / env values (split on ':' and '=') that exist on the host and are
+// not already inside the container: their directories, deduplicated, outermost first.
+std::vector<std::string> extraReadOnlyDirs(const std::vector<std::string>& argv,
+                                           const std::vector<std::string>& env,
+                                           const std::vector<std::string>& host_ro_paths) {
+  static const char* kInside[] = {"/lambda", "/runtime", "/tmp", "/dev", "/proc", "/sys"};
+  std::set<std::string> dirs;
+  auto consider = [&](std::string v) {
+    if (v.size() < 2 || v[0] != '/') return;
+    if (v.size() > 2 && v.compare(v.size() - 2, 2, "/*") == 0) v.resize(v.size() - 2);
+    for (const char* in : kInside) {
+      if (isUnder(v, in)) return;
+    }
+    for (const auto& hp : host_ro_paths) {
+      if (isUnder(v, hp)) return;
+    }
+    std::error_code ec;
+    auto st = fs::status(v, ec);
+    if (ec) return;
+    std::string d = fs::is_directory(st) ? v : fs::path(v).parent_path().string();
+    if (d.empty() || d == "/") return;
+    dirs.insert(d);
+  };
+  auto split = [&](const std::string& s) {
+    size_t start = 0;
+    for (size_t i = 0; i <= s.size(); ++i) {
+      if (i == s.size() || s[i] == ':' || s[i] == '=') {
+        consider(s.substr(start, i - start));
+        start = i + 1;
+      }
+    }
+  };
+  for (const auto& a : argv) split(a);
+  for (const auto& e : env) split(e);
+  std::vector<std::string> out;
+  for (const auto& d : dirs) {
+    bool covered = false;
+    for (const auto& o : out) covered |= isUnder(d, o);
+    if (!covered) out.push_back(d);
+  }
+  return out;
+}
+
 constexpr std::array<LogLevel, 6> kChildFdLevels = {LogLevel::kInfo,  LogLevel::kError,
                                                     LogLevel::kDebug, LogLevel::kWarn,
                                                     LogLevel::kFatal, LogLevel::kTrace};
@@ -286,7 +342,7 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
 
   // ---- paths inside the container
   const std::string code_dir = fn.code_dir.empty() ? spec.cwd : fn.code_dir;
-  const std::string lang = "python";
+  const std::string lang = runtimeLanguage(fn.runtime);
   const std::string runtime_src = spec.runtime_dir.empty() ? "" : spec.runtime_dir + "/" + lang;
   auto rewrite = [&](std::string s) {
     if (!runtime_src.empty()) s = replaceAll(s, runtime_src, "/runtime/" + lang);
@@ -323,9 +379,16 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
     p.mkdirs("/lambda");
     p.bind(code_dir, "/lambda", true, "the function code " + code_dir);
   }
-  if (!runtime_src.empty()) {
+  if (!runtime_src.empty() && fs::is_directory(runtime_src)) {
     p.mkdirs("/runtime/" + lang);
     p.bind(runtime_src, "/runtime/" + lang, true, "the runtime " + runtime_src);
+  }
+  // Anything else the worker's command line or environment names outside the read-only host
+  // paths (the Java runtime jars or the C SDK of a build tree, a node binary under /opt, ...) is
+  // made visible read-only at the same path.
+  for (const auto& dir : extraReadOnlyDirs(argv_s, env_s, opts_.host_ro_paths)) {
+    p.mkdirs(dir);
+    p.bind(dir, dir, true, dir);
   }
   const std::string tmpfs_data = "size=" + std::to_string(opts_.tmp_size_bytes) + ",mode=1777";
   p.mkdirs("/tmp");

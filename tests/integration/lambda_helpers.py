@@ -68,10 +68,10 @@ class LambdaGroup(h.Group):
         self.functions = []  # (id, arn, FunctionConfiguration)
 
     def function(self, arn, fn_id=None, pinned=False, timeout=3, encoding="json",
-                 memory_kb=16384, env=None):
+                 memory_kb=16384, env=None, isolation="NoContainer"):
         cfg = {"Pinned": pinned, "Timeout": timeout, "EncodingType": encoding,
                "MemorySize": memory_kb,
-               "Environment": {"Execution": {"IsolationMode": "NoContainer"}}}
+               "Environment": {"Execution": {"IsolationMode": isolation}}}
         if env:
             cfg["Environment"]["Variables"] = env
         self.functions.append((fn_id or f"fn-{len(self.functions) + 1}", arn, cfg))

@@ -44,7 +44,12 @@ def chain_code(tmp_path_factory):
     return {"c": c_code, "java": str(classes)}
 
 
-def test_python_node_java_c_chain(make_core, chain_code):
+@pytest.mark.parametrize("isolation", [
+    "NoContainer",
+    pytest.param("GreengrassContainer", marks=pytest.mark.skipif(
+        os.geteuid() != 0, reason="Greengrass containers need root")),
+])
+def test_python_node_java_c_chain(make_core, chain_code, isolation):
     core = lh.lambda_core(make_core)
     inv = lh.create_function(core, "Invoker", "invoker", "invoker.handler")
     node = lh.create_function(core, "ChainNode", "chain_node", "index.handler",
@@ -53,9 +58,13 @@ def test_python_node_java_c_chain(make_core, chain_code):
                               runtime="java8")
     c = ch.create_c_function(core, "ChainC", chain_code["c"])
     core.deploy_ok(lh.LambdaGroup().device("Dev")
-                   .function(inv, timeout=30).function(node, timeout=25)
-                   .function(java, timeout=20, encoding="binary")
-                   .function(c, timeout=10, encoding="binary")
+                   .function(inv, timeout=30)
+                   # The Node, Java and C hops also run inside Greengrass containers: their
+                   # runtimes, the JVM and the C SDK must all be visible in there.
+                   .function(node, timeout=25, isolation=isolation, memory_kb=131072)
+                   .function(java, timeout=20, encoding="binary", isolation=isolation,
+                             memory_kb=262144)
+                   .function(c, timeout=10, encoding="binary", isolation=isolation)
                    .sub("Dev", "invoker/in", inv).sub(inv, "invoker/result", "Dev"))
     dev = h.Paho("Dev", core.plain_port)
     try:
