@@ -260,6 +260,7 @@ void CloudClient::onConnected(bool session_present) {
   subscribed_.clear();
   subscribeFilters(std::vector<std::string>(filters_.begin(), filters_.end()));
   drain_->onConnected(session_);
+  hooks_.onCloudConnected();
 }
 
 void CloudClient::subscribeFilters(const std::vector<std::string>& filters) {

@@ -8,6 +8,7 @@
 //                  verified against caPath and the host name, SNI, ALPN x-amzn-mqtt-ca on 443]
 //                  -> CONNECT(client id = core thing name, keepAlive, cleanSession)
 //   CONNACK 0      state "connected": subscribe the Source=cloud filters, drain the spool
+//                  -> hooks.onCloudConnected()
 //   publish()      spool.append(); the drain is pumped (coalesced, once per loop turn)
 //   PUBLISH in     hooks.onCloudMessage(topic, payload) (the core routes it from `cloud`)
 //   failure        state "disconnected": reconnect after a jittered exponential backoff
@@ -62,6 +63,9 @@ class CloudHooks {
   virtual ~CloudHooks() = default;
   virtual void onCloudMessage(const std::string& topic,
                               std::shared_ptr<const std::string> payload) = 0;
+  // After every accepted CONNACK, once the filters are resubscribed and the drain restarted
+  // (the shadow sync subscribes its topics and runs its full sync here).
+  virtual void onCloudConnected() {}
 };
 
 struct CloudStats {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <set>
 
 #include "certs/certs.h"
 #include "container/container_spawner.h"
@@ -213,6 +214,17 @@ std::vector<std::string> cloudSubjects(const group::Group& g) {
   }
   return out;
 }
+
+// Thing names of the Cores and Devices with SyncShadow: true.
+std::set<std::string> syncedThings(const group::Group& g) {
+  std::set<std::string> out;
+  for (const auto* list : {&g.cores, &g.devices}) {
+    for (const auto& t : *list) {
+      if (t.sync_shadow.value_or(false) && !t.thing_name.empty()) out.insert(t.thing_name);
+    }
+  }
+  return out;
+}
 }  // namespace
 
 Status Core::startCloud() {
@@ -232,6 +244,11 @@ Status Core::startCloud() {
   std::string spool_kind = std::string(spool::storageTypeName(o->spool.storage));
   cloud_ = std::make_unique<cloud::CloudClient>(io_, std::move(o).value(), *this,
                                                 Log(&logger_, "GGCloudSpooler"));
+  if (shadows_) {
+    shadow_link_ = std::make_unique<CloudShadowLink>(CloudPort::forClient(*cloud_));
+    shadow_sync_ = std::make_unique<shadow::ShadowSync>(*shadows_, *shadow_link_,
+                                                        Log(&logger_, "GGShadowSyncManager"));
+  }
   applyCloudGroup(policy_->group());
   EVG_RETURN_IF_ERROR(cloud_->start().withContext("cloud: "));
   log_.info("cloud: connecting to " + cloud_->options().host + ":" +
@@ -250,7 +267,15 @@ void Core::applyCloudGroup(const group::Group& g) {
               " after a restart of the core");
   }
   cloud_->setSpoolMaxBytes(o->spool.max_size_bytes);
-  cloud_->setSubscriptions(cloudSubjects(g), o->persistent_subscriptions);
+  if (!shadow_link_) {
+    cloud_->setSubscriptions(cloudSubjects(g), o->persistent_subscriptions);
+    return;
+  }
+  // One upstream filter set: Source=cloud subjects plus the synced things' shadow topics.
+  std::set<std::string> synced = syncedThings(g);
+  shadow_link_->retainThings(synced);
+  shadow_link_->setCloudFilters(cloudSubjects(g), o->persistent_subscriptions);
+  shadow_sync_->setSyncedThings(std::move(synced));
 }
 
 void Core::stop(std::function<void()> done) {
@@ -308,7 +333,8 @@ void Core::reloadConfig() {
         oc.plaintext != nc.plaintext || oc.storage_type != nc.storage_type ||
         oc.spool_path != nc.spool_path || oc.max_inflight != nc.max_inflight ||
         oc.max_size_bytes != nc.max_size_bytes || oc.flush_interval_ms != nc.flush_interval_ms ||
-        oc.sync_full != nc.sync_full || oc.persistent_subscriptions != nc.persistent_subscriptions) {
+        oc.sync_full != nc.sync_full ||
+        oc.persistent_subscriptions != nc.persistent_subscriptions) {
       restart.push_back("evergreen.cloud");
     }
   }
@@ -506,6 +532,20 @@ json Core::status() const {
                     {"rejected", s.rejected},
                     {"storeErrors", s.store_errors},
                     {"things", s.things}};
+    if (shadow_sync_) {
+      auto y = shadow_sync_->stats();
+      j["shadows"]["sync"] = {{"things", shadow_sync_->syncedThings()},
+                              {"pushed", y.pushed},
+                              {"pulled", y.pulled},
+                              {"fullSyncs", y.full_syncs},
+                              {"pushErrors", y.push_errors},
+                              {"ignoredStale", y.ignored_stale},
+                              {"filters", shadow_link_->shadowFilters().size()}};
+      json versions = json::object();
+      for (const auto& t : shadow_sync_->syncedThings())
+        versions[t] = shadow_sync_->cloudVersion(t);
+      j["shadows"]["sync"]["cloudVersions"] = std::move(versions);
+    }
   }
   if (secrets_) {
     auto s = secrets_->stats();
@@ -674,9 +714,17 @@ Status Core::onFunctionPublish(const std::string& source_arn, const std::string&
 }
 
 void Core::onCloudMessage(const std::string& topic, std::shared_ptr<const std::string> payload) {
+  // Shadow topics of synced things belong to the sync; everything else is routed from `cloud`.
+  if (shadow_sync_ && shadow_sync_->onCloudMessage(topic, payload ? *payload : std::string())) {
+    return;
+  }
   ++counters_.from_cloud;
   broker::Message msg{topic, std::move(payload), 0, false};
   route(group::Endpoint::cloud(), msg);
+}
+
+void Core::onCloudConnected() {
+  if (shadow_sync_) shadow_sync_->onCloudConnected();
 }
 
 bool Core::mayReceiveRetained(const broker::ClientInfo& subscriber,

@@ -26,6 +26,7 @@
 #include "broker/broker.h"
 #include "cloud/cloud_client.h"
 #include "config/config.h"
+#include "daemon/cloud_shadow_link.h"
 #include "daemon/control.h"
 #include "daemon/policy.h"
 #include "daemon/root.h"
@@ -35,6 +36,7 @@
 #include "secrets/secret_store.h"
 #include "shadow/shadow_service.h"
 #include "shadow/shadow_store.h"
+#include "shadow/shadow_sync.h"
 #include "supervisor/function_host.h"
 
 namespace evg::daemon {
@@ -102,6 +104,8 @@ class Core final : public broker::BrokerHooks,
   // cloud::CloudHooks
   void onCloudMessage(const std::string& topic,
                       std::shared_ptr<const std::string> payload) override;
+  // -> ShadowSync::onCloudConnected (subscribe synced things' shadow topics, full sync).
+  void onCloudConnected() override;
 
  private:
   PolicyOptions policyOptions() const;
@@ -121,7 +125,8 @@ class Core final : public broker::BrokerHooks,
   // GGCloudSpooler function entry (v1 env vars). Invalid env values are an error naming them.
   Result<cloud::CloudOptions> cloudOptions(const group::Group& g) const;
   Status startCloud();
-  // Deploy: resubscribe the Source=cloud filters, apply the spool size.
+  // Deploy: resubscribe the Source=cloud filters (with the shadow sync's filters), apply the
+  // spool size, set the synced things (Cores/Devices with SyncShadow: true).
   void applyCloudGroup(const group::Group& g);
 
   boost::asio::io_context& io_;
@@ -142,6 +147,10 @@ class Core final : public broker::BrokerHooks,
   std::unique_ptr<secrets::SecretService> secrets_;
   std::unique_ptr<lambda::FunctionHost> host_;
   std::unique_ptr<cloud::CloudClient> cloud_;  // null while evergreen.cloud.enabled is false
+  // Shadow cloud sync (SyncShadow: true things) over cloud_; null when cloud_ is. Declared after
+  // cloud_ and shadows_ so it is destroyed first (it unregisters itself from shadows_).
+  std::unique_ptr<CloudShadowLink> shadow_link_;
+  std::unique_ptr<shadow::ShadowSync> shadow_sync_;
   boost::asio::thread_pool pool_{1};           // blocking work: store reads, file writes
   std::shared_ptr<const GroupPolicy> policy_;
   RouteCounters counters_;

@@ -73,6 +73,8 @@ class ShadowSync final : public ShadowObserver {
   void onShadowChanged(const std::string& thing, ShadowOp op, Origin origin) override;
 
   ShadowSyncStats stats() const { return stats_; }
+  // The last cloud version this core agreed on for `thing` (0: none yet); for status and tests.
+  int64_t cloudVersion(const std::string& thing) { return load(thing).cloud_version; }
 
   // The three-way merge (exposed for tests). Absent values are nullopt.
   static std::optional<json> merge3(const std::optional<json>& base,
