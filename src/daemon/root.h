@@ -10,6 +10,10 @@
 //   DIR/var/log/system/             core logs, one rotated file per component
 //   DIR/var/log/user/<region>/<account>/<function>.log
 //   DIR/var/run/evergreen.sock      control socket (deploy, status, reload)
+//   DIR/var/shadow/shadows.db       local shadows (SQLite WAL)
+//   DIR/var/secrets/secrets.json    encrypted secrets (AES-256-GCM, wrapped data key; 0600)
+//   DIR/certs/secrets.key           RSA key wrapping the secrets' data key when the core key is not RSA
+//   DIR/var/spool/cloud.db          durable cloud spool (SQLite WAL; evergreen.cloud.spoolPath)
 
 #include <string>
 #include <vector>
