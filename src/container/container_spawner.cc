@@ -20,10 +20,12 @@
 #include <filesystem>
 #include <set>
 
+#include "supervisor/spawn_util.h"
+
 namespace evg::container {
 
 namespace fs = std::filesystem;
-using supervisor::LogPipe;
+using supervisor::childFail;
 using supervisor::SpawnSpec;
 using supervisor::WorkerHandle;
 
@@ -85,10 +87,6 @@ std::vector<std::string> extraReadOnlyDirs(const std::vector<std::string>& argv,
   return out;
 }
 
-constexpr std::array<LogLevel, 6> kChildFdLevels = {LogLevel::kInfo,  LogLevel::kError,
-                                                    LogLevel::kDebug, LogLevel::kWarn,
-                                                    LogLevel::kFatal, LogLevel::kTrace};
-
 // One step of the container setup, executed by the child with plain syscalls (everything is
 // prepared by the parent before clone).
 struct Op {
@@ -105,23 +103,9 @@ struct Op {
 
 const char* cstr(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
 
-struct ChildError {
-  int step;
-  int err;
-};
-
-// Generic steps; container ops are reported as kOpBase + index.
-enum Step { kSetsid, kDup, kChdir, kSetgroups, kSetgid, kSetuid, kExec, kOpen, kCgroup, kFork };
-const char* kSteps[] = {"setsid", "dup",    "chdir", "setgroups",          "setgid",
-                        "setuid", "execve", "open",  "joining the cgroup", "fork"};
+// Generic steps are supervisor::SpawnStep ids; container ops are reported as kOpBase + index.
 constexpr int kOpBase = 100;
-
-[[noreturn]] void childFail(int fd, int step) {
-  ChildError e{step, errno};
-  ssize_t n = write(fd, &e, sizeof e);
-  (void)n;
-  _exit(127);
-}
+static_assert(kOpBase >= supervisor::kSpawnStepCount);
 
 volatile sig_atomic_t g_worker_pid = 0;
 void forwardSignal(int sig) {
@@ -496,28 +480,8 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
   const std::vector<Op>& ops = p.ops;
   const std::vector<std::string>& procs = cg->procs_files;
 
-  std::array<int[2], 6> pipes{};
-  int status_pipe[2] = {-1, -1};
-  for (auto& pp : pipes) pp[0] = pp[1] = -1;
-  auto closeAll = [&] {
-    for (auto& pp : pipes) {
-      for (int fd : pp) {
-        if (fd >= 0) close(fd);
-      }
-    }
-    for (int fd : status_pipe) {
-      if (fd >= 0) close(fd);
-    }
-  };
-  Status perr;
-  for (auto& pp : pipes) {
-    if (pipe2(pp, O_CLOEXEC) != 0) perr = Status::io(std::string("pipe: ") + strerror(errno));
-  }
-  if (perr.isOk() && pipe2(status_pipe, O_CLOEXEC) != 0) {
-    perr = Status::io(std::string("pipe: ") + strerror(errno));
-  }
-  if (!perr) {
-    closeAll();
+  supervisor::SpawnPipes pipes;
+  if (Status perr = pipes.open(); !perr) {
     (void)cgroups_.remove(*cg);
     return perr;
   }
@@ -526,55 +490,28 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
                       nullptr, nullptr, nullptr, nullptr);
   if (cpid < 0) {
     int e = errno;
-    closeAll();
+    pipes.closeAll();
     (void)cgroups_.remove(*cg);
     return Status::io(std::string("clone (new mount/pid/ipc/uts namespaces): ") + strerror(e));
   }
   if (cpid == 0) {
     // Child: pid 1 of the new pid namespace (the container's init). Syscalls only.
-    int sfd = status_pipe[1];
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, nullptr);
-    for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
+    int sfd = pipes.childSetup();
     umask(0);
-    if (setsid() < 0) childFail(sfd, kSetsid);
-    int high[6];
-    for (int i = 0; i < 6; ++i) {
-      high[i] = fcntl(pipes[i][1], F_DUPFD_CLOEXEC, 16);
-      if (high[i] < 0) childFail(sfd, kDup);
-    }
-    int hsfd = fcntl(sfd, F_DUPFD_CLOEXEC, 16);
-    if (hsfd < 0) childFail(sfd, kDup);
-    sfd = hsfd;
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0) childFail(sfd, kOpen);
-    if (dup2(devnull, 0) < 0) childFail(sfd, kDup);
-    for (int i = 0; i < 6; ++i) {
-      if (dup2(high[i], i + 1) < 0) childFail(sfd, kDup);
-    }
-#ifdef SYS_close_range
-    if (sfd > 7) syscall(SYS_close_range, 7u, static_cast<unsigned>(sfd - 1), 0u);
-    syscall(SYS_close_range, static_cast<unsigned>(sfd + 1), ~0u, 0u);
-#else
-    for (int fd = 7; fd < 4096; ++fd) {
-      if (fd != sfd) close(fd);
-    }
-#endif
     // The cgroup.procs files are opened now (the host's cgroupfs is gone after pivot_root) and
     // written after the setup (the devices cgroup would refuse the mknod calls).
     std::array<int, 8> procs_fds{};
     size_t nprocs = procs.size() < procs_fds.size() ? procs.size() : procs_fds.size();
     for (size_t i = 0; i < nprocs; ++i) {
       procs_fds[i] = open(procs[i].c_str(), O_WRONLY | O_CLOEXEC);
-      if (procs_fds[i] < 0) childFail(sfd, kCgroup);
+      if (procs_fds[i] < 0) childFail(sfd, supervisor::kSpawnStepCgroup);
     }
     for (size_t i = 0; i < ops.size(); ++i) {
       if (!runOp(ops[i])) childFail(sfd, kOpBase + static_cast<int>(i));
     }
     // Join the worker's cgroups (limits apply to init and the worker from here on).
     for (size_t i = 0; i < nprocs; ++i) {
-      if (write(procs_fds[i], "0", 1) != 1) childFail(sfd, kCgroup);
+      if (write(procs_fds[i], "0", 1) != 1) childFail(sfd, supervisor::kSpawnStepCgroup);
       close(procs_fds[i]);
     }
     // Signals from the host (SIGTERM on stop) are forwarded to the worker.
@@ -583,23 +520,24 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
     sigemptyset(&sa.sa_mask);
     for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
     pid_t worker = fork();
-    if (worker < 0) childFail(sfd, kFork);
+    if (worker < 0) childFail(sfd, supervisor::kSpawnStepFork);
     if (worker == 0) {
       for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) signal(s, SIG_DFL);
       umask(022);
-      if (chdir("/lambda") != 0 && chdir("/") != 0) childFail(sfd, kChdir);
+      if (chdir("/lambda") != 0 && chdir("/") != 0) childFail(sfd, supervisor::kSpawnStepChdir);
       // A root worker (allowed by config) keeps root but not the capabilities that would let
       // it undo the container (mount, device nodes, modules, raw I/O).
       for (int cap : {CAP_SYS_ADMIN, CAP_MKNOD, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_BOOT,
                       CAP_SYS_TIME, CAP_SYS_PTRACE}) {
         prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
       }
-      if (setgroups(groups.size(), groups.data()) != 0) childFail(sfd, kSetgroups);
-      if (setgid(gid) != 0) childFail(sfd, kSetgid);
-      if (setuid(uid) != 0) childFail(sfd, kSetuid);
+      if (setgroups(groups.size(), groups.data()) != 0)
+        childFail(sfd, supervisor::kSpawnStepSetgroups);
+      if (setgid(gid) != 0) childFail(sfd, supervisor::kSpawnStepSetgid);
+      if (setuid(uid) != 0) childFail(sfd, supervisor::kSpawnStepSetuid);
       prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
       execve(argv[0], argv.data(), envp.data());
-      childFail(sfd, kExec);
+      childFail(sfd, supervisor::kSpawnStepExec);
     }
     g_worker_pid = worker;
     close(sfd);
@@ -618,41 +556,16 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
 
   // Parent.
   pid_t pid = static_cast<pid_t>(cpid);
-  close(status_pipe[1]);
-  status_pipe[1] = -1;
-  for (auto& pp : pipes) {
-    close(pp[1]);
-    pp[1] = -1;
-  }
-  ChildError ce{};
-  ssize_t n;
-  do {
-    n = read(status_pipe[0], &ce, sizeof ce);
-  } while (n < 0 && errno == EINTR);
-  close(status_pipe[0]);
-  status_pipe[0] = -1;
-  if (n == static_cast<ssize_t>(sizeof ce)) {
-    int st = 0;
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    closeAll();
+  if (auto ce = pipes.awaitExec(pid, /*kill_on_failure=*/true)) {
     (void)cgroups_.remove(*cg);
-    std::string step = "?";
-    if (ce.step >= kOpBase && static_cast<size_t>(ce.step - kOpBase) < ops.size()) {
-      step = ops[static_cast<size_t>(ce.step - kOpBase)].what;
-    } else if (ce.step >= 0 && ce.step < static_cast<int>(std::size(kSteps))) {
-      step = kSteps[ce.step];
+    std::string step = supervisor::spawnStepName(ce->step);
+    if (ce->step >= kOpBase && static_cast<size_t>(ce->step - kOpBase) < ops.size()) {
+      step = ops[static_cast<size_t>(ce->step - kOpBase)].what;
     }
     return Status::io("starting the container of " + name + " failed at " + step + ": " +
-                      strerror(ce.err));
+                      strerror(ce->err));
   }
-  WorkerHandle h;
-  h.pid = pid;
-  for (size_t i = 0; i < pipes.size(); ++i) {
-    int fd = pipes[i][0];
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    h.pipes.push_back(LogPipe{kChildFdLevels[i], fd});
-  }
+  WorkerHandle h = pipes.takeHandle(pid);
   live_[pid] = Live{std::move(*cg), fn.arn, fn.memory_kb};
   return h;
 }

@@ -1,0 +1,88 @@
+#pragma once
+
+// The fork/exec plumbing shared by the worker spawners (NoContainerSpawner here,
+// container::ContainerSpawner): six log pipes on child fds 1..6, /dev/null on fd 0, and an
+// exec-status pipe on which the child reports the step that failed (ChildError) or which
+// close-on-exec closes when execve succeeds.
+//
+//   SpawnPipes p;  if (auto s = p.open(); !s) return s;
+//   pid = fork();
+//   child:  int sfd = p.childSetup();  ...own steps, childFail(sfd, kSpawnStep...)...; execve
+//   parent: if (auto e = p.awaitExec(pid, kill)) return error naming spawnStepName(e->step);
+//           return p.takeHandle(pid);
+
+#include <sys/types.h>
+
+#include <array>
+#include <optional>
+
+#include "base/status.h"
+#include "supervisor/worker_spawner.h"
+
+namespace evg::supervisor {
+
+// The log level each child fd 1..6 carries (index 0 = fd 1).
+constexpr std::array<LogLevel, 6> kChildFdLevels = {LogLevel::kInfo,  LogLevel::kError,
+                                                    LogLevel::kDebug, LogLevel::kWarn,
+                                                    LogLevel::kFatal, LogLevel::kTrace};
+
+// Child-side failure report: step id + errno, written to the exec-status pipe.
+struct ChildError {
+  int step;
+  int err;
+};
+
+// Step ids the spawners report (names from spawnStepName). Spawners may use their own ids from
+// kSpawnStepCount on (the container uses 100 + op index).
+enum SpawnStep {
+  kSpawnStepSetsid,
+  kSpawnStepDup,
+  kSpawnStepChdir,
+  kSpawnStepSetgroups,
+  kSpawnStepSetgid,
+  kSpawnStepSetuid,
+  kSpawnStepExec,
+  kSpawnStepOpen,
+  kSpawnStepCgroup,
+  kSpawnStepFork,
+  kSpawnStepCount
+};
+
+// "setsid", "dup", ..., "joining the cgroup", "fork"; "?" for an unknown id.
+const char* spawnStepName(int step);
+
+// Child side (async-signal-safe): reports {step, errno} on status_fd and _exit(127)s.
+[[noreturn]] void childFail(int status_fd, int step);
+
+class SpawnPipes {
+ public:
+  SpawnPipes();
+  ~SpawnPipes();  // closes every end still open
+  SpawnPipes(const SpawnPipes&) = delete;
+  SpawnPipes& operator=(const SpawnPipes&) = delete;
+
+  // Creates the six log pipes and the status pipe (O_CLOEXEC). Status::io naming pipe+errno.
+  Status open();
+
+  // Child side, right after fork/clone (async-signal-safe): default signal mask and handlers,
+  // setsid, the log write ends on fds 1..6, /dev/null on fd 0, every other descriptor closed
+  // except the status pipe (close-on-exec, moved above fd 15). Returns that status fd; on failure
+  // reports via childFail (kSpawnStepSetsid / kSpawnStepDup / kSpawnStepOpen).
+  int childSetup();
+
+  // Parent side, after fork/clone: closes the write ends and blocks until the child's execve
+  // closes the status pipe (returns nullopt) or the child reports a failure; then the child is
+  // reaped (SIGKILLed first if kill_on_failure), every pipe closed, and the report returned.
+  std::optional<ChildError> awaitExec(pid_t pid, bool kill_on_failure);
+
+  // After a successful awaitExec: the log read ends (made non-blocking) move into the handle.
+  WorkerHandle takeHandle(pid_t pid);
+
+  void closeAll();
+
+ private:
+  std::array<int[2], 6> log_;
+  int status_[2];
+};
+
+}  // namespace evg::supervisor
