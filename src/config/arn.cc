@@ -98,47 +98,62 @@ Result<std::string> thingNameFromArn(std::string_view arn) {
   return std::move(t->name);
 }
 
-Result<LambdaArn> parseLambdaArn(std::string_view arn, bool require_qualifier) {
+namespace {
+const char kLambdaShape[] =
+    " is not a Lambda function ARN "
+    "(arn:aws:lambda:<region>:<account>:function:<name>:<qualifier>)";
+}  // namespace
+
+Result<LambdaArnFields> splitLambdaArn(std::string_view arn) {
   std::vector<std::string_view> p;
-  const std::string shape =
-      " is not a Lambda function ARN "
-      "(arn:aws:lambda:<region>:<account>:function:<name>:<qualifier>)";
-  if (!splitArn(arn, &p) || p[2] != "lambda") return Status::invalid(quoted(arn) + shape);
-  if (!validPartition(p[1]))
-    return Status::invalid(quoted(arn) + ": unknown partition " + quoted(p[1]));
-  bool system = p[3].empty() && p[4].empty();
-  if (!system) {
-    if (!validRegion(p[3]))
-      return Status::invalid(quoted(arn) + ": invalid region " + quoted(p[3]));
-    if (!validAccount(p[4]) && p[4] != "aws") {
-      return Status::invalid(quoted(arn) + ": account must be 12 digits, got " + quoted(p[4]));
-    }
-  }
+  if (!splitArn(arn, &p) || p[2] != "lambda") return Status::invalid(quoted(arn) + kLambdaShape);
   std::string_view res = p[5];
-  if (res.substr(0, 9) != "function:") return Status::invalid(quoted(arn) + shape);
+  if (res.substr(0, 9) != "function:") return Status::invalid(quoted(arn) + kLambdaShape);
   res = res.substr(9);
-  std::string_view name = res, qualifier;
+  LambdaArnFields f;
+  f.partition = p[1];
+  f.region = p[3];
+  f.account = p[4];
+  f.name = res;
   size_t c = res.find(':');
   if (c != std::string_view::npos) {
-    name = res.substr(0, c);
-    qualifier = res.substr(c + 1);
+    f.name = res.substr(0, c);
+    f.qualifier = res.substr(c + 1);
+    f.has_qualifier = true;
   }
-  if (!nameChars(name, 140, false)) {
+  return f;
+}
+
+Result<LambdaArn> parseLambdaArn(std::string_view arn, bool require_qualifier) {
+  auto f = splitLambdaArn(arn);
+  if (!f) return f.status();
+  if (!validPartition(f->partition))
+    return Status::invalid(quoted(arn) + ": unknown partition " + quoted(f->partition));
+  bool system = f->region.empty() && f->account.empty();
+  if (!system) {
+    if (!validRegion(f->region))
+      return Status::invalid(quoted(arn) + ": invalid region " + quoted(f->region));
+    if (!validAccount(f->account) && f->account != "aws") {
+      return Status::invalid(quoted(arn) + ": account must be 12 digits, got " +
+                             quoted(f->account));
+    }
+  }
+  if (!nameChars(f->name, 140, false)) {
     return Status::invalid(quoted(arn) +
                            ": function name must be 1-140 characters of [a-zA-Z0-9_-]");
   }
-  if (qualifier == "$LATEST") {
+  if (f->qualifier == "$LATEST") {
     return Status::invalid("version qualifier required, '$LATEST' is not allowed");
   }
-  if (c != std::string_view::npos && !nameChars(qualifier, 128, false)) {
+  if (f->has_qualifier && !nameChars(f->qualifier, 128, false)) {
     return Status::invalid(quoted(arn) + ": qualifier must be a version number or alias");
   }
-  if (require_qualifier && qualifier.empty()) {
+  if (require_qualifier && f->qualifier.empty()) {
     return Status::invalid(quoted(arn) +
                            ": version qualifier required (':<version>' or ':<alias>')");
   }
-  return LambdaArn{std::string(p[1]), std::string(p[3]), std::string(p[4]), std::string(name),
-                   std::string(qualifier)};
+  return LambdaArn{std::string(f->partition), std::string(f->region), std::string(f->account),
+                   std::string(f->name), std::string(f->qualifier)};
 }
 
 Result<ConnectorArn> parseConnectorArn(std::string_view arn) {

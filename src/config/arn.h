@@ -38,6 +38,17 @@ Result<std::string> thingNameFromArn(std::string_view arn);
 // `require_qualifier`: a group needs a version or alias; "$LATEST" is always refused.
 Result<LambdaArn> parseLambdaArn(std::string_view arn, bool require_qualifier);
 
+// The fields of arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>] as
+// written, checked for shape only (prefix "arn", service "lambda", resource type "function").
+// parseLambdaArn validates them with the group rules above; functions::parseFunctionArn with the
+// function store's rules. The views point into `arn`.
+struct LambdaArnFields {
+  std::string_view partition, region, account, name;
+  std::string_view qualifier;  // everything after the ':' following the name (may hold ':')
+  bool has_qualifier = false;  // a ':' follows the name (the qualifier may then be empty)
+};
+Result<LambdaArnFields> splitLambdaArn(std::string_view arn);
+
 Result<ConnectorArn> parseConnectorArn(std::string_view arn);
 
 // Quick classification by prefix ("arn:<p>:iot:", "arn:<p>:lambda:", "arn:<p>:greengrass:").

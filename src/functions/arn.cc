@@ -1,7 +1,8 @@
 #include "functions/arn.h"
 
-#include <vector>
+#include <algorithm>
 
+#include "config/arn.h"
 #include "functions/function_spec.h"
 
 namespace evg::functions {
@@ -54,38 +55,38 @@ bool isValidAliasName(std::string_view alias) {
 }
 
 Result<FunctionArn> parseFunctionArn(std::string_view arn) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  while (true) {
-    size_t p = arn.find(':', start);
-    if (p == std::string_view::npos) {
-      parts.push_back(arn.substr(start));
-      break;
-    }
-    parts.push_back(arn.substr(start, p - start));
-    start = p + 1;
-  }
   auto bad = [&](std::string why) {
     return Status::invalid("invalid function ARN \"" + std::string(arn) + "\": " + why);
   };
-  if (parts.size() != 7 && parts.size() != 8) {
-    return bad("expected arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]");
+  // The shape is parsed by config::splitLambdaArn; the checks here are the function store's
+  // (any aws* partition, region and account free-form but for their characters, Lambda's name,
+  // version and alias rules, $LATEST allowed).
+  switch (config::arnService(arn)) {
+    case config::ArnService::kLambda:
+      break;
+    case config::ArnService::kNone:
+      // Six colons or more but no "arn:" prefix: the prefix is what is wrong.
+      if (arn.substr(0, 4) != "arn:" && std::count(arn.begin(), arn.end(), ':') >= 6) {
+        return bad("must start with \"arn:\"");
+      }
+      return bad("expected arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]");
+    default:
+      return bad("service must be lambda");
   }
-  if (parts[0] != "arn") return bad("must start with \"arn:\"");
-  if (parts[1].substr(0, 3) != "aws") return bad("partition must be aws or aws-*");
-  if (parts[2] != "lambda") return bad("service must be lambda");
-  if (!allOf(parts[3], isRegionChar)) return bad("bad region \"" + std::string(parts[3]) + "\"");
-  if (!allOf(parts[4], isAlnum)) return bad("bad account \"" + std::string(parts[4]) + "\"");
-  if (parts[5] != "function") return bad("resource type must be function");
-  if (!isValidFunctionName(parts[6]))
-    return bad("bad function name \"" + std::string(parts[6]) + "\"");
+  auto f = config::splitLambdaArn(arn);
+  if (!f) return bad("resource type must be function");
+  if (f->partition.substr(0, 3) != "aws") return bad("partition must be aws or aws-*");
+  if (!allOf(f->region, isRegionChar)) return bad("bad region \"" + std::string(f->region) + "\"");
+  if (!allOf(f->account, isAlnum)) return bad("bad account \"" + std::string(f->account) + "\"");
+  if (!isValidFunctionName(f->name))
+    return bad("bad function name \"" + std::string(f->name) + "\"");
   FunctionArn out;
-  out.partition = parts[1];
-  out.region = parts[3];
-  out.account = parts[4];
-  out.name = parts[6];
-  if (parts.size() == 8) {
-    std::string_view q = parts[7];
+  out.partition = f->partition;
+  out.region = f->region;
+  out.account = f->account;
+  out.name = f->name;
+  if (f->has_qualifier) {
+    std::string_view q = f->qualifier;
     if (q != kLatest && !isVersionNumber(q) && !isValidAliasName(q)) {
       return bad("bad qualifier \"" + std::string(q) + "\"");
     }
