@@ -77,7 +77,12 @@ std::vector<std::string> extraReadOnlyDirs(const std::vector<std::string>& argv,
     }
   };
   for (const auto& a : argv) split(a);
-  for (const auto& e : env) split(e);
+  for (const auto& e : env) {
+    // PATH is a search list inherited from the daemon (it may name e.g. /root/.pyenv/shims):
+    // never a reason to expose a host directory.
+    if (e.rfind("PATH=", 0) == 0) continue;
+    split(e);
+  }
   std::vector<std::string> out;
   for (const auto& d : dirs) {
     bool covered = false;
