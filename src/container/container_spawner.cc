@@ -49,7 +49,7 @@ bool isUnder(const std::string& path, const std::string& dir) {
 std::vector<std::string> extraReadOnlyDirs(const std::vector<std::string>& argv,
                                            const std::vector<std::string>& env,
                                            const std::vector<std::string>& host_ro_paths) {
-  static const char* kInside[] = {"/lambda", "/runtime", "/tmp", "/dev", "/proc", "/sys"};
+  static const char* kInside[] = {"/lambda", "/runtime", "/dev", "/proc", "/sys"};
   std::set<std::string> dirs;
   auto consider = [&](std::string v) {
     if (v.size() < 2 || v[0] != '/') return;
@@ -375,13 +375,14 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
   // Anything else the worker's command line or environment names outside the read-only host
   // paths (the Java runtime jars or the C SDK of a build tree, a node binary under /opt, ...) is
   // made visible read-only at the same path.
+  // (Bound after the private /tmp is mounted, so a build tree under /tmp stays visible.)
+  const std::string tmpfs_data = "size=" + std::to_string(opts_.tmp_size_bytes) + ",mode=1777";
+  p.mkdirs("/tmp");
+  p.mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_data, "mounting /tmp");
   for (const auto& dir : extraReadOnlyDirs(argv_s, env_s, opts_.host_ro_paths)) {
     p.mkdirs(dir);
     p.bind(dir, dir, true, dir);
   }
-  const std::string tmpfs_data = "size=" + std::to_string(opts_.tmp_size_bytes) + ",mode=1777";
-  p.mkdirs("/tmp");
-  p.mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_data, "mounting /tmp");
   p.mkdirs("/dev");
   p.mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755", "mounting /dev");
   struct DefaultDev {
