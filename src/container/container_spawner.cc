@@ -44,6 +44,26 @@ bool isUnder(const std::string& path, const std::string& dir) {
                          path[dir.size()] == '/');
 }
 
+// Replaces `dir` where it stands as a whole path prefix (followed by '/', ':', '=' or the end)
+// in a ':'/'='-separated value.
+std::string replacePathPrefix(const std::string& s, const std::string& dir, const std::string& to) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    bool at_start = i == 0 || s[i - 1] == ':' || s[i - 1] == '=';
+    if (at_start && s.compare(i, dir.size(), dir) == 0) {
+      size_t e = i + dir.size();
+      if (e == s.size() || s[e] == '/' || s[e] == ':' || s[e] == '=') {
+        out += to;
+        i = e;
+        continue;
+      }
+    }
+    out += s[i++];
+  }
+  return out;
+}
+
 // Absolute paths named in argv / env values (split on ':' and '=') that exist on the host and are
 // not already inside the container: their directories, deduplicated, outermost first.
 std::vector<std::string> extraReadOnlyDirs(const std::vector<std::string>& argv,
@@ -375,14 +395,22 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
   // Anything else the worker's command line or environment names outside the read-only host
   // paths (the Java runtime jars or the C SDK of a build tree, a node binary under /opt, ...) is
   // made visible read-only at the same path.
-  // (Bound after the private /tmp is mounted, so a build tree under /tmp stays visible.)
+  // They appear at /runtime/host/<n> (argv and env rewritten to match), never inside the
+  // container's own /tmp, so a build tree under the host's /tmp stays visible and /tmp stays
+  // private and writable.
+  {
+    auto extras = extraReadOnlyDirs(argv_s, env_s, opts_.host_ro_paths);
+    for (size_t i = 0; i < extras.size(); ++i) {
+      const std::string inside = "/runtime/host/" + std::to_string(i);
+      for (auto& a : argv_s) a = replacePathPrefix(a, extras[i], inside);
+      for (auto& e : env_s) e = replacePathPrefix(e, extras[i], inside);
+      p.mkdirs(inside);
+      p.bind(extras[i], inside, true, extras[i]);
+    }
+  }
   const std::string tmpfs_data = "size=" + std::to_string(opts_.tmp_size_bytes) + ",mode=1777";
   p.mkdirs("/tmp");
   p.mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_data, "mounting /tmp");
-  for (const auto& dir : extraReadOnlyDirs(argv_s, env_s, opts_.host_ro_paths)) {
-    p.mkdirs(dir);
-    p.bind(dir, dir, true, dir);
-  }
   p.mkdirs("/dev");
   p.mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755", "mounting /dev");
   struct DefaultDev {
