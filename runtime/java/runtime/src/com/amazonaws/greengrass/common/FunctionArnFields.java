@@ -1,6 +1,8 @@
 // Evergreen: Lambda function ARN fields (runtime-provided class the genuine Java SDK links against).
 // Accepted: arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>] where region and
 // account may be empty (system ARNs) and account may be the literal "aws" (reference section 1.7).
+// getQualifier() is null when the ARN has none: the genuine Java SDK 1.5.0 LambdaClient treats any
+// non-null qualifier as the ARN's and refuses a different InvokeRequest.withQualifier(...).
 package com.amazonaws.greengrass.common;
 
 import java.util.regex.Matcher;
@@ -38,7 +40,7 @@ public final class FunctionArnFields {
       throw new InvalidArnException("Cannot parse given string as a function ARN: \"" + arn + "\"");
     }
     return new FunctionArnFields(
-        m.group(1), m.group(2), m.group(3), m.group(4), m.group(5) == null ? "" : m.group(5));
+        m.group(1), m.group(2), m.group(3), m.group(4), m.group(5));
   }
 
   /** unqualified + ":" + qualifier, or unqualified when the qualifier is null/empty (GGC 1.9+). */
@@ -63,7 +65,7 @@ public final class FunctionArnFields {
     return name;
   }
 
-  /** The qualifier (version or alias), "" when absent. */
+  /** The qualifier (version, alias or $LATEST), null when the ARN has none. */
   public String getQualifier() {
     return qualifier;
   }

@@ -150,7 +150,8 @@ public class DefaultIPCClient implements IPCClient {
   private static Response check(Response r) throws IPCException {
     if (r.status < 200 || r.status > 299) {
       String body = new String(r.body, 0, Math.min(r.body.length, 512), StandardCharsets.UTF_8);
-      throw new IPCException("HTTP Error " + r.status + ": " + r.reason + (body.isEmpty() ? "" : " " + body));
+      String message = "HTTP Error " + r.status + ": " + r.reason + (body.isEmpty() ? "" : " " + body);
+      throw new IPCException(message, new HttpStatusException(r.status, message));
     }
     return r;
   }
@@ -256,7 +257,8 @@ public class DefaultIPCClient implements IPCClient {
     for (int i = 0; i < value.length(); i++) {
       char ch = value.charAt(i);
       if (ch == '\r' || ch == '\n' || ch == 0) {
-        throw new IPCException("header " + name + " must not contain CR, LF or NUL");
+        String message = "header " + name + " must not contain CR, LF or NUL";
+        throw new IPCException(message, new IllegalArgumentException(message));
       }
     }
     sb.append(name).append(": ").append(value).append("\r\n");

@@ -75,7 +75,7 @@ public final class LambdaRuntime {
     this.functionArn = functionArn;
     this.handler = handler;
     this.functionName = arn.getName();
-    this.functionVersion = arn.getQualifier();
+    this.functionVersion = arn.getQualifier() == null ? "" : arn.getQualifier();
     this.logGroupName = "/Lambda/" + arn.getRegion() + "/" + arn.getAccountId() + "/" + arn.getName();
     this.timeoutNanos = timeoutMs * 1_000_000L;
     this.memoryLimitMb = memoryLimitMb;

@@ -37,12 +37,13 @@ public class LambdaClient {
       throw new InvalidLambdaRequestException(String.format("Function ARN %s is invalid", arn), e);
     }
     String q = request.getQualifier();
+    String arnQualifier = fields.getQualifier();  // null when the ARN has none
     if (q != null && !q.isEmpty()) {
-      if (fields.getQualifier().isEmpty()) {
+      if (arnQualifier == null || arnQualifier.isEmpty()) {
         arn = arn + ":" + q;
-      } else if (!fields.getQualifier().equals(q)) {
+      } else if (!arnQualifier.equals(q)) {
         throw new InvalidLambdaRequestException(
-            "The qualifier " + q + " differs from the one in the function ARN " + arn);
+            String.format("Qualifier %s does not match the function arn %s", q, arn));
       }
     }
     String cc = request.getClientContext();

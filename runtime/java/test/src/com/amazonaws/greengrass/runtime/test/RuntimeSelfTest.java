@@ -6,6 +6,7 @@ import com.amazonaws.greengrass.common.FunctionArnFields;
 import com.amazonaws.greengrass.common.InvalidArnException;
 import com.amazonaws.greengrass.ipcsdk.DefaultIPCClient;
 import com.amazonaws.greengrass.ipcsdk.IPCClient;
+import com.amazonaws.greengrass.ipcsdk.HttpStatusException;
 import com.amazonaws.greengrass.ipcsdk.IPCException;
 import com.amazonaws.greengrass.ipcsdk.WorkItem;
 import com.amazonaws.greengrass.ipcsdk.WorkResult;
@@ -310,7 +311,10 @@ public final class RuntimeSelfTest {
     FunctionArnFields f = FunctionArnFields.fromString("arn:aws:lambda:us-east-1:123456789012:function:Fn:PROD");
     eq("PROD", f.getQualifier(), "qualifier");
     eq("arn:aws:lambda:us-east-1:123456789012:function:Fn", f.getUnqualifiedArn(), "unqualified");
-    eq("", FunctionArnFields.fromString("arn:aws:lambda:::function:GGRouter").getQualifier(), "system ARN");
+    // null, not "": the genuine SDK's LambdaClient treats any non-null qualifier as the ARN's.
+    eq(null, FunctionArnFields.fromString("arn:aws:lambda:::function:GGRouter").getQualifier(), "system ARN");
+    eq(null, FunctionArnFields.fromString("arn:aws:lambda:r:1:function:F").getQualifier(), "unqualified");
+    eq("arn:aws:lambda:r:1:function:F", FunctionArnFields.fromString("arn:aws:lambda:r:1:function:F").toArnString(), "unqualified round trip");
     eq("GGSecretManager", FunctionArnFields.fromString("arn:aws:lambda:::function:GGSecretManager:1").getName(), "name");
     for (String bad : new String[] {"Fn", "arn:aws:s3:::bucket", "arn:aws:lambda:r:a:function:", ""}) {
       check(thrown(() -> FunctionArnFields.fromString(bad)) instanceof InvalidArnException, bad);
@@ -411,6 +415,9 @@ public final class RuntimeSelfTest {
       eq(200, r.getStatusCode(), "status");
       Throwable t = thrown(() -> c.postWork("arn:aws:lambda:r:1:function:F:1", "Event", utf8("x"), "Y2M="));
       check(t instanceof IPCException && t.getMessage().startsWith("HTTP Error 404"), "404: " + t.getMessage());
+      // The genuine SDK reports "Post work error: " + e.getCause(): the cause names the answer.
+      check(t.getCause() instanceof HttpStatusException && ((HttpStatusException) t.getCause()).getStatusCode() == 404
+          && t.getCause().toString().contains("HTTP Error 404"), "404 cause: " + t.getCause());
       eq(1, s.connections.get(), "one kept-alive connection for three requests");
       // The server drops the connection: the request is retried once on a new one.
       eq("id-1", c.postWork("arn:aws:lambda:r:1:function:F:1", "Event", utf8("x"), ""), "retried");
