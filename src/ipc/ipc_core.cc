@@ -7,6 +7,7 @@
 #include <random>
 
 #include "ipc/base64.h"
+#include "ipc/secret_wire.h"
 
 namespace evg::ipc {
 
@@ -519,13 +520,13 @@ std::optional<HttpResponse> IpcCore::handleInvoke(const HttpRequest& req, const 
       body = services_->secretInvoke(w.arn, req.body);
     } else {
       json req_json = json::parse(req.body, nullptr, false);
-      std::string secret_id = req_json.is_object() ? req_json.value("SecretId", "") : "";
-      body = (secret_id.empty()
-                  ? json{{"Status", 400}, {"Message", "SecretId is required"}}
-                  : json{{"Status", 404},
-                         {"Message", "Secret not found: " + secret_id +
-                                         " (the local secret manager is not available)"}})
-                 .dump();
+      auto sid = req_json.is_object() ? req_json.find("SecretId") : req_json.end();
+      bool has_id = req_json.is_object() && sid != req_json.end() && sid->is_string() &&
+                    !sid->get_ref<const std::string&>().empty();
+      body = has_id ? secretErrorBody(SecretError::kNotFound,
+                                      "Secret not found: " + sid->get<std::string>() +
+                                          " (the local secret manager is not available)")
+                    : secretErrorBody(SecretError::kBadRequest, "SecretId is required");
     }
     if (!request_response) return accepted(newInvocationId());
     return accepted(storeImmediateResult(w.arn, std::move(body)));

@@ -253,6 +253,16 @@ TEST_F(IpcCoreTest, SystemServicesAnswerWellFormedErrors) {
   j = json::parse(a.body);
   EXPECT_EQ(j["Status"], 404);
   EXPECT_NE(j["Message"].get<std::string>().find("db"), std::string::npos);
+
+  // A SecretId that is not a string is a bad request (400), not an exception.
+  for (const char* body : {R"({"SecretId":5})", R"([1])", "not json"}) {
+    id = invoke(std::string(kSecretsArn), "tokA", body);
+    get = req("GET", fn(std::string(kSecretsArn)), "tokA");
+    get.headers["x-amz-invocationid"] = id;
+    a = now(get);
+    EXPECT_EQ(json::parse(a.body), (json{{"Status", 400}, {"Message", "SecretId is required"}}))
+        << body;
+  }
 }
 
 struct RecordingServices : SystemServices {
@@ -263,7 +273,7 @@ struct RecordingServices : SystemServices {
   }
   std::string secretInvoke(const std::string& caller, const std::string& body) override {
     calls.push_back({"secret", caller, "", body});
-    return R"({"Status":403,"Message":"no"})";
+    return R"({"Status":401,"Message":"no"})";
   }
   struct Call {
     std::string service, caller, subject, body;
@@ -294,7 +304,7 @@ TEST_F(IpcCoreTest, SystemServicesSeamGetsCallerSubjectAndBody) {
   get.headers["x-amz-invocationid"] = id;
   g = now(get);
   EXPECT_EQ(*g.header("X-Amz-Function-Error"), "");
-  EXPECT_EQ(json::parse(g.body)["Status"], 403);
+  EXPECT_EQ(json::parse(g.body)["Status"], 401);
   ASSERT_EQ(svc.calls.size(), 2u);
   EXPECT_EQ(svc.calls[1].caller, kB);
   core_.setSystemServices(nullptr);

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ipc/secret_wire.h"
 #include "secrets/secret_crypto.h"
 
 namespace evg::secrets {
@@ -46,41 +47,49 @@ SecretAccess secretAccessFromGroup(const group::Group& g) {
 
 SecretService::SecretService(SecretStore& store, Log log) : store_(store), log_(std::move(log)) {}
 
-std::string SecretService::error(int status, const std::string& message) {
-  if (status == 403) {
-    ++stats_.refused;
-  } else if (status == 404) {
-    ++stats_.not_found;
-  } else if (status == 400) {
-    ++stats_.bad_requests;
+std::string SecretService::error(ipc::SecretError e, const std::string& message) {
+  switch (e) {
+    case ipc::SecretError::kUnauthorized:
+      ++stats_.refused;
+      break;
+    case ipc::SecretError::kNotFound:
+      ++stats_.not_found;
+      break;
+    case ipc::SecretError::kBadRequest:
+      ++stats_.bad_requests;
+      break;
+    case ipc::SecretError::kInternal:
+      break;
   }
-  return json{{"Status", status}, {"Message", message}}.dump();
+  return ipc::secretErrorBody(e, message);
 }
 
 std::string SecretService::handle(const std::string& caller_arn, std::string_view body) {
   json req = json::parse(body, nullptr, false);
   if (req.is_discarded() || !req.is_object()) {
-    return error(400, "the request body is not a JSON object");
+    return error(ipc::SecretError::kBadRequest, "the request body is not a JSON object");
   }
   auto sid = req.find("SecretId");
   if (sid == req.end() || !sid->is_string() || sid->get_ref<const std::string&>().empty()) {
-    return error(400, "SecretId is required");
+    return error(ipc::SecretError::kBadRequest, "SecretId is required");
   }
   std::string id = sid->get<std::string>();
   std::string stage(kStageCurrent), version_id;
   bool has_stage = false;
   if (auto s = req.find("VersionStage"); s != req.end() && !s->is_null()) {
     if (!s->is_string() || s->get_ref<const std::string&>().empty()) {
-      return error(400, "VersionStage must be a non-empty string");
+      return error(ipc::SecretError::kBadRequest, "VersionStage must be a non-empty string");
     }
     stage = s->get<std::string>();
     has_stage = true;
   }
   if (auto v = req.find("VersionId"); v != req.end() && !v->is_null()) {
     if (!v->is_string() || v->get_ref<const std::string&>().empty()) {
-      return error(400, "VersionId must be a non-empty string");
+      return error(ipc::SecretError::kBadRequest, "VersionId must be a non-empty string");
     }
-    if (has_stage) return error(400, "VersionId and VersionStage cannot both be given");
+    if (has_stage)
+      return error(ipc::SecretError::kBadRequest,
+                   "VersionId and VersionStage cannot both be given");
     version_id = v->get<std::string>();
   }
   std::string arn;
@@ -91,32 +100,36 @@ std::string SecretService::handle(const std::string& caller_arn, std::string_vie
     }
   }
   if (arn.empty()) {
-    return error(404, "Secret not found: " + id + " (no secret resource in the group)");
+    return error(ipc::SecretError::kNotFound,
+                 "Secret not found: " + id + " (no secret resource in the group)");
   }
   auto fit = access_.function_secrets.find(caller_arn);
   if (fit == access_.function_secrets.end() || !fit->second.count(arn)) {
     log_.warn("function " + caller_arn + " asked for secret " + arn +
               " without a ResourceAccessPolicy referencing it: refused");
-    return error(403, "Function " + caller_arn + " is not authorized to access secret " + id +
-                          ": none of its ResourceAccessPolicies references the secret resource");
+    return error(ipc::SecretError::kUnauthorized,
+                 "Function " + caller_arn + " is not authorized to access secret " + id +
+                     ": none of its ResourceAccessPolicies references the secret resource");
   }
   if (version_id.empty() && !access_.stages[arn].count(stage)) {
-    return error(404, "Secret " + id + " has no version with stage " + stage +
-                          " on this core (add it to AdditionalStagingLabelsToDownload)");
+    return error(ipc::SecretError::kNotFound,
+                 "Secret " + id + " has no version with stage " + stage +
+                     " on this core (add it to AdditionalStagingLabelsToDownload)");
   }
   Status r = store_.reloadIfChanged();
   if (!r) {
     log_.error("secret store: " + r.message());
-    return error(500, "Internal error reading the secret store");
+    return error(ipc::SecretError::kInternal, "Internal error reading the secret store");
   }
   auto v = store_.get(arn, stage, version_id);
   if (!v) {
     if (v.status().code() == Code::kNotFound) {
-      return error(404, "Secret not found: " + v.status().message() +
-                            " (supply it with: evergreen secrets put --arn " + arn + " ...)");
+      return error(ipc::SecretError::kNotFound,
+                   "Secret not found: " + v.status().message() +
+                       " (supply it with: evergreen secrets put --arn " + arn + " ...)");
     }
     log_.error("secret " + arn + ": " + v.status().message());
-    return error(500, "Internal error reading secret " + id);
+    return error(ipc::SecretError::kInternal, "Internal error reading secret " + id);
   }
   ++stats_.served;
   json out{{"ARN", v->arn},

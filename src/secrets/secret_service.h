@@ -4,13 +4,14 @@
 //
 //   success: {"ARN","Name","VersionId","SecretString"|"SecretBinary"(base64),"VersionStages",
 //             "CreatedDate"(epoch ms)} — no other keys (the Java SDK fails on unknown ones)
-//   error:   {"Status":400|403|404|500,"Message":"..."} — the IPC layer sends both with an empty
-//            X-Amz-Function-Error.
+//   error:   {"Status":400|401|404|500,"Message":"..."} (ipc/secret_wire.h, the one place for
+//            these codes) — the IPC layer sends both with an empty X-Amz-Function-Error.
 //
 // Authorization (v1): a function may read a secret only when one of its ResourceAccessPolicies
 // references the group's SecretsManagerSecretResourceData resource for that secret.
 //   SecretId matches no secret resource of the group           -> 404
-//   it matches one the caller's policies do not reference       -> 403
+//   it matches one the caller's policies do not reference       -> 401 (v1's code; the genuine
+//                                                                   Java SDK knows no 403)
 //   stage not AWSCURRENT nor in AdditionalStagingLabelsToDownload -> 404 (v1 never downloaded it)
 //   no value stored locally (evergreen secrets put ...)          -> 404
 // SecretId may be the ARN, the ARN without the 6-character suffix, or the secret name.
@@ -27,6 +28,7 @@
 
 #include "base/log.h"
 #include "group/group.h"
+#include "ipc/secret_wire.h"
 #include "secrets/secret_store.h"
 
 namespace evg::secrets {
@@ -40,7 +42,7 @@ SecretAccess secretAccessFromGroup(const group::Group& g);
 
 struct SecretServiceStats {
   uint64_t served = 0;
-  uint64_t refused = 0;  // 403
+  uint64_t refused = 0;  // 401 (not authorized)
   uint64_t not_found = 0;
   uint64_t bad_requests = 0;
 };
@@ -54,7 +56,7 @@ class SecretService {
   SecretServiceStats stats() const { return stats_; }
 
  private:
-  std::string error(int status, const std::string& message);
+  std::string error(ipc::SecretError e, const std::string& message);
   SecretStore& store_;
   Log log_;
   SecretAccess access_;

@@ -218,7 +218,7 @@ TEST_F(SecretServiceTest, Errors) {
     EXPECT_EQ(keys, (std::set<std::string>{"Status", "Message"})) << r.dump();
     return r["Status"].get<int>();
   };
-  EXPECT_EQ(status(kFnB, R"({"SecretId":"db-pass"})"), 403);  // not referenced
+  EXPECT_EQ(status(kFnB, R"({"SecretId":"db-pass"})"), 401);  // not referenced (v1: 401)
   EXPECT_EQ(status(kFnA, R"({"SecretId":"unknown"})"), 404);
   EXPECT_EQ(status(kFnA, R"({})"), 400);
   EXPECT_EQ(status(kFnA, "garbage"), 400);

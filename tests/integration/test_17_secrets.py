@@ -58,7 +58,7 @@ def test_secrets_access_shapes_and_stages(make_core):
         assert "SecretString" not in r["result"]
         # not referenced by the caller's ResourceAccessPolicies
         r = sh.probe_call(dev, "b/in", {"op": "secret", "id": sh.SECRET_ARN})
-        assert "error" in r and "403" in r["error"], r
+        assert "error" in r and "401" in r["error"], r
         # unknown
         r = sh.probe_call(dev, "a/in", {"op": "secret", "id": "no-such-secret"})
         assert "error" in r and "404" in r["error"], r
