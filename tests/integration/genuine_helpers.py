@@ -1,8 +1,8 @@
 """Helpers for test_18_genuine_sdks.py: functions that bundle the GENUINE v1 Core SDKs.
 
 The SDKs are read from the shared vendor tree (never copied into the repository): by default
-`<repo>/../shared/vendor` (CI clones the repository with a copy of shared/ beside it), or
-`$EVERGREEN_SHARED_DIR/vendor`. A test builds each function's code directory at test time by
+`<repo>/../shared/vendor` (CI clones the repository with a copy of shared/ beside it; a git
+worktree falls back to the main checkout's ../shared), or `$EVERGREEN_SHARED_DIR/vendor`. A test builds each function's code directory at test time by
 copying the function's own source (tests/integration/functions/...) and the genuine SDK from
 there into a temp directory, as a v1 user bundles the SDK in their deployment package:
 
@@ -27,8 +27,19 @@ SHARED_ENV = "EVERGREEN_SHARED_DIR"
 
 
 def shared_dir():
-    """$EVERGREEN_SHARED_DIR, else <repo>/../shared."""
-    d = os.environ.get(SHARED_ENV) or os.path.join(os.path.dirname(lh.REPO), "shared")
+    """$EVERGREEN_SHARED_DIR, else <repo>/../shared; for a git worktree without a shared/ beside
+    it, <main checkout>/../shared (the main checkout = the parent of git's common directory)."""
+    if os.environ.get(SHARED_ENV):
+        return os.path.abspath(os.environ[SHARED_ENV])
+    d = os.path.join(os.path.dirname(lh.REPO), "shared")
+    if not os.path.isdir(d):
+        r = subprocess.run(["git", "-C", lh.REPO, "rev-parse", "--path-format=absolute",
+                            "--git-common-dir"], capture_output=True, text=True, timeout=10)
+        if r.returncode == 0 and r.stdout.strip():
+            main = os.path.dirname(r.stdout.strip())
+            alt = os.path.join(os.path.dirname(main), "shared")
+            if os.path.isdir(alt):
+                d = alt
     return os.path.abspath(d)
 
 
@@ -117,10 +128,3 @@ def build_c_examples(prefix, out_dir):
                 "-laws-greengrass-core-sdk-c"])
     return out_dir
 
-
-def java_available():
-    return shutil.which("javac") is not None or os.path.exists(jh.JAVAC)
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)

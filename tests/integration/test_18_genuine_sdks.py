@@ -18,7 +18,6 @@ import pytest
 import c_helpers as ch
 import evg_harness as h
 import genuine_helpers as gh
-import java_helpers as jh
 import lambda_helpers as lh
 import shadow_helpers as sh
 
