@@ -102,6 +102,7 @@ class CloudClient final : public SessionEvents {
   const CloudStats& stats() const { return stats_; }
   const DrainStats& drainStats() const { return drain_->stats(); }
   const spool::SpoolStats& spoolStats() const { return spool_->stats(); }
+  double spoolOldestAgeSeconds() const { return spool_->oldestAgeSeconds(); }
   const CloudOptions& options() const { return opts_; }
   bool connected() const { return session_.connected(); }
 

@@ -274,6 +274,30 @@ Status parseEvergreenRuntime(const json& j, const std::string& path, EvergreenRu
   return r.rejectUnknown();
 }
 
+Status parseEvergreenMetrics(const json& j, const std::string& path, MetricsConfig* m) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.integer("port", 0, 65535, &m->port));
+  EVG_RETURN_IF_ERROR(r.nonEmptyString("bindAddress", &m->bind_address));
+  {
+    in_addr a4{};
+    in6_addr a6{};
+    bool loopback = false;
+    if (inet_pton(AF_INET, m->bind_address.c_str(), &a4) == 1) {
+      loopback = (ntohl(a4.s_addr) >> 24) == 127;
+    } else if (inet_pton(AF_INET6, m->bind_address.c_str(), &a6) == 1) {
+      loopback = IN6_IS_ADDR_LOOPBACK(&a6);
+    }
+    if (!loopback) {
+      return fieldError(r.path("bindAddress"),
+                        "expected a loopback address (127.0.0.0/8 or ::1; the endpoint has no "
+                        "authentication), got " +
+                            describeJson(json(m->bind_address)));
+    }
+  }
+  EVG_RETURN_IF_ERROR(r.integer("maxConnections", 1, 1024, &m->max_connections));
+  return r.rejectUnknown();
+}
+
 Status parseEvergreen(const json& j, EvergreenConfig* e) {
   FieldReader r(j, "evergreen");
   const json* obj = nullptr;
@@ -283,6 +307,10 @@ Status parseEvergreen(const json& j, EvergreenConfig* e) {
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenLog(*obj, r.path("log"), &e->log));
   EVG_RETURN_IF_ERROR(r.object("cloud", &obj));
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenCloud(*obj, r.path("cloud"), &e->cloud));
+  EVG_RETURN_IF_ERROR(r.object("metrics", &obj));
+  if (obj != nullptr) {
+    EVG_RETURN_IF_ERROR(parseEvergreenMetrics(*obj, r.path("metrics"), &e->metrics));
+  }
   EVG_RETURN_IF_ERROR(r.object("runtime", &obj));
   if (obj != nullptr) {
     EVG_RETURN_IF_ERROR(parseEvergreenRuntime(*obj, r.path("runtime"), &e->runtime));

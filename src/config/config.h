@@ -113,8 +113,17 @@ struct EvergreenRuntimeOptions {
   int container_pids_max = 512;    // pids limit per worker cgroup
 };
 
+// "evergreen.metrics": GET /metrics (Prometheus) and /health on a loopback-only HTTP port
+// (src/metrics). Off by default.
+struct MetricsConfig {
+  int port = 0;                            // 0 = off
+  std::string bind_address = "127.0.0.1";  // must be a loopback address (127.0.0.0/8 or ::1)
+  int max_connections = 16;                // concurrent scrapers; more are closed at accept
+};
+
 struct EvergreenConfig {
   MqttOptions mqtt;
+  MetricsConfig metrics;
   LogConfig log;
   CloudConfig cloud;
   EvergreenRuntimeOptions runtime;

@@ -340,6 +340,28 @@ TEST(ConfigTest, EvergreenBlock) {
   EXPECT_EQ(r->evergreen.cloud.port, 1884);
 }
 
+TEST(ConfigTest, MetricsBlockIsLoopbackOnly) {
+  json j = minimal();
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->evergreen.metrics.port, 0);  // off by default
+  j["evergreen"] = json::parse(R"({"metrics": {"port": 9100, "bindAddress": "::1",
+                                               "maxConnections": 4}})");
+  r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->evergreen.metrics.port, 9100);
+  EXPECT_EQ(r->evergreen.metrics.bind_address, "::1");
+  EXPECT_EQ(r->evergreen.metrics.max_connections, 4);
+  j["evergreen"] = json::parse(R"({"metrics": {"port": 9100, "bindAddress": "0.0.0.0"}})");
+  r = parseConfig(j, "/gg");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("evergreen.metrics.bindAddress: expected a loopback"),
+            std::string::npos)
+      << r.status().message();
+  j["evergreen"] = json::parse(R"({"metrics": {"port": 70000}})");
+  EXPECT_FALSE(parseConfig(j, "/gg").isOk());
+}
+
 TEST(ConfigTest, DefaultConfigJsonIsValid) {
   DefaultConfigOptions o;
   o.thing_name = "dev-core";

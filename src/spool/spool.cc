@@ -71,6 +71,13 @@ Status Spool::open() {
   return Status::ok();
 }
 
+double Spool::oldestAgeSeconds() const {
+  if (entries_.empty()) return 0.0;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                       entries_.begin()->second.enqueued)
+      .count();
+}
+
 uint64_t Spool::append(std::string topic, std::shared_ptr<const std::string> payload) {
   SpoolEntry e{0, std::move(topic), std::move(payload)};
   size_t n = e.bytes();

@@ -17,6 +17,7 @@
 // Thread contract: every method runs on the io_context's loop thread; the store is touched only
 // from the pool thread.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -67,6 +68,8 @@ struct SpoolEntry {
   uint64_t seq = 0;
   std::string topic;
   std::shared_ptr<const std::string> payload;
+  // When this process queued it (restored entries: when the spool was opened).
+  std::chrono::steady_clock::time_point enqueued = std::chrono::steady_clock::now();
   size_t bytes() const { return topic.size() + (payload ? payload->size() : 0); }
 };
 
@@ -102,6 +105,8 @@ class Spool {
   void flush(std::function<void()> done = {});
 
   const SpoolStats& stats() const { return stats_; }
+  // Age of the oldest queued message in seconds (0 when empty): the spool's backlog in time.
+  double oldestAgeSeconds() const;
   const SpoolOptions& options() const { return opts_; }
 
  private:

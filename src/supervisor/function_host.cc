@@ -60,6 +60,7 @@ struct Worker {
   pid_t pid = -1;
   supervisor::WorkerSpawner* spawner = nullptr;  // the backend that started it
   Clock::time_point started;
+  Clock::time_point work_started;  // current invocation handed over (duration histogram)
   std::unique_ptr<asio::steady_timer> timeout_timer, idle_timer, kill_timer;
   std::string current;
   bool polled = false;
@@ -78,6 +79,7 @@ struct Function {
   bool restart_pending = false;
   bool crash_loop_reported = false;
   uint32_t restarts = 0;
+  DurationHistogram durations;
   std::vector<WorkerId> workers;
 };
 
@@ -477,6 +479,7 @@ std::vector<FunctionStatus> FunctionHost::functionStatus() const {
     if (auto it = impl_->functions.find(s.arn); it != impl_->functions.end()) {
       fs.pinned = it->second->spec.pinned;
       fs.restarts = it->second->restarts;
+      fs.durations = it->second->durations;
       fs.consecutive_failures = it->second->backoff.failures();
       fs.crash_loop = it->second->backoff.crashLoop();
     }
@@ -518,6 +521,7 @@ void FunctionHost::onWorkStarted(WorkerId id, const std::string& invocation_id,
   if (w == nullptr) return;
   w->polled = true;
   w->current = invocation_id;
+  w->work_started = Clock::now();
   w->idle_timer->cancel();
   w->timeout_timer->expires_after(std::chrono::milliseconds(timeout_ms));
   Impl* d = impl_.get();
@@ -534,6 +538,7 @@ void FunctionHost::onWorkFinished(WorkerId id, const std::string& invocation_id)
   w->timeout_timer->cancel();
   w->did_work = true;
   if (Function* f = impl_->function(w->arn, w->generation)) {
+    f->durations.observe(std::chrono::duration<double>(Clock::now() - w->work_started).count());
     f->backoff.onSuccess();
     f->crash_loop_reported = false;
   }

@@ -23,6 +23,7 @@
 // single-threaded. SIGCHLD is handled with an asio::signal_set on that loop; only pids this host
 // spawned are reaped (waitpid per pid), so other children of the daemon are left alone.
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
@@ -85,8 +86,26 @@ struct WorkerStatus {
   std::string state;  // v1 health names (Starting, Waiting, Working, ...)
 };
 
+// Invocation durations of one function (work handed to a worker -> its result posted), seconds.
+// Bucket bounds follow Prometheus' usual latency buckets, extended to v1's 300 s timeouts.
+struct DurationHistogram {
+  static constexpr std::array<double, 15> kBoundsSeconds = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300};
+  std::array<uint64_t, kBoundsSeconds.size() + 1> counts{};  // per bucket, last = +Inf
+  double sum_seconds = 0;
+  uint64_t count = 0;
+  void observe(double seconds) {
+    size_t i = 0;
+    while (i < kBoundsSeconds.size() && seconds > kBoundsSeconds[i]) ++i;
+    ++counts[i];
+    sum_seconds += seconds;
+    ++count;
+  }
+};
+
 struct FunctionStatus {
   std::string arn;
+  DurationHistogram durations;
   bool pinned = false;
   ipc::FunctionStats queue;  // queue depth, drops, outcomes
   uint32_t restarts = 0;
