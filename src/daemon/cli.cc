@@ -1,19 +1,28 @@
 #include "daemon/cli.h"
 
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "certs/certs.h"
 #include "config/config.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/logs_cli.h"
 #include "daemon/root.h"
+#include "daemon/root_default.h"
 #include "functions/function_cli.h"
-#include "secrets/secrets_cli.h"
 #include "group/group.h"
+#include "secrets/secrets_cli.h"
 
 namespace evg::daemon {
 namespace {
@@ -38,7 +47,59 @@ constexpr const char* kUsage =
     "  function <create|publish-version|create-alias|update-alias|list|delete> ...\n"
     "                                       manage function versions and aliases (like `aws "
     "lambda`)\n"
-    "  version\n";
+    "  logs [--function NAME | --component NAME] [-f] [--since WHEN] [--lines N]\n"
+    "                                       show the core's (rotated) system or function logs\n"
+    "  version\n"
+    "\n"
+    "Without --root DIR: $EVERGREEN_ROOT, else EVERGREEN_ROOT= in /etc/default/evergreen, else\n"
+    "/var/lib/evergreen when it exists. `evergreen <command> --help` describes one command.\n";
+
+// `evergreen <command> --help`.
+const std::map<std::string, std::string>& verbHelp() {
+  static const std::map<std::string, std::string> h = {
+      {"run",
+       "usage: evergreen run [--root DIR] [--log-level LEVEL]\n"
+       "Runs the core in the foreground; an empty DIR is initialised (config, group CA, server\n"
+       "certificate). Logs: DIR/var/log/system/<component>.log and stderr. SIGTERM/SIGINT stop\n"
+       "within 2 s, SIGHUP re-reads config.json. Under systemd (Type=notify) it reports READY=1\n"
+       "and sends WATCHDOG=1 from its event loop. Exit: 0 ok, 1 failure, 2 invalid config.\n"},
+      {"deploy",
+       "usage: evergreen deploy [--root DIR] [--timeout SECONDS] GROUP.json\n"
+       "Validates the group, then activates it on the running core (exit 0 once active; the\n"
+       "previous group stays on error, exit 2). No core running: staged for its next start,\n"
+       "exit 3. On a terminal each step is shown as it happens.\n"},
+      {"validate-group",
+       "usage: evergreen validate-group GROUP.json\n"
+       "Validates a group file offline and prints a summary (exit 2 naming the element).\n"},
+      {"status",
+       "usage: evergreen status [--root DIR]\n"
+       "Prints the running core's counters as JSON (connections, routing, drops, cloud, spool,\n"
+       "shadows, secrets, functions). The same figures: GET /metrics (evergreen.metrics.port).\n"},
+      {"reload",
+       "usage: evergreen reload [--root DIR]\n"
+       "Re-reads config.json on the running core (same as SIGHUP / systemctl reload).\n"},
+      {"certs",
+       "usage: evergreen certs issue-device [--root DIR] THING [--out DIR]\n"
+       "       evergreen certs fingerprint CERT.pem\n"
+       "issue-device writes a device key + certificate signed by the group CA and prints its\n"
+       "SHA-256 fingerprint (the group's Devices[].CertificateFingerprintSha256).\n"},
+      {"logs",
+       "usage: evergreen logs [--root DIR] [--function NAME | --component NAME] [-f]\n"
+       "                      [--since WHEN] [--lines N]\n"
+       "Shows DIR/var/log/system/<component>.log (all components merged by time when no\n"
+       "selector is given) or a function's DIR/var/log/user/<region>/<account>/<NAME>.log,\n"
+       "rotated files included, oldest first. --function takes a name or a Lambda ARN.\n"
+       "--since: 30s, 10m, 2h, 1d or an ISO-8601 time. -f/--follow keeps printing new lines.\n"},
+  };
+  return h;
+}
+
+// Commands that work on a root; --root is optional for them (see defaultRoot()).
+bool takesRoot(const std::string& cmd, const std::string& sub) {
+  if (cmd == "certs") return sub == "issue-device";
+  return cmd == "run" || cmd == "deploy" || cmd == "status" || cmd == "reload" || cmd == "logs" ||
+         cmd == "function" || cmd == "secrets";
+}
 
 // Minimal flag parser: --name value pairs plus positionals.
 struct Args {
@@ -126,7 +187,33 @@ int cmdDeploy(const Args& a, std::ostream& out, std::ostream& err) {
   }
   int timeout_ms = 30000;
   if (auto t = flag(a, "timeout")) timeout_ms = std::max(1, std::atoi(t->c_str())) * 1000;
+  // On a terminal, each step is shown as it happens (stderr; stdout keeps the JSON result).
+  const bool tty = ::isatty(STDERR_FILENO) == 1 && &err == &std::cerr;
+  if (tty) {
+    err << "[1/3] group valid: " << g->subscriptions.size() << " subscriptions, "
+        << g->functions.size() << " functions, " << g->devices.size() << " devices\n";
+  }
+  std::atomic<bool> done{false};
+  std::thread progress;
+  if (tty) {
+    progress = std::thread([&] {
+      auto start = std::chrono::steady_clock::now();
+      static const char spin[] = "|/-\\";
+      for (int i = 0; !done; ++i) {
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::fprintf(stderr, "\r[2/3] core resolving functions and activating the group %c %.1fs",
+                     spin[i % 4], s);
+        std::fflush(stderr);
+        for (int k = 0; k < 4 && !done; ++k)
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      std::fprintf(stderr, "\n");
+    });
+  }
   auto resp = controlCall(paths.control_socket, {{"op", "deploy"}, {"group", j}}, timeout_ms);
+  done = true;
+  if (progress.joinable()) progress.join();
+  if (tty && resp && (*resp).value("ok", false)) err << "[3/3] group active\n";
   if (!resp) {
     if (resp.status().code() != Code::kNotFound) {
       err << "evergreen deploy: " << resp.status().message() << "\n";
@@ -147,6 +234,52 @@ int cmdDeploy(const Args& a, std::ostream& out, std::ostream& err) {
   }
   out << (*resp)["result"].dump(2) << "\n";
   return kExitOk;
+}
+
+int cmdLogs(const Args& a, std::ostream& out, std::ostream& err) {
+  auto root = flag(a, "root");
+  if (!root) {
+    err << "evergreen logs: --root DIR is required\n";
+    return kExitInvalid;
+  }
+  LogsOptions o;
+  o.root = RootPaths::of(*root).root;
+  o.function = flag(a, "function").value_or("");
+  o.component = flag(a, "component").value_or("");
+  if (!o.function.empty() && !o.component.empty()) {
+    err << "evergreen logs: give --function or --component, not both\n";
+    return kExitInvalid;
+  }
+  o.follow = flag(a, "follow").has_value();
+  for (const auto& p : a.positional) {
+    if (p == "-f") {
+      o.follow = true;
+    } else {
+      err << "evergreen logs: unexpected argument '" << p << "'\n" << verbHelp().at("logs");
+      return kExitInvalid;
+    }
+  }
+  if (auto s = flag(a, "since")) {
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    auto t = parseSince(*s, now);
+    if (!t) {
+      err << "evergreen logs: " << t.status().message() << "\n";
+      return kExitInvalid;
+    }
+    o.since_ms = *t;
+  }
+  if (auto n = flag(a, "lines")) {
+    char* end = nullptr;
+    long v = std::strtol(n->c_str(), &end, 10);
+    if (end == n->c_str() || *end != '\0' || v < 0) {
+      err << "evergreen logs: --lines: expected a non-negative integer, got \"" << *n << "\"\n";
+      return kExitInvalid;
+    }
+    o.lines = static_cast<size_t>(v);
+  }
+  return runLogs(o, out, err);
 }
 
 int cmdValidateGroup(const Args& a, std::ostream& out, std::ostream& err) {
@@ -253,10 +386,40 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     out << "evergreen " << EVG_VERSION << "\n";
     return kExitOk;
   }
+  // `evergreen <command> --help`
+  if (auto it = verbHelp().find(cmd); it != verbHelp().end()) {
+    for (int i = 2; i < argc; ++i) {
+      std::string s = argv[i];
+      if (s == "--help" || s == "-h") {
+        out << it->second;
+        return kExitOk;
+      }
+    }
+  }
+  // --root is optional: EVERGREEN_ROOT, /etc/default/evergreen, /var/lib/evergreen.
+  std::vector<std::string> storage;
+  std::vector<char*> args(argv, argv + argc);
+  if (takesRoot(cmd, argc > 2 ? argv[2] : "")) {
+    bool has_root = false;
+    for (int i = 2; i < argc; ++i) {
+      std::string s = argv[i];
+      has_root |= s == "--root" || s.rfind("--root=", 0) == 0;
+    }
+    if (!has_root) {
+      if (auto d = defaultRoot()) {
+        storage = {"--root", d->root};
+        args.push_back(storage[0].data());
+        args.push_back(storage[1].data());
+      }
+    }
+  }
+  argc = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  argv = args.data();
   if (cmd == "function") return functions::runFunctionCli(argc - 1, argv + 1, out, err);
   if (cmd == "certs") return cmdCerts(argc, argv, out, err);
   if (cmd == "secrets") return secrets::runSecretsCli(argc - 1, argv + 1, out, err);
-  Args a = parseArgs(argc, argv, 2);
+  Args a = parseArgs(argc, argv, 2, {"follow"});
   if (!a.error.empty()) {
     err << a.error << "\n";
     return kExitInvalid;
@@ -266,6 +429,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (cmd == "validate-group") return cmdValidateGroup(a, out, err);
   if (cmd == "status") return cmdSimpleControl(a, "status", out, err);
   if (cmd == "reload") return cmdSimpleControl(a, "reload", out, err);
+  if (cmd == "logs") return cmdLogs(a, out, err);
   err << "evergreen: unknown command '" << cmd << "'\n" << kUsage;
   return kExitInvalid;
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -144,6 +145,11 @@ Status Core::start() {
     log_.info("no group deployed yet (evergreen deploy --root " + paths_.root + " GROUP.json)");
   }
   EVG_RETURN_IF_ERROR(startCloud());
+  EVG_RETURN_IF_ERROR(startMetrics());
+  const char* hooks = std::getenv("EVERGREEN_TEST_HOOKS");
+  test_hooks_ = hooks != nullptr && std::string(hooks) == "1";
+  if (test_hooks_) log_.warn("EVERGREEN_TEST_HOOKS=1: test-only control operations are enabled");
+  started_ = true;
   return Status::ok();
 }
 
@@ -152,6 +158,7 @@ void Core::stop(std::function<void()> done) {
   stopping_ = true;
   log_.info("stopping: closing listeners and sessions");
   if (control_) control_->stop();
+  if (metrics_) metrics_->stop();
   auto finish = [this, done = std::move(done)]() {
     log_.info("stopped");
     logger_.flush();
@@ -277,9 +284,17 @@ Status Core::activate(Prepared p) {
 
 void Core::deploy(json group_json, std::function<void(Result<json>)> done) {
   // Blocking half on the pool, activation on the loop, persistence on the pool, reply on the loop.
-  asio::post(pool_, [this, gj = std::move(group_json), done = std::move(done)]() mutable {
+  // One log line per step (operators follow long deployments with `evergreen logs -f`).
+  auto t0 = std::chrono::steady_clock::now();
+  log_.info("deployment 1/4: validating the group and resolving its functions");
+  asio::post(pool_, [this, t0, gj = std::move(group_json), done = std::move(done)]() mutable {
     auto prepared = prepare(gj);
-    asio::post(io_, [this, prepared = std::move(prepared), done = std::move(done)]() mutable {
+    asio::post(io_, [this, t0, prepared = std::move(prepared), done = std::move(done)]() mutable {
+      if (prepared) {
+        log_.info("deployment 2/4: activating " + std::to_string(prepared->group.functions.size()) +
+                  " functions, " + std::to_string(prepared->group.subscriptions.size()) +
+                  " subscriptions");
+      }
       if (!prepared) {
         ++counters_.deployments_rejected;
         done(prepared.status());
@@ -298,14 +313,20 @@ void Core::deploy(json group_json, std::function<void(Result<json>)> done) {
       }
       ++counters_.deployments;
       // Acknowledge only once the group is on disk: an acknowledged deployment survives a crash.
-      asio::post(pool_, [this, file_text = std::move(file_text), summary = std::move(summary),
+      log_.info("deployment 3/4: group active; writing " + paths_.group_file);
+      asio::post(pool_, [this, t0, file_text = std::move(file_text), summary = std::move(summary),
                          done = std::move(done)]() mutable {
         Status w = writeFileAtomic(paths_.group_file, file_text);
-        asio::post(io_, [w = std::move(w), summary = std::move(summary),
+        asio::post(io_, [this, t0, w = std::move(w), summary = std::move(summary),
                          done = std::move(done)]() mutable {
           if (!w) {
             done(w.withContext("group active but not persisted: "));
           } else {
+            log_.info("deployment 4/4: done in " +
+                      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - t0)
+                                         .count()) +
+                      " ms");
             done(std::move(summary));
           }
         });
@@ -334,6 +355,16 @@ void Core::handleControl(const json& req, ControlServer::Reply reply) {
   } else if (op == "reload") {
     reloadConfig();
     reply({{"ok", true}, {"result", {{"reloaded", true}}}});
+  } else if (op == "debug-block-loop" && test_hooks_) {
+    // Test hook (EVERGREEN_TEST_HOOKS=1 only): blocks the event loop, as a hung handler would,
+    // so the watchdog test can see the pings stop. Bounded to 60 s.
+    int ms = 0;
+    if (auto it = req.find("ms"); it != req.end() && it->is_number_integer()) {
+      ms = static_cast<int>(std::clamp<int64_t>(it->get<int64_t>(), 0, 60000));
+    }
+    log_.warn("debug-block-loop: blocking the event loop for " + std::to_string(ms) + " ms");
+    reply({{"ok", true}, {"result", {{"blockedMs", ms}}}});
+    ::usleep(static_cast<useconds_t>(ms) * 1000);
   } else {
     reply({{"ok", false}, {"error", "unknown control op \"" + op + "\""}});
   }
@@ -379,8 +410,11 @@ void Core::onPublish(const broker::ClientInfo& c, const broker::Message& msg) {
 void Core::route(const group::Endpoint& source, const broker::Message& msg) {
   bool any = false;
   bool to_shadow = false;
+  const auto src = static_cast<size_t>(source.kind);
+  ++counters_.in_by_source[src];
   policy_->route(source, msg.topic, [&](const group::Endpoint& t) {
     any = true;
+    ++counters_.out_by_source_target[src][static_cast<size_t>(t.kind)];
     switch (t.kind) {
       case group::Endpoint::Kind::kThing:
         ++counters_.to_devices;

@@ -15,6 +15,7 @@
 //
 // All methods run on the loop thread.
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,7 @@
 #include "daemon/root.h"
 #include "functions/function_store.h"
 #include "ipc/system_services.h"
+#include "metrics/http_server.h"
 #include "secrets/secret_service.h"
 #include "secrets/secret_store.h"
 #include "shadow/shadow_service.h"
@@ -55,6 +57,10 @@ struct RouteCounters {
   uint64_t publish_refused_all_or_error = 0;  // AllOrError publishes refused (a queue was full)
   uint64_t deployments = 0;
   uint64_t deployments_rejected = 0;
+  // Messages entering the router by source kind, and deliveries by source x target kind
+  // (indexed by group::Endpoint::Kind: thing, function, cloud, shadow, connector).
+  std::array<uint64_t, 5> in_by_source{};
+  std::array<std::array<uint64_t, 5>, 5> out_by_source_target{};
 };
 
 class Core final : public broker::BrokerHooks,
@@ -77,6 +83,12 @@ class Core final : public broker::BrokerHooks,
   // atomically; `done` gets the result on the loop. An error leaves the active group untouched.
   void deploy(nlohmann::json group_json, std::function<void(Result<nlohmann::json>)> done);
   nlohmann::json status() const;
+  // GET /metrics (Prometheus text) and /health/{live,ready,functions} (core_metrics.cc).
+  metrics::HttpResponse serveHttp(const metrics::HttpRequest& req) const;
+  std::string prometheusText() const;
+  bool ready() const { return started_ && !stopping_; }
+  // The metrics port actually bound (0 = off).
+  uint16_t metricsPort() const { return metrics_ ? metrics_->port() : 0; }
 
   // broker::BrokerHooks
   std::optional<std::string> identityForCertificate(std::string_view sha256_hex) override;
@@ -151,10 +163,16 @@ class Core final : public broker::BrokerHooks,
   // cloud_ and shadows_ so it is destroyed first (it unregisters itself from shadows_).
   std::unique_ptr<CloudShadowLink> shadow_link_;
   std::unique_ptr<shadow::ShadowSync> shadow_sync_;
-  boost::asio::thread_pool pool_{1};           // blocking work: store reads, file writes
+  boost::asio::thread_pool pool_{1};  // blocking work: store reads, file writes
   std::shared_ptr<const GroupPolicy> policy_;
   RouteCounters counters_;
   bool stopping_ = false;
+  bool started_ = false;
+  // evergreen.metrics.port != 0: the loopback HTTP endpoint (src/metrics).
+  Status startMetrics();
+  std::unique_ptr<metrics::HttpServer> metrics_;
+  // EVERGREEN_TEST_HOOKS=1 at start enables control op "debug-block-loop" (watchdog test only).
+  bool test_hooks_ = false;
 };
 
 }  // namespace evg::daemon

@@ -55,6 +55,19 @@ json Core::status() const {
                  {"publishRefusedAllOrError", counters_.publish_refused_all_or_error},
                  {"deployments", counters_.deployments},
                  {"deploymentsRejected", counters_.deployments_rejected}};
+  {
+    // Messages in by source kind, deliveries by source and target kind (also in /metrics).
+    static constexpr const char* kKinds[] = {"device", "function", "cloud", "shadow", "connector"};
+    json in = json::object(), out = json::object();
+    for (size_t s = 0; s < 5; ++s) {
+      in[kKinds[s]] = counters_.in_by_source[s];
+      json row = json::object();
+      for (size_t t = 0; t < 5; ++t) row[kKinds[t]] = counters_.out_by_source_target[s][t];
+      out[kKinds[s]] = std::move(row);
+    }
+    j["router"]["messagesIn"] = std::move(in);
+    j["router"]["messagesOut"] = std::move(out);
+  }
   if (cloud_) {
     const auto& c = cloud_->stats();
     const auto& d = cloud_->drainStats();
@@ -84,6 +97,7 @@ json Core::status() const {
                                                                                 : std::string()},
                     {"maxSizeBytes", cloud_->spoolMaxBytes()},
                     {"queued", sp.queued},
+                    {"oldestAgeSeconds", cloud_->spoolOldestAgeSeconds()},
                     {"bytes", sp.bytes},
                     {"appended", sp.appended},
                     {"acked", sp.acked},

@@ -5,6 +5,7 @@
 
 #include "config/config.h"
 #include "daemon/core.h"
+#include "daemon/systemd_notify.h"
 
 namespace evg::daemon {
 
@@ -66,6 +67,11 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
     return 1;
   }
   log.info("core started");
+  // Under systemd (Type=notify): READY=1 now that listeners are bound and the group is active,
+  // then WATCHDOG=1 from this loop every WatchdogSec/2.
+  SystemdNotifier notifier(io, Log(&logger, "runtime"));
+  notifier.ready("running; root " + paths.root);
+  notifier.startWatchdog();
 
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer stop_timer(io);
@@ -74,12 +80,16 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
+      notifier.reloading();
       core.reloadConfig();
+      notifier.ready("running; root " + paths.root);
       signals.async_wait(on_signal);
       return;
     }
     if (stopping) return;
     stopping = true;
+    notifier.stopping();
+    notifier.stopWatchdog();
     log.info(std::string("caught ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
     stop_timer.expires_after(kStopGrace);
     stop_timer.async_wait([&](const boost::system::error_code& e) {
