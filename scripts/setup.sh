@@ -8,6 +8,7 @@ PKGS=(
   clang clang-format libclang-rt-dev
   mosquitto mosquitto-clients libmosquitto-dev python3 python3-pytest python3-paho-mqtt
   nodejs npm default-jdk-headless
+  libsystemd-dev systemd dpkg-dev adduser prometheus
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -26,8 +27,14 @@ if [ ${#clean[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${clean[@]}"
 fi
+# libsystemd-dev: sd_notify for the unit; systemd: systemd-analyze verify; dpkg-dev: dpkg-shlibdeps
+# for the .deb (scripts/package.sh); prometheus: promtool (tests parse /metrics with it).
 # The distro mosquitto service must not hold 1883/8883 during tests.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
   systemctl stop mosquitto || true
+fi
+# Only promtool is needed from the prometheus package: its server must not run.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  systemctl disable --now prometheus || true
 fi
 echo "setup: all packages present"
