@@ -153,11 +153,12 @@ def test_deb_install_service_seed_example_remove_purge(deb, tmp_path):
         assert "EVERGREEN_ROOT=/var/lib/evergreen" in open(DEFAULTS).read()
         r = run("evergreen", "--help")
         assert "logs" in r.stdout
-        assert run("man", "-l", "/usr/share/man/man1/evergreen.1", check=False,
-                   env=dict(os.environ, MANPAGER="cat", PAGER="cat")).returncode == 0
 
         # --- the unit
-        r = run("systemd-analyze", "verify", UNIT, check=False)
+        # Documentation=man:evergreen(1) is checked too, unless this image drops man pages
+        # (dpkg path-exclude) or has no man(1).
+        man_ok = os.path.exists("/usr/share/man/man1/evergreen.1") and shutil.which("man")
+        r = run("systemd-analyze", "verify", *([] if man_ok else ["--man=no"]), UNIT, check=False)
         assert r.returncode == 0, f"systemd-analyze verify:\n{r.stdout}{r.stderr}"
         unit_text = open(UNIT).read()
         for d in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "ExecReload=/bin/kill -HUP $MAINPID",
