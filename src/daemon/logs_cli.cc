@@ -226,7 +226,7 @@ int runLogs(const LogsOptions& o, std::ostream& out, std::ostream& err) {
     if (o.since_ms && l.t < *o.since_ms) continue;
     shown.push_back(&l);
   }
-  size_t first = o.lines != 0 && shown.size() > o.lines ? shown.size() - o.lines : 0;
+  size_t first = o.lines && shown.size() > *o.lines ? shown.size() - *o.lines : 0;
   for (size_t i = first; i < shown.size(); ++i) out << shown[i]->text << "\n";
   out.flush();
   if (!o.follow) return 0;

@@ -24,7 +24,7 @@ struct LogsOptions {
   std::string component;  // system log component, e.g. runtime, GGConnManager
   bool follow = false;
   std::optional<int64_t> since_ms;  // epoch milliseconds
-  size_t lines = 0;                 // 0 = all; else the last N (before following)
+  std::optional<size_t> lines;      // the last N lines of history (0: none, e.g. with -f)
   int poll_ms = 250;
 };
 

@@ -42,8 +42,9 @@ TEST(LogsCliTest, RotatedFilesOldestFirstAndMerged) {
   write("runtime.log.2", "[2026-01-01T00:00:01.000Z][INFO]-runtime: a\n");
   write("runtime.log.1", "[2026-01-01T00:00:03.000Z][INFO]-runtime: c\n  trace line\n");
   write("runtime.log", "[2026-01-01T00:00:05.000Z][INFO]-runtime: e\n");
-  write("GGConnManager.log", "[2026-01-01T00:00:02.000Z][INFO]-GGConnManager: b\n"
-                             "[2026-01-01T00:00:04.000Z][INFO]-GGConnManager: d\n");
+  write("GGConnManager.log",
+        "[2026-01-01T00:00:02.000Z][INFO]-GGConnManager: b\n"
+        "[2026-01-01T00:00:04.000Z][INFO]-GGConnManager: d\n");
   LogsOptions o;
   o.root = root.string();
   std::ostringstream out, err;
