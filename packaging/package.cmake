@@ -32,9 +32,9 @@ set(CPACK_PACKAGE_NAME evergreen)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "AWS IoT Greengrass v1 compatible core")
 set(CPACK_PACKAGE_DESCRIPTION
-    "Evergreen runs AWS IoT Greengrass v1 Lambda functions unmodified: an embedded MQTT broker,\n"
-    "the v1 subscription router, the v1 SDK IPC server, a worker supervisor for Python, Node.js,\n"
-    "Java and C functions, a durable cloud spooler, shadows and secrets.")
+    "Evergreen runs AWS IoT Greengrass v1 Lambda functions unmodified: an embedded MQTT broker, \
+the v1 subscription router, the v1 SDK IPC server, a worker supervisor for Python, Node.js, Java \
+and C functions, a durable cloud spooler, shadows and secrets.")
 set(CPACK_PACKAGE_CONTACT "Evergreen maintainers <evergreen-maintainers@users.noreply.github.com>")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
