@@ -83,6 +83,17 @@ const std::map<std::string, std::string>& verbHelp() {
        "       evergreen certs fingerprint CERT.pem\n"
        "issue-device writes a device key + certificate signed by the group CA and prints its\n"
        "SHA-256 fingerprint (the group's Devices[].CertificateFingerprintSha256).\n"},
+      {"function",
+       "usage: evergreen function <create|publish-version|create-alias|update-alias|list|\n"
+       "                           list-versions|list-aliases|get|delete> [--root DIR] [options]\n"
+       "The local function store, like `aws lambda`: create --function-name N --runtime R\n"
+       "--handler H (--zip-file fileb://F | --code-dir D), publish-version, aliases (PROD...).\n"
+       "Group files reference functions by their qualified ARN (...:function:N:PROD).\n"},
+      {"secrets",
+       "usage: evergreen secrets put [--root DIR] --arn ARN (--string S | --file F [--binary])\n"
+       "                             [--stage LABEL]...\n"
+       "       evergreen secrets list [--root DIR]\n"
+       "Stores secret values encrypted (AES-256-GCM) for GGSecretManager; list shows ARNs only.\n"},
       {"logs",
        "usage: evergreen logs [--root DIR] [--function NAME | --component NAME] [-f]\n"
        "                      [--since WHEN] [--lines N]\n"
@@ -406,11 +417,14 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       has_root |= s == "--root" || s.rfind("--root=", 0) == 0;
     }
     if (!has_root) {
-      if (auto d = defaultRoot()) {
-        storage = {"--root", d->root};
-        args.push_back(storage[0].data());
-        args.push_back(storage[1].data());
+      auto d = defaultRoot();
+      if (!d) {
+        err << "evergreen " << cmd << ": " << d.status().message() << "\n";
+        return kExitInvalid;
       }
+      storage = {"--root", d->root};
+      args.push_back(storage[0].data());
+      args.push_back(storage[1].data());
     }
   }
   argc = static_cast<int>(args.size());
