@@ -207,16 +207,20 @@ int cmdDeploy(const Args& a, std::ostream& out, std::ostream& err) {
   std::atomic<bool> done{false};
   std::thread progress;
   if (tty) {
-    progress = std::thread([&] {
-      auto start = std::chrono::steady_clock::now();
+    auto start = std::chrono::steady_clock::now();
+    auto line = [start](char spin) {
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::fprintf(stderr, "\r[2/3] core resolving functions and activating the group %c %.1fs",
+                   spin, s);
+      std::fflush(stderr);
+    };
+    line('|');  // shown even when the core answers at once
+    progress = std::thread([&done, line] {
       static const char spin[] = "|/-\\";
-      for (int i = 0; !done; ++i) {
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::fprintf(stderr, "\r[2/3] core resolving functions and activating the group %c %.1fs",
-                     spin[i % 4], s);
-        std::fflush(stderr);
+      for (int i = 1; !done; ++i) {
         for (int k = 0; k < 4 && !done; ++k)
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        line(spin[i % 4]);
       }
       std::fprintf(stderr, "\n");
     });
