@@ -151,6 +151,12 @@ def test_deb_install_service_seed_example_remove_purge(deb, tmp_path):
         st = os.stat(ROOT)
         assert stat.S_IMODE(st.st_mode) == 0o755 and st.st_uid == 0 and st.st_gid == 0
         assert "EVERGREEN_ROOT=/var/lib/evergreen" in open(DEFAULTS).read()
+        if os.path.isdir("/run/systemd/system"):
+            # A host where systemd is PID 1: postinst started the unit; it must reach READY
+            # (Type=notify), then make way for the run below.
+            h.wait_until(lambda: run("systemctl", "is-active", "evergreen", check=False)
+                         .stdout.strip() == "active", 30, what="evergreen.service active")
+            run("systemctl", "stop", "evergreen")
         r = run("evergreen", "--help")
         assert "logs" in r.stdout
 
