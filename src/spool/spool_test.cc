@@ -4,8 +4,10 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 namespace evg::spool {
 namespace {
@@ -75,6 +77,24 @@ TEST_F(SpoolTest, FifoDrainAckAndRewind) {
   EXPECT_EQ(s.nextUnsent()->seq, b);
   EXPECT_EQ(s.stats().queued, 2u);
   EXPECT_EQ(s.stats().acked, 1u);
+}
+
+TEST_F(SpoolTest, OldestAgeFollowsTheHeadOfTheQueue) {
+  SpoolOptions o;
+  o.storage = StorageType::kMemory;
+  Spool s(io_, o, Log());
+  ASSERT_TRUE(s.open());
+  EXPECT_EQ(s.oldestAgeSeconds(), 0.0);
+  uint64_t a = s.append("t/a", P("1"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  uint64_t b = s.append("t/b", P("2"));
+  EXPECT_GE(s.oldestAgeSeconds(), 0.05);
+  s.markSent(a);
+  s.markSent(b);
+  EXPECT_TRUE(s.ack(a));
+  EXPECT_LT(s.oldestAgeSeconds(), 0.05);  // now b's age
+  EXPECT_TRUE(s.ack(b));
+  EXPECT_EQ(s.oldestAgeSeconds(), 0.0);
 }
 
 TEST_F(SpoolTest, FullDropsOldestAndCounts) {
