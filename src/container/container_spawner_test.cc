@@ -48,7 +48,7 @@ class ContainerSpawnerTest : public ::testing::Test {
     spawner.reset();
     std::error_code ec;
     fs::remove_all(base, ec);
-    for (const char* c : {"memory", "pids", "devices"}) {
+    for (const char* c : {"memory", "pids", "devices", "unified", ""}) {
       fs::remove(fs::path("/sys/fs/cgroup") / c / opts.cgroups.parent, ec);
     }
   }
@@ -269,6 +269,37 @@ TEST_F(ContainerSpawnerTest, LeftoversOfACrashedCoreAreKilledAndRemovedAtStart) 
   ASSERT_EQ(waitpid(h->pid, &st, 0), h->pid);
   EXPECT_TRUE(WIFSIGNALED(st));
   for (auto& p : h->pipes) close(p.fd);
+}
+
+// Issue 11 item 8: NoContainer workers of a root core sit in a tracking group each, so the next
+// start kills what a killed core left behind; the parents go when the last spawner is gone.
+TEST_F(ContainerSpawnerTest, PlainWorkersAreTrackedAndSweptAtStart) {
+  make();
+  if (spawner->layout().track == Hierarchy::kNone) GTEST_SKIP() << "no tracking hierarchy";
+  auto plain = spawner->plainSpawner(supervisor::NoContainerOptions{false});
+  fn.isolation = functions::Isolation::kNoContainer;
+  SpawnSpec s;
+  s.argv = {"/bin/sleep", "60"};
+  s.cwd = fn.code_dir;
+  s.uid = 1234;
+  s.gid = 1234;
+  s.function = &fn;
+  auto h = plain->spawn(s);
+  ASSERT_TRUE(h.isOk()) << h.status().toString();
+  std::ifstream cg("/proc/" + std::to_string(h->pid) + "/cgroup");
+  std::string all((std::istreambuf_iterator<char>(cg)), {});
+  EXPECT_NE(all.find(opts.cgroups.parent + "/p"), std::string::npos) << all;
+  (void)plain.release();  // the "killed" core never cleans up (leaked on purpose)
+  (void)spawner.release();
+  make();  // the next start sweeps
+  int st = 0;
+  ASSERT_EQ(waitpid(h->pid, &st, 0), h->pid);
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  for (auto& p : h->pipes) close(p.fd);
+  spawner.reset();  // a clean stop removes the parent groups
+  for (const char* c : {"memory", "pids", "unified"}) {
+    EXPECT_FALSE(fs::exists(fs::path("/sys/fs/cgroup") / c / opts.cgroups.parent)) << c;
+  }
 }
 
 TEST_F(ContainerSpawnerTest, ExecFailureNamesTheStep) {
