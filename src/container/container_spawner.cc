@@ -101,8 +101,10 @@ std::vector<std::string> extraReadOnlyPaths(const std::vector<std::string>& argv
   auto consider = [&](std::string v) {
     if (v.size() < 2 || v[0] != '/') return;
     if (v.size() > 2 && v.compare(v.size() - 2, 2, "/*") == 0) v.resize(v.size() - 2);
-    v = lexicallyNormalPath(v);
-    if (sharedHostDir(v)) return;
+    // Normalised and resolved for the check ("/tmp/x/..", a symlink to /tmp), exposed as named
+    // (argv/env are rewritten by that spelling; the bind follows symlinks anyway).
+    if (sharedHostDir(lexicallyNormalPath(v))) return;
+    if (auto real = resolvedPath(v); real && sharedHostDir(*real)) return;
     for (const char* in : kInside) {
       if (isUnder(v, in)) return;
     }
