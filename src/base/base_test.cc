@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "base/host_paths.h"
 #include "base/log.h"
 #include "base/status.h"
 
@@ -32,6 +34,22 @@ TEST(ResultTest, ValueOrStatus) {
   EXPECT_EQ(e.status().message(), "odd: 3");
 }
 
+TEST(HostPathsTest, NormalisedAndV1Rules) {
+  EXPECT_EQ(lexicallyNormalPath("/dev/../etc/shadow"), "/etc/shadow");
+  EXPECT_EQ(lexicallyNormalPath("/a//b/./c/"), "/a/b/c");
+  EXPECT_EQ(lexicallyNormalPath("/.."), "/");
+  EXPECT_TRUE(deviceSourceProblem("/etc/shadow"));
+  EXPECT_TRUE(deviceSourceProblem("/dev"));
+  EXPECT_FALSE(deviceSourceProblem("/dev/ttyS0"));
+  for (const char* bad : {"/", "/proc", "/sys", "/sys/class/gpio", "/dev", "/dev/shm", "/var",
+                          "/var/run", "/var/lib", "/run"}) {
+    EXPECT_TRUE(volumeSourceProblem(bad)) << bad;
+  }
+  for (const char* good : {"/srv/data", "/proc/net", "/var/lib/app", "/tmp/x", "/sysx"}) {
+    EXPECT_FALSE(volumeSourceProblem(good)) << good;
+  }
+}
+
 TEST(LogTest, ParseLevel) {
   EXPECT_EQ(*parseLogLevel("warn"), LogLevel::kWarn);
   EXPECT_FALSE(parseLogLevel("LOUD").isOk());
@@ -53,6 +71,26 @@ TEST(RotatingFileTest, RotatesAndBoundsDisk) {
   size_t total = 0;
   for (auto& e : std::filesystem::directory_iterator(dir)) total += e.file_size();
   EXPECT_LE(total, 300u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RotatingFileTest, FilesAreNotWorldReadable) {
+  auto dir = std::filesystem::temp_directory_path() / ("evg_perm_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string fresh = (dir / "new.log").string(), old = (dir / "old.log").string();
+  { std::ofstream(old) << "x\n"; }
+  ::chmod(old.c_str(), 0644);  // as older versions left user logs
+  {
+    RotatingFile a(fresh, 1000, 1), b(old, 1000, 1);
+    ASSERT_TRUE(a.append("line\n").isOk());
+    ASSERT_TRUE(b.append("line\n").isOk());
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  ASSERT_EQ(::stat(old.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
   std::filesystem::remove_all(dir);
 }
 

@@ -1,7 +1,9 @@
 #include "base/log.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -56,6 +58,11 @@ std::string isoTimestampNow() {
   return buf;
 }
 
+namespace {
+// Log files may carry payloads and resource names: readable by the owner and its group only.
+constexpr mode_t kLogFileMode = 0640;
+}  // namespace
+
 RotatingFile::RotatingFile(std::string path, size_t max_bytes, int keep)
     : path_(std::move(path)), max_bytes_(max_bytes), keep_(keep < 0 ? 0 : keep) {}
 
@@ -67,8 +74,19 @@ Status RotatingFile::openIfNeeded() {
   if (f_ != nullptr) return Status::ok();
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
-  f_ = fopen(path_.c_str(), "ae");
-  if (f_ == nullptr) return Status::io("open " + path_ + ": " + strerror(errno));
+  int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, kLogFileMode);
+  if (fd < 0) return Status::io("open " + path_ + ": " + strerror(errno));
+  struct stat st0 {};
+  // A file left by an older version (0644) is narrowed; never widened.
+  if (fstat(fd, &st0) == 0 && (st0.st_mode & 07777 & ~kLogFileMode) != 0) {
+    (void)fchmod(fd, st0.st_mode & 07777 & kLogFileMode);
+  }
+  f_ = fdopen(fd, "a");
+  if (f_ == nullptr) {
+    int e = errno;
+    ::close(fd);
+    return Status::io("open " + path_ + ": " + strerror(e));
+  }
   // Line buffered: `tail -f` sees every record as it is written (logs are not on a hot path).
   setvbuf(f_, nullptr, _IOLBF, 0);
   struct stat st {};

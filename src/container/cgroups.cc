@@ -145,6 +145,10 @@ std::string CgroupLayout::describe() const {
                   (devices == Hierarchy::kV1 ? std::string("v1 devices cgroup")
                                              : std::string("private /dev only")) +
                   ")";
+  s += "; NoContainer workers tracked in: " + (track == Hierarchy::kV2 ? std::string("v2 groups")
+                                               : track == Hierarchy::kV1
+                                                   ? "v1 " + track_controller + " groups"
+                                                   : std::string("none (recorded pids only)"));
   if (memory == Hierarchy::kV1 && !v1_memsw) {
     s += "; no swap accounting (memory.memsw): swap use is not limited";
   }
@@ -210,6 +214,15 @@ void CgroupManager::detect() {
     }
     if (l.pids == Hierarchy::kNone && contains(v2_controllers, "pids")) l.pids = Hierarchy::kV2;
   }
+  if (!l.v2_root.empty()) {
+    l.track = Hierarchy::kV2;
+  } else if (l.pids == Hierarchy::kV1) {
+    l.track = Hierarchy::kV1;
+    l.track_controller = "pids";
+  } else if (l.memory == Hierarchy::kV1) {
+    l.track = Hierarchy::kV1;
+    l.track_controller = "memory";
+  }
   layout_ = l;
 
   // Parent groups. Failures downgrade the controller (reported by missing()).
@@ -246,6 +259,21 @@ void CgroupManager::detect() {
       if (layout_.pids == Hierarchy::kV2) layout_.pids = Hierarchy::kNone;
     }
   }
+  if (layout_.track == Hierarchy::kV2) {
+    // Tracking needs no controller (hybrid's unified tree has none): just the parent chain.
+    Status s = makeChain(layout_.v2_root, opts_.parent);
+    if (!s) {
+      log_.warn("cgroup v2 tree unusable for tracking workers: " + s.message());
+      layout_.track = Hierarchy::kNone;
+      if (layout_.pids == Hierarchy::kV1) {
+        layout_.track = Hierarchy::kV1;
+        layout_.track_controller = "pids";
+      } else if (layout_.memory == Hierarchy::kV1) {
+        layout_.track = Hierarchy::kV1;
+        layout_.track_controller = "memory";
+      }
+    }
+  }
 }
 
 bool CgroupManager::killAndRemove(const std::string& dir) {
@@ -279,8 +307,41 @@ size_t CgroupManager::sweep() {
   if (layout_.memory == Hierarchy::kV1) sweepDir(v1Dir("memory"));
   if (layout_.pids == Hierarchy::kV1) sweepDir(v1Dir("pids"));
   if (layout_.devices == Hierarchy::kV1) sweepDir(v1Dir("devices"));
-  if (layout_.memory == Hierarchy::kV2 || layout_.pids == Hierarchy::kV2) sweepDir(v2Dir());
+  if (layout_.memory == Hierarchy::kV2 || layout_.pids == Hierarchy::kV2 ||
+      layout_.track == Hierarchy::kV2) {
+    sweepDir(v2Dir());
+  }
   return removed;
+}
+
+Result<WorkerCgroup> CgroupManager::createTracking(const std::string& name) {
+  if (layout_.track == Hierarchy::kNone) {
+    return Status::unsupported("no cgroup hierarchy to track workers in");
+  }
+  WorkerCgroup cg;
+  cg.name = name;
+  std::string d =
+      layout_.track == Hierarchy::kV2 ? v2Dir(name) : v1Dir(layout_.track_controller, name);
+  Status s = fs_.makeGroup(d);
+  if (!s) return s.withContext("worker cgroup " + name + ": ");
+  cg.dirs.push_back(d);
+  cg.procs_files.push_back(d + "/cgroup.procs");
+  return cg;
+}
+
+void CgroupManager::removeParents() {
+  std::vector<std::string> bases;
+  if (layout_.memory == Hierarchy::kV1) bases.push_back(layout_.v1_root + "/memory");
+  if (layout_.pids == Hierarchy::kV1) bases.push_back(layout_.v1_root + "/pids");
+  if (layout_.devices == Hierarchy::kV1) bases.push_back(layout_.v1_root + "/devices");
+  if (!layout_.v2_root.empty() &&
+      (layout_.memory == Hierarchy::kV2 || layout_.pids == Hierarchy::kV2 ||
+       layout_.track == Hierarchy::kV2)) {
+    bases.push_back(layout_.v2_root);
+  }
+  // Only this core's own group (evergreen/<core-id>): the shared first level stays, as another
+  // core starting at the same moment may be creating its group under it.
+  for (const auto& base : bases) (void)fs_.removeGroup(base + "/" + opts_.parent);
 }
 
 Result<WorkerCgroup> CgroupManager::create(const std::string& name, const WorkerLimits& limits) {

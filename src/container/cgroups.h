@@ -62,6 +62,11 @@ struct CgroupLayout {
   std::string v1_root;                   // <root> when any v1 controller is mounted
   std::string v2_root;                   // <root> (pure) or <root>/unified (hybrid); "" if none
   bool v1_memsw = false;                 // memory.memsw.limit_in_bytes (swap accounting)
+  // Where NoContainer workers get a (limit-free) group so they can be found and killed: the v2
+  // hierarchy when there is one (also hybrid's controller-less unified tree; cgroup.kill), else
+  // v1 pids, else v1 memory, else none.
+  Hierarchy track = Hierarchy::kNone;
+  std::string track_controller;  // v1: "pids" or "memory"
 
   // Limits that cannot be enforced: "memory (MemorySize)", "pids". Devices are always confined
   // by the private /dev (nodev everywhere else); the v1 devices cgroup adds a second layer.
@@ -107,6 +112,12 @@ class CgroupManager {
 
   // Creates <parent>/<name> in every usable hierarchy and writes the limits.
   Result<WorkerCgroup> create(const std::string& name, const WorkerLimits& limits);
+  // Creates <parent>/<name> in the tracking hierarchy only, without limits (NoContainer
+  // workers). Status::unsupported when the host has no usable hierarchy.
+  Result<WorkerCgroup> createTracking(const std::string& name);
+  // Removes this core's parent group (<parent>) in every hierarchy (left when still busy). The
+  // shared first level ("evergreen") stays: another core may be creating its group under it.
+  void removeParents();
   // True when the memory controller recorded an OOM kill in the worker's group.
   bool oomKilled(const WorkerCgroup& cg) const;
   // Removes the worker's groups (kills stragglers first); retried later by sweep() if busy.

@@ -235,7 +235,58 @@ TEST_F(CgroupsTest, HybridTakesV1ControllersAndIgnoresEmptyUnified) {
   EXPECT_EQ(m.layout().v2_root, root + "/unified");
   auto cg = m.create("w1", WorkerLimits{});
   ASSERT_TRUE(cg.isOk());
-  EXPECT_FALSE(fs::exists(root + "/unified/evergreen"));  // nothing to enforce there
+  // Nothing to enforce there for a container worker (the tree only tracks NoContainer ones).
+  EXPECT_FALSE(fs::exists(root + "/unified/evergreen/abc/w1"));
+}
+
+// Issue 11 item 8: NoContainer workers get a limit-free group in the tracking hierarchy (hybrid:
+// the controller-less unified tree), which the sweep covers; item 7: the parents go at the end.
+TEST_F(CgroupsTest, HybridTracksPlainWorkersInUnifiedAndRemovesParents) {
+  makeV1("memory");
+  makeV1("pids");
+  makeV2(root + "/unified", "");
+  auto m = manager();
+  m.detect();
+  EXPECT_EQ(m.layout().track, Hierarchy::kV2);
+  auto t = m.createTracking("p1");
+  ASSERT_TRUE(t.isOk()) << t.status().toString();
+  EXPECT_EQ(t->procs_files,
+            std::vector<std::string>{root + "/unified/evergreen/abc/p1/cgroup.procs"});
+  for (const auto& [path, value] : fake->writes) {
+    EXPECT_EQ(path.find("/p1/"), std::string::npos) << path;  // no limits written
+  }
+  put(root + "/unified/evergreen/abc/p1/cgroup.procs", "5151\n");
+  // A core killed here: the next start's sweep kills and removes the tracked worker.
+  auto next = manager();
+  next.detect();
+  EXPECT_EQ(next.sweep(), 1u);
+  EXPECT_EQ(fake->killed, (std::set<pid_t>{5151}));
+  EXPECT_FALSE(fs::exists(root + "/unified/evergreen/abc/p1"));
+  // Stop: this core's parent goes everywhere; another core's group is untouched.
+  ASSERT_TRUE(fake->makeGroup(root + "/memory/evergreen/other").isOk());
+  next.removeParents();
+  for (const char* h : {"/memory", "/pids", "/unified"}) {
+    EXPECT_FALSE(fs::exists(root + h + "/evergreen/abc")) << h;
+  }
+  EXPECT_TRUE(fs::exists(root + "/memory/evergreen/other"));
+}
+
+TEST_F(CgroupsTest, PureV1TracksInPidsAndNoneHasNoTracking) {
+  makeV1("memory");
+  makeV1("pids");
+  auto m = manager();
+  m.detect();
+  EXPECT_EQ(m.layout().track, Hierarchy::kV1);
+  auto t = m.createTracking("p1");
+  ASSERT_TRUE(t.isOk());
+  EXPECT_TRUE(fs::exists(root + "/pids/evergreen/abc/p1"));
+  EXPECT_FALSE(fs::exists(root + "/memory/evergreen/abc/p1"));
+  fs::remove_all(root + "/memory");
+  fs::remove_all(root + "/pids");
+  auto none = manager();
+  none.detect();
+  EXPECT_EQ(none.layout().track, Hierarchy::kNone);
+  EXPECT_EQ(none.createTracking("p2").status().code(), Code::kUnsupported);
 }
 
 TEST_F(CgroupsTest, HybridWithPidsOnlyInUnified) {

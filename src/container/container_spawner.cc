@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <set>
 
+#include "base/host_paths.h"
 #include "supervisor/spawn_util.h"
 
 namespace evg::container {
@@ -64,16 +65,46 @@ std::string replacePathPrefix(const std::string& s, const std::string& dir, cons
   return out;
 }
 
-// Absolute paths named in argv / env values (split on ':' and '=') that exist on the host and are
-// not already inside the container: their directories, deduplicated, outermost first.
-std::vector<std::string> extraReadOnlyDirs(const std::vector<std::string>& argv,
-                                           const std::vector<std::string>& env,
-                                           const std::vector<std::string>& host_ro_paths) {
+// Host directories never exposed as a whole, even when a command names them: shared scratch and
+// home areas hold other functions' code, the core's root, sockets and users' files.
+bool sharedHostDir(const std::string& d) {
+  static const char* kShared[] = {"/",        "/tmp", "/var/tmp", "/dev/shm", "/run",
+                                  "/var/run", "/var", "/home",    "/root",    "/opt",
+                                  "/srv",     "/mnt", "/media",   "/work",    "/usr/local"};
+  for (const char* x : kShared) {
+    if (d == x) return true;
+  }
+  return false;
+}
+
+// Environment variables whose values name what the runtime loads (libraries, modules, jars).
+// Any other variable (HOME, TMPDIR, the function's own) is never a reason to expose a host path:
+// functions get host paths only through LocalVolume resources.
+bool loadPathVariable(const std::string& e) {
+  for (const char* k :
+       {"LD_LIBRARY_PATH=", "LD_PRELOAD=", "NODE_PATH=", "PYTHONPATH=", "CLASSPATH="}) {
+    if (e.rfind(k, 0) == 0) return true;
+  }
+  return false;
+}
+
+// Exact host files and directories the worker's command line (argv) and load-path variables
+// name, outside the container's own paths and the read-only host paths: each is exposed as is
+// (a file as a file), never its parent. Outermost first, deduplicated.
+std::vector<std::string> extraReadOnlyPaths(const std::vector<std::string>& argv,
+                                            const std::vector<std::string>& env,
+                                            const std::vector<std::string>& host_ro_paths) {
+  // A path under the host's /tmp (a build tree there) is exposed exactly; /tmp itself never
+  // (sharedHostDir): the container's /tmp is its own tmpfs.
   static const char* kInside[] = {"/lambda", "/runtime", "/dev", "/proc", "/sys"};
-  std::set<std::string> dirs;
+  std::set<std::string> paths;
   auto consider = [&](std::string v) {
     if (v.size() < 2 || v[0] != '/') return;
     if (v.size() > 2 && v.compare(v.size() - 2, 2, "/*") == 0) v.resize(v.size() - 2);
+    // Normalised and resolved for the check ("/tmp/x/..", a symlink to /tmp), exposed as named
+    // (argv/env are rewritten by that spelling; the bind follows symlinks anyway).
+    if (sharedHostDir(lexicallyNormalPath(v))) return;
+    if (auto real = resolvedPath(v); real && sharedHostDir(*real)) return;
     for (const char* in : kInside) {
       if (isUnder(v, in)) return;
     }
@@ -82,29 +113,24 @@ std::vector<std::string> extraReadOnlyDirs(const std::vector<std::string>& argv,
     }
     std::error_code ec;
     auto st = fs::status(v, ec);
-    if (ec) return;
-    std::string d = fs::is_directory(st) ? v : fs::path(v).parent_path().string();
-    if (d.empty() || d == "/") return;
-    dirs.insert(d);
+    if (ec || !(fs::is_directory(st) || fs::is_regular_file(st))) return;
+    paths.insert(v);
   };
-  auto split = [&](const std::string& s) {
+  auto split = [&](const std::string& s, bool on_equals) {
     size_t start = 0;
     for (size_t i = 0; i <= s.size(); ++i) {
-      if (i == s.size() || s[i] == ':' || s[i] == '=') {
+      if (i == s.size() || s[i] == ':' || (on_equals && s[i] == '=')) {
         consider(s.substr(start, i - start));
         start = i + 1;
       }
     }
   };
-  for (const auto& a : argv) split(a);
+  for (const auto& a : argv) split(a, true);
   for (const auto& e : env) {
-    // PATH is a search list inherited from the daemon (it may name e.g. /root/.pyenv/shims):
-    // never a reason to expose a host directory.
-    if (e.rfind("PATH=", 0) == 0) continue;
-    split(e);
+    if (loadPathVariable(e)) split(e.substr(e.find('=') + 1), false);
   }
   std::vector<std::string> out;
-  for (const auto& d : dirs) {
+  for (const auto& d : paths) {
     bool covered = false;
     for (const auto& o : out) covered |= isUnder(d, o);
     if (!covered) out.push_back(d);
@@ -274,11 +300,67 @@ std::string cgroupParentFor(const std::string& root_dir) {
   return out;
 }
 
+struct SharedCgroups {
+  SharedCgroups(std::unique_ptr<CgroupFs> f, const CgroupOptions& o, const Log& l)
+      : fs(std::move(f)), mgr(*fs, o, l) {}
+  ~SharedCgroups() { mgr.removeParents(); }
+  std::unique_ptr<CgroupFs> fs;
+  CgroupManager mgr;
+};
+
+namespace {
+
+// NoContainer workers in their own tracking cgroup (see ContainerSpawner::plainSpawner).
+class TrackedSpawner : public supervisor::WorkerSpawner {
+ public:
+  TrackedSpawner(std::shared_ptr<SharedCgroups> cg, supervisor::NoContainerOptions o,
+                 std::string run_id, Log log)
+      : cg_(std::move(cg)), inner_(o), run_id_(std::move(run_id)), log_(std::move(log)) {}
+  ~TrackedSpawner() override {
+    for (auto& [pid, c] : live_) (void)cg_->mgr.remove(c);
+  }
+
+  Result<WorkerHandle> spawn(const SpawnSpec& spec) override {
+    auto cg = cg_->mgr.createTracking("p" + run_id_ + "-" + std::to_string(next_++));
+    if (!cg) return cg.status();
+    SpawnSpec s = spec;
+    s.join_cgroups = cg->procs_files;
+    auto h = inner_.spawn(s);
+    if (!h) {
+      (void)cg_->mgr.remove(*cg);
+      return h.status();
+    }
+    live_[h->pid] = std::move(*cg);
+    return h;
+  }
+
+  std::optional<std::string> onExit(pid_t pid, int) override {
+    auto it = live_.find(pid);
+    if (it == live_.end()) return std::nullopt;
+    // Kills what the worker left behind in its group (e.g. a daemonized child), then removes it.
+    Status s = cg_->mgr.remove(it->second);
+    if (!s) log_.warn(s.message());
+    live_.erase(it);
+    return std::nullopt;
+  }
+
+ private:
+  std::shared_ptr<SharedCgroups> cg_;
+  supervisor::NoContainerSpawner inner_;
+  std::string run_id_;
+  Log log_;
+  uint64_t next_ = 1;
+  std::map<pid_t, WorkerCgroup> live_;
+};
+
+}  // namespace
+
 ContainerSpawner::ContainerSpawner(ContainerOptions opts, Log log, std::unique_ptr<CgroupFs> f)
     : opts_(std::move(opts)),
       log_(std::move(log)),
-      fs_(f ? std::move(f) : std::make_unique<HostCgroupFs>()),
-      cgroups_(*fs_, opts_.cgroups, log_) {
+      shared_(std::make_shared<SharedCgroups>(f ? std::move(f) : std::make_unique<HostCgroupFs>(),
+                                              opts_.cgroups, log_)),
+      cgroups_(shared_->mgr) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   run_id_ = std::to_string(ts.tv_sec);
@@ -286,6 +368,16 @@ ContainerSpawner::ContainerSpawner(ContainerOptions opts, Log log, std::unique_p
 
 ContainerSpawner::~ContainerSpawner() {
   for (auto& [pid, l] : live_) (void)cgroups_.remove(l.cg);
+}
+
+const CgroupLayout& ContainerSpawner::layout() const { return cgroups_.layout(); }
+
+std::unique_ptr<supervisor::WorkerSpawner> ContainerSpawner::plainSpawner(
+    supervisor::NoContainerOptions o) {
+  if (cgroups_.layout().track == Hierarchy::kNone) {
+    return std::make_unique<supervisor::NoContainerSpawner>(o);
+  }
+  return std::make_unique<TrackedSpawner>(shared_, o, run_id_, log_);
 }
 
 Status ContainerSpawner::init() {
@@ -333,6 +425,12 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
     return Status::forbidden(
         "refusing to run " + name +
         " as root: set runtime.allowFunctionsToRunAsRoot to \"yes\" or configure a RunAs uid");
+  }
+  if (gid == 0 && !opts_.allow_root) {
+    return Status::forbidden(
+        "refusing to run " + name +
+        " with group root (gid 0): set runtime.allowFunctionsToRunAsRoot to \"yes\" or "
+        "configure a RunAs gid");
   }
   if (self != 0) {
     return Status::forbidden(
@@ -392,19 +490,26 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
     p.mkdirs("/runtime/" + lang);
     p.bind(runtime_src, "/runtime/" + lang, true, "the runtime " + runtime_src);
   }
-  // Anything else the worker's command line or environment names outside the read-only host
-  // paths (the Java runtime jars or the C SDK of a build tree, a node binary under /opt, ...) is
-  // made visible read-only at the same path.
-  // They appear at /runtime/host/<n> (argv and env rewritten to match), never inside the
-  // container's own /tmp, so a build tree under the host's /tmp stays visible and /tmp stays
-  // private and writable.
+  // The exact files and directories the worker's command line and load-path variables name
+  // outside the read-only host paths (the Java runtime jars, the C SDK or the token library of
+  // a build tree, a node binary under /opt, ...) are made visible read-only, each at
+  // /runtime/host/<n> (argv and env rewritten to match): never a parent such as the host's /tmp,
+  // and never inside the container's own /tmp, which stays private and writable. HOME is that
+  // private /tmp.
   {
-    auto extras = extraReadOnlyDirs(argv_s, env_s, opts_.host_ro_paths);
+    auto extras = extraReadOnlyPaths(argv_s, env_s, opts_.host_ro_paths);
     for (size_t i = 0; i < extras.size(); ++i) {
       const std::string inside = "/runtime/host/" + std::to_string(i);
       for (auto& a : argv_s) a = replacePathPrefix(a, extras[i], inside);
-      for (auto& e : env_s) e = replacePathPrefix(e, extras[i], inside);
-      p.mkdirs(inside);
+      for (auto& e : env_s) {
+        if (loadPathVariable(e)) e = replacePathPrefix(e, extras[i], inside);
+      }
+      if (fs::is_directory(extras[i])) {
+        p.mkdirs(inside);
+      } else {
+        p.mkdirs("/runtime/host");
+        p.touch(inside, "creating " + inside);
+      }
       p.bind(extras[i], inside, true, extras[i]);
     }
   }
@@ -454,6 +559,15 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
                              std::to_string(major(st.st_rdev)) + ":" +
                              std::to_string(minor(st.st_rdev)) + (r.read_only ? " r" : " rw"));
       continue;
+    }
+    // The group's path was checked at deploy; a symlink on the way may have changed since.
+    if (auto real = resolvedPath(r.source)) {
+      if (auto why = r.kind == functions::ResourceMount::Kind::kVolume
+                         ? volumeSourceProblem(*real)
+                         : std::optional<std::string>()) {
+        return Status::invalid(where + ": resolves to " + *real +
+                               ", which is not allowed: " + *why);
+      }
     }
     const std::string& dst = r.destination;
     if (!validContainerPath(dst) || under(dst, "/proc") || under(dst, "/dev") ||
@@ -530,7 +644,9 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
   }
   if (cpid == 0) {
     // Child: pid 1 of the new pid namespace (the container's init). Syscalls only.
-    int sfd = pipes.childSetup();
+    int sfd = pipes.childSetup(spec.token_fd);
+    // init dies with the core (and the kernel then kills everything in its pid namespace).
+    supervisor::childDieWithParent(sfd);
     umask(0);
     // The cgroup.procs files are opened now (the host's cgroupfs is gone after pivot_root) and
     // written after the setup (the devices cgroup would refuse the mknod calls).
@@ -575,7 +691,7 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
     }
     g_worker_pid = worker;
     close(sfd);
-    for (int fd = 0; fd <= 6; ++fd) close(fd);
+    for (int fd = 0; fd <= supervisor::kTokenFd; ++fd) close(fd);
     for (;;) {
       int st = 0;
       pid_t r = waitpid(-1, &st, 0);

@@ -44,6 +44,11 @@ struct ContainerOptions {
 // "evergreen/<16 hex digits of a hash of root_dir>": one cgroup subtree per core root.
 std::string cgroupParentFor(const std::string& root_dir);
 
+// The cgroup filesystem + manager one core uses; shared by the container backend and the
+// NoContainer backend it hands out (plainSpawner()). The parent groups are removed when the last
+// user is gone (core stop), so no empty evergreen/<core-id> is left behind.
+struct SharedCgroups;
+
 class ContainerSpawner : public supervisor::WorkerSpawner {
  public:
   // `fs` defaults to HostCgroupFs.
@@ -54,7 +59,14 @@ class ContainerSpawner : public supervisor::WorkerSpawner {
   // processes), creates state_dir/rootfs, and logs which limits cannot be enforced. Call once
   // before the first spawn. Status::io when state_dir cannot be created.
   Status init();
-  const CgroupLayout& layout() const { return cgroups_.layout(); }
+  const CgroupLayout& layout() const;
+
+  // The NoContainer backend of this core when cgroups are usable: plain fork/exec
+  // (supervisor::NoContainerSpawner) with each worker joining its own limit-free group in the
+  // tracking hierarchy (CgroupLayout::track) before it drops privileges, so leftovers of a
+  // killed core are found and killed by init()'s sweep, and whatever a worker leaves behind is
+  // killed when it exits. Without a tracking hierarchy it is a plain NoContainerSpawner.
+  std::unique_ptr<supervisor::WorkerSpawner> plainSpawner(supervisor::NoContainerOptions opts);
 
   // Errors: those of NoContainerSpawner, plus Status::forbidden when limits are mandatory and a
   // controller is missing, Status::invalid for a resource that cannot be attached (bad
@@ -74,8 +86,8 @@ class ContainerSpawner : public supervisor::WorkerSpawner {
 
   ContainerOptions opts_;
   Log log_;
-  std::unique_ptr<CgroupFs> fs_;
-  CgroupManager cgroups_;
+  std::shared_ptr<SharedCgroups> shared_;
+  CgroupManager& cgroups_;
   std::string rootfs_;
   uint64_t next_ = 1;
   std::string run_id_;

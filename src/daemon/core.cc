@@ -94,8 +94,10 @@ Status Core::start() {
   ho.allow_root = cfg_.runtime.allow_functions_to_run_as_root;
   ho.stop_grace_ms = 1000;  // SIGTERM of the core completes within 2 s
   ho.log_level = std::string(logLevelName(cfg_.evergreen.log.level));
+  ho.worker_registry_dir = paths_.run_dir + "/workers";  // leftovers of a kill -9 are swept
   // GreengrassContainer functions: namespaces + cgroups (src/container); needs root.
   std::unique_ptr<supervisor::WorkerSpawner> containers;
+  std::unique_ptr<supervisor::WorkerSpawner> plain;  // null: the host's NoContainerSpawner
   if (geteuid() == 0) {
     container::ContainerOptions co;
     co.allow_root = ho.allow_root;
@@ -107,6 +109,8 @@ Status Core::start() {
     auto cs = std::make_unique<container::ContainerSpawner>(co, Log(&logger_, "Container"));
     Status cst = cs->init();
     if (cst) {
+      // NoContainer workers get a tracking cgroup each (killed with the core's leftovers).
+      plain = cs->plainSpawner(supervisor::NoContainerOptions{ho.allow_root});
       containers = std::move(cs);
     } else {
       log_.error("GreengrassContainer isolation unavailable (" + cst.message() +
@@ -118,7 +122,7 @@ Status Core::start() {
         "namespaces, no memory limit)");
   }
   host_ = std::make_unique<lambda::FunctionHost>(io_, ho, *this, Log(&logger_, "LambdaHost"),
-                                                 nullptr, std::move(containers));
+                                                 std::move(plain), std::move(containers));
   EVG_RETURN_IF_ERROR(host_->start().withContext("IPC server: "));
   log_.info("IPC server (v1 SDK protocol) listening on 127.0.0.1:" + std::to_string(host_->port()) +
             ", runtimes in " + ho.runtime_dir);

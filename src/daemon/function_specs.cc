@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "base/host_paths.h"
+
 namespace evg::daemon {
 
 namespace fs = std::filesystem;
@@ -80,6 +82,18 @@ Status attachResources(const group::Group& g, const group::FunctionEnvironment& 
                                  " needs its model as a local directory at " + m.source);
         }
         break;
+      }
+    }
+    if (m.kind != functions::ResourceMount::Kind::kModel) {
+      // The group's paths are checked lexically at parse; a symlink may still lead elsewhere
+      // (/srv/all -> /): the resolved path must obey the same rule.
+      if (auto real = resolvedPath(m.source)) {
+        auto why = m.kind == functions::ResourceMount::Kind::kDevice ? deviceSourceProblem(*real)
+                                                                     : volumeSourceProblem(*real);
+        if (why) {
+          return Status::invalid(at + ": resource " + r->id + " (" + m.source + ") resolves to " +
+                                 *real + ", which is not allowed: " + *why);
+        }
       }
     }
     if (r->group_owner_setting && r->group_owner_setting->auto_add_group_owner.value_or(false)) {
@@ -180,6 +194,11 @@ Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
     if (s.run_as_uid && *s.run_as_uid == 0 && !cfg.runtime.allow_functions_to_run_as_root) {
       return Status::forbidden(where +
                                ".FunctionConfiguration.Environment.Execution.RunAs: uid 0 "
+                               "needs runtime.allowFunctionsToRunAsRoot \"yes\" in config.json");
+    }
+    if (s.run_as_gid && *s.run_as_gid == 0 && !cfg.runtime.allow_functions_to_run_as_root) {
+      return Status::forbidden(where +
+                               ".FunctionConfiguration.Environment.Execution.RunAs: gid 0 "
                                "needs runtime.allowFunctionsToRunAsRoot \"yes\" in config.json");
     }
     specs.push_back(std::move(s));

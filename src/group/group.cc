@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/host_paths.h"
 #include "config/json_fields.h"
 #include "mqtt/topic.h"
 
@@ -316,14 +317,21 @@ Status parseResourceData(const json& j, const std::string& path, Resource* res) 
   switch (res->kind) {
     case Resource::Kind::kLocalDevice:
       EVG_RETURN_IF_ERROR(absolutePath(d, "SourcePath", &res->source_path));
-      if (res->source_path.rfind("/dev/", 0) != 0) {
+      // Normalised first: "/dev/../etc/shadow" is /etc/shadow, not a device.
+      if (deviceSourceProblem(lexicallyNormalPath(res->source_path))) {
         return fieldError(d.path("SourcePath"), "expected a path under /dev/, got " +
                                                     describeJson(json(res->source_path)));
       }
+      res->source_path = lexicallyNormalPath(res->source_path);
       EVG_RETURN_IF_ERROR(parseGroupOwnerSetting(d, &res->group_owner_setting));
       break;
     case Resource::Kind::kLocalVolume:
       EVG_RETURN_IF_ERROR(absolutePath(d, "SourcePath", &res->source_path));
+      if (auto why = volumeSourceProblem(lexicallyNormalPath(res->source_path))) {
+        return fieldError(d.path("SourcePath"),
+                          describeJson(json(res->source_path)) + " is not allowed: " + *why);
+      }
+      res->source_path = lexicallyNormalPath(res->source_path);
       EVG_RETURN_IF_ERROR(absolutePath(d, "DestinationPath", &res->destination_path));
       EVG_RETURN_IF_ERROR(parseGroupOwnerSetting(d, &res->group_owner_setting));
       break;

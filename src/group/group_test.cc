@@ -252,6 +252,31 @@ TEST(GroupTest, OneBadFilePerRule) {
        "/tmp/x",
        "Resources[Id=gpio].ResourceDataContainer.LocalDeviceResourceData.SourcePath: expected a "
        "path under /dev/, got \"/tmp/x\""},
+      {"/ResourceDefinitionVersion/Resources/1/ResourceDataContainer/LocalDeviceResourceData/"
+       "SourcePath",
+       "/dev/../etc/shadow",
+       "Resources[Id=gpio].ResourceDataContainer.LocalDeviceResourceData.SourcePath: expected a "
+       "path under /dev/, got \"/dev/../etc/shadow\""},
+      {"/ResourceDefinitionVersion/Resources/0/ResourceDataContainer/LocalVolumeResourceData/"
+       "SourcePath",
+       "/",
+       "Resources[Id=tmp-vol].ResourceDataContainer.LocalVolumeResourceData.SourcePath: \"/\" "
+       "is not allowed: the whole root file system cannot be a volume resource"},
+      {"/ResourceDefinitionVersion/Resources/0/ResourceDataContainer/LocalVolumeResourceData/"
+       "SourcePath",
+       "/proc", nullptr},
+      {"/ResourceDefinitionVersion/Resources/0/ResourceDataContainer/LocalVolumeResourceData/"
+       "SourcePath",
+       "/sys/class/gpio",
+       "Resources[Id=tmp-vol].ResourceDataContainer.LocalVolumeResourceData.SourcePath: "
+       "\"/sys/class/gpio\" is not allowed: paths under /sys cannot be volume resources (v1 "
+       "rule)"},
+      {"/ResourceDefinitionVersion/Resources/0/ResourceDataContainer/LocalVolumeResourceData/"
+       "SourcePath",
+       "/srv/../dev/shm", nullptr},
+      {"/ResourceDefinitionVersion/Resources/0/ResourceDataContainer/LocalVolumeResourceData/"
+       "SourcePath",
+       "/var/", nullptr},
       {"/ResourceDefinitionVersion/Resources/0/ResourceDataContainer/LocalVolumeResourceData/"
        "DestinationPath",
        "data",

@@ -1,13 +1,16 @@
 #include "supervisor/function_host.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +20,7 @@
 #include "supervisor/backoff.h"
 #include "supervisor/log_pipe.h"
 #include "supervisor/runtime_command.h"
+#include "supervisor/worker_registry.h"
 
 namespace evg::lambda {
 
@@ -91,7 +95,8 @@ struct FunctionHost::Impl {
         hooks(h),
         log(std::move(l)),
         spawner(std::move(s)),
-        sigchld(io_, SIGCHLD) {}
+        sigchld(io_, SIGCHLD),
+        registry(opts.worker_registry_dir, log.child("Workers")) {}
 
   asio::io_context& io;
   HostOptions opts;
@@ -102,6 +107,8 @@ struct FunctionHost::Impl {
   std::unique_ptr<ipc::IpcCore> core;
   std::unique_ptr<ipc::IpcServer> server;
   asio::signal_set sigchld;
+  supervisor::WorkerRegistry registry;
+  std::string token_library;  // "" -> tokens travel in the environment (warned at start)
   std::map<std::string, std::unique_ptr<Function>> functions;
   std::map<WorkerId, std::unique_ptr<Worker>> workers;
   WorkerId next_worker = 1;
@@ -113,6 +120,7 @@ struct FunctionHost::Impl {
     supervisor::RuntimePaths p;
     p.runtime_dir = opts.runtime_dir;
     p.python3 = opts.python3;
+    p.token_library = opts.token_library;
     return p;
   }
   Worker* worker(WorkerId id) {
@@ -181,10 +189,23 @@ FunctionHost::~FunctionHost() {
     int st = 0;
     waitpid(w->pid, &st, 0);
     (void)w->spawner->onExit(w->pid, st);  // releases container cgroups
+    impl_->registry.remove(w->pid);
   }
 }
 
-Status FunctionHost::start() { return impl_->server->start(); }
+Status FunctionHost::start() {
+  Impl& d = *impl_;
+  if (size_t n = d.registry.sweep(); n > 0) {
+    d.log.warn("killed " + std::to_string(n) + " leftover worker(s) of a previous run");
+  }
+  d.token_library = supervisor::tokenLibrary(d.paths());
+  if (d.token_library.empty()) {
+    d.log.warn(
+        "libevg_worker_env.so not found: worker tokens travel in the environment, readable "
+        "through /proc/<pid>/environ by other processes of the same uid");
+  }
+  return d.server->start();
+}
 uint16_t FunctionHost::port() const { return impl_->server->port(); }
 
 void FunctionHost::Impl::watchChildren() {
@@ -216,7 +237,21 @@ Status FunctionHost::Impl::spawnWorker(Function& f) {
   in.log_level = opts.log_level;
   in.stream_manager_port = opts.stream_manager_port;
   in.extra = opts.extra_env;
+  in.token_library = token_library;
+  // The token travels on a pipe (fd 7 of the worker), never in its initial environment.
+  int tok[2] = {-1, -1};
+  if (!token_library.empty()) {
+    if (pipe2(tok, O_CLOEXEC) != 0) return Status::io(std::string("pipe: ") + strerror(errno));
+    std::string line = in.token + "\n";
+    ssize_t n = write(tok[1], line.data(), line.size());  // 65 bytes: fits any pipe buffer
+    close(tok[1]);
+    if (n != static_cast<ssize_t>(line.size())) {
+      close(tok[0]);
+      return Status::io("writing the worker token pipe failed");
+    }
+  }
   supervisor::SpawnSpec s;
+  s.token_fd = tok[0];
   s.argv = std::move(*argv);
   s.env = supervisor::workerEnvironment(f.spec, in, paths());
   s.cwd = f.spec.code_dir;
@@ -229,6 +264,8 @@ Status FunctionHost::Impl::spawnWorker(Function& f) {
           ? container_spawner.get()
           : spawner.get();
   auto h = backend->spawn(s);
+  if (tok[0] >= 0) close(tok[0]);
+  if (h) registry.add(h->pid);
   if (!h) {
     log.error("cannot start a worker of " + f.spec.arn + ": " + h.status().message());
     if (h.status().code() != Code::kForbidden) {
@@ -355,6 +392,7 @@ void FunctionHost::Impl::onExit(WorkerId id, int status) {
   w->kill_timer->cancel();
   std::string reason = "worker exited (" + describeExit(status) + ")";
   std::optional<std::string> known = w->spawner->onExit(w->pid, status);  // e.g. OOM kill
+  registry.remove(w->pid);
   if (known) reason = *known;
   ExitCause cause = w->cause == ExitCause::kNone ? ExitCause::kUnexpected : w->cause;
   w->cause = cause;

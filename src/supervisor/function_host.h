@@ -66,7 +66,13 @@ struct HostOptions {
   int user_log_keep_files = 1;
   uint16_t stream_manager_port = 8088;
   std::string python3 = "/usr/bin/python3";
+  // libevg_worker_env.so; empty: found under runtime_dir/preload or the build tree (see
+  // supervisor::tokenLibrary). Without it tokens travel in the environment (warned at start).
+  std::string token_library;
   std::map<std::string, std::string> extra_env;  // added to every worker (proxies, ...)
+  // Live workers are recorded here (supervisor::WorkerRegistry, e.g. <root>/var/run/workers);
+  // start() kills what a killed core left behind. Empty: no registry.
+  std::string worker_registry_dir;
 };
 
 class HostHooks {

@@ -115,6 +115,22 @@ Result<std::vector<std::string>> javaWorkerCommand(const functions::FunctionSpec
                                   "--handler=" + spec.handler};
 }
 
+std::string tokenLibrary(const RuntimePaths& paths) {
+  static const char* const kName = "libevg_worker_env.so";
+  if (!paths.token_library.empty()) {
+    return access(paths.token_library.c_str(), R_OK) == 0 ? paths.token_library : "";
+  }
+  std::vector<std::string> dirs = {paths.runtime_dir + "/preload"};
+#ifdef EVG_BUILD_PRELOAD_DIR
+  dirs.push_back(EVG_BUILD_PRELOAD_DIR);  // running from the build tree
+#endif
+  for (const auto& d : dirs) {
+    std::string f = d + "/" + kName;
+    if (access(f.c_str(), R_OK) == 0) return f;
+  }
+  return "";
+}
+
 Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& spec,
                                                const RuntimePaths& paths) {
   const std::string& r = spec.runtime;
@@ -155,7 +171,16 @@ std::vector<std::string> workerEnvironment(const functions::FunctionSpec& spec,
   inherit("PATH", "/usr/local/bin:/usr/bin:/bin");
   inherit("LANG", "C.UTF-8");
   inherit("HOME", "/tmp");
-  env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = in.token;
+  if (in.token_library.empty()) {
+    env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = in.token;
+  } else {
+    env.erase("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    auto own = env.find("LD_PRELOAD");
+    env["LD_PRELOAD"] = own != env.end() && !own->second.empty()
+                            ? in.token_library + ":" + own->second
+                            : in.token_library;
+    env["EVERGREEN_TOKEN_FD"] = std::to_string(kTokenFd);
+  }
   env["MY_FUNCTION_ARN"] = spec.arn;
   env["SHADOW_FUNCTION_ARN"] = "arn:aws:lambda:::function:GGShadowService";
   env["ROUTER_FUNCTION_ARN"] = "arn:aws:lambda:::function:GGRouter";

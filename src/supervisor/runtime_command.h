@@ -19,7 +19,13 @@ struct RuntimePaths {
   // evergreen-java-sdk.jar (empty: <runtime_dir>/java, then the build tree's runtime/java).
   std::string java = "/usr/bin/java";
   std::string java_dir;
+  // libevg_worker_env.so (token passing); empty: <runtime_dir>/preload, then the build tree's.
+  std::string token_library;
 };
+
+// The token library to LD_PRELOAD into workers, or "" when none is installed (then the token
+// travels in the environment, readable through /proc by processes of the same uid).
+std::string tokenLibrary(const RuntimePaths& paths);
 
 // True for the v1 Java runtime ids: java8 and later majors (java11, java17, java8.al2, ...).
 bool isJavaRuntime(const std::string& runtime);
@@ -43,6 +49,10 @@ Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& sp
 
 struct WorkerEnvInputs {
   std::string token;
+  // Non-empty: the token is NOT put into the environment; instead LD_PRELOAD=<token_library>
+  // (before the function's own LD_PRELOAD) and EVERGREEN_TOKEN_FD=7: the library reads the token
+  // from the pipe the spawner puts on fd 7 (SpawnSpec::token_fd).
+  std::string token_library;
   uint16_t ipc_port = 8000;
   std::string region, thing_name;
   std::string log_level = "INFO";

@@ -1,7 +1,9 @@
 #include "supervisor/spawn_util.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,8 +17,17 @@ namespace evg::supervisor {
 
 namespace {
 
-const char* const kStepNames[] = {"setsid", "dup",    "chdir", "setgroups",          "setgid",
-                                  "setuid", "execve", "open",  "joining the cgroup", "fork"};
+const char* const kStepNames[] = {"setsid",
+                                  "dup",
+                                  "chdir",
+                                  "setgroups",
+                                  "setgid",
+                                  "setuid",
+                                  "execve",
+                                  "open",
+                                  "joining the cgroup",
+                                  "fork",
+                                  "parent-death signal"};
 static_assert(std::size(kStepNames) == kSpawnStepCount, "one name per SpawnStep");
 
 }  // namespace
@@ -30,6 +41,15 @@ void childFail(int status_fd, int step) {
   ssize_t n = write(status_fd, &e, sizeof e);
   (void)n;
   _exit(127);
+}
+
+void childDieWithParent(int status_fd) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) childFail(status_fd, kSpawnStepParentDeath);
+  struct pollfd p {};
+  p.fd = status_fd;
+  p.events = POLLOUT;
+  // The parent holds the status pipe's only read end until execve: POLLERR = no reader left.
+  if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0) _exit(127);
 }
 
 SpawnPipes::SpawnPipes() : status_{-1, -1} {
@@ -67,7 +87,7 @@ Status SpawnPipes::open() {
   return Status::ok();
 }
 
-int SpawnPipes::childSetup() {
+int SpawnPipes::childSetup(int token_fd) {
   int sfd = status_[1];
   sigset_t all;
   sigemptyset(&all);
@@ -83,18 +103,30 @@ int SpawnPipes::childSetup() {
   int hsfd = fcntl(sfd, F_DUPFD_CLOEXEC, 16);
   if (hsfd < 0) childFail(sfd, kSpawnStepDup);
   sfd = hsfd;
+  int htok = -1;
+  if (token_fd >= 0) {
+    htok = fcntl(token_fd, F_DUPFD_CLOEXEC, 16);
+    if (htok < 0) childFail(sfd, kSpawnStepDup);
+  }
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) childFail(sfd, kSpawnStepOpen);
   if (dup2(devnull, 0) < 0) childFail(sfd, kSpawnStepDup);
   for (int i = 0; i < 6; ++i) {
     if (dup2(high[i], i + 1) < 0) childFail(sfd, kSpawnStepDup);  // dup2 clears FD_CLOEXEC
   }
-  // Close every inherited descriptor above 6 except the status pipe (close-on-exec).
+  int first_free = 7;
+  if (htok >= 0) {
+    if (dup2(htok, kTokenFd) < 0) childFail(sfd, kSpawnStepDup);  // inherited across execve
+    first_free = kTokenFd + 1;
+  }
+  // Close every other inherited descriptor except the status pipe (close-on-exec).
 #ifdef SYS_close_range
-  if (sfd > 7) syscall(SYS_close_range, 7u, static_cast<unsigned>(sfd - 1), 0u);
+  if (sfd > first_free) {
+    syscall(SYS_close_range, static_cast<unsigned>(first_free), static_cast<unsigned>(sfd - 1), 0u);
+  }
   syscall(SYS_close_range, static_cast<unsigned>(sfd + 1), ~0u, 0u);
 #else
-  for (int fd = 7; fd < 4096; ++fd) {
+  for (int fd = first_free; fd < 4096; ++fd) {
     if (fd != sfd) close(fd);
   }
 #endif

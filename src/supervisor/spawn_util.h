@@ -26,6 +26,11 @@ constexpr std::array<LogLevel, 6> kChildFdLevels = {LogLevel::kInfo,  LogLevel::
                                                     LogLevel::kDebug, LogLevel::kWarn,
                                                     LogLevel::kFatal, LogLevel::kTrace};
 
+// Child side (async-signal-safe), after the last credential change and before execve: asks the
+// kernel to SIGKILL this process when the spawning thread dies, then _exit(127)s if the parent is
+// already gone (status_fd's read end closed: the race between fork and prctl).
+void childDieWithParent(int status_fd);
+
 // Child-side failure report: step id + errno, written to the exec-status pipe.
 struct ChildError {
   int step;
@@ -45,6 +50,7 @@ enum SpawnStep {
   kSpawnStepOpen,
   kSpawnStepCgroup,
   kSpawnStepFork,
+  kSpawnStepParentDeath,
   kSpawnStepCount
 };
 
@@ -68,7 +74,8 @@ class SpawnPipes {
   // setsid, the log write ends on fds 1..6, /dev/null on fd 0, every other descriptor closed
   // except the status pipe (close-on-exec, moved above fd 15). Returns that status fd; on failure
   // reports via childFail (kSpawnStepSetsid / kSpawnStepDup / kSpawnStepOpen).
-  int childSetup();
+  // token_fd >= 0: also placed on fd kTokenFd (7).
+  int childSetup(int token_fd = -1);
 
   // Parent side, after fork/clone: closes the write ends and blocks until the child's execve
   // closes the status pipe (returns nullopt) or the child reports a failure; then the child is

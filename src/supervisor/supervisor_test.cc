@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include "supervisor/backoff.h"
 #include "supervisor/log_pipe.h"
 #include "supervisor/runtime_command.h"
+#include "supervisor/worker_registry.h"
 #include "supervisor/worker_spawner.h"
 
 namespace evg::supervisor {
@@ -120,6 +122,151 @@ TEST(NoContainerSpawnerTest, RootOnlyWhenAllowed) {
     EXPECT_EQ(waitExit(h->pid), 0);
     EXPECT_EQ(out, "65534\n65534\n");
   }
+}
+
+TEST(NoContainerSpawnerTest, GroupRootOnlyWhenAllowed) {
+  // RunAs Gid 0 with a non-root uid is as privileged as root for files owned by group root.
+  NoContainerSpawner sp({/*allow_root=*/false});
+  SpawnSpec s;
+  s.argv = {"/bin/true"};
+  s.uid = 65534;
+  s.gid = 0;
+  auto h = sp.spawn(s);
+  ASSERT_FALSE(h.isOk());
+  EXPECT_EQ(h.status().code(), Code::kForbidden);
+  EXPECT_NE(h.status().message().find("gid 0"), std::string::npos) << h.status().message();
+}
+
+bool processGone(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), {});
+  if (all.empty()) return true;
+  size_t close_paren = all.rfind(')');
+  return close_paren != std::string::npos && all.size() > close_paren + 2 &&
+         (all[close_paren + 2] == 'Z' || all[close_paren + 2] == 'X');
+}
+
+bool waitGone(pid_t pid, int ms) {
+  for (int i = 0; i < ms / 10; ++i) {
+    if (processGone(pid)) return true;
+    usleep(10000);
+  }
+  return processGone(pid);
+}
+
+// Issue 11 item 8: a worker dies with the process that spawned it (kill -9 of the core).
+TEST(NoContainerSpawnerTest, WorkerDiesWithItsParent) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t core = fork();
+  ASSERT_GE(core, 0);
+  if (core == 0) {
+    close(p[0]);
+    NoContainerSpawner sp({/*allow_root=*/true});
+    SpawnSpec s;
+    s.argv = {"/bin/sleep", "30"};
+    if (geteuid() == 0) {
+      s.uid = 65534;  // the identity change must not clear the parent-death signal
+      s.gid = 65534;
+    }
+    auto h = sp.spawn(s);
+    pid_t w = h.isOk() ? h->pid : -1;
+    if (write(p[1], &w, sizeof w) != sizeof w) _exit(2);
+    pause();  // killed below
+    _exit(0);
+  }
+  close(p[1]);
+  pid_t worker = -1;
+  ASSERT_EQ(read(p[0], &worker, sizeof worker), static_cast<ssize_t>(sizeof worker));
+  close(p[0]);
+  ASSERT_GT(worker, 0);
+  EXPECT_FALSE(processGone(worker));
+  kill(core, SIGKILL);
+  waitpid(core, nullptr, 0);
+  EXPECT_TRUE(waitGone(worker, 3000)) << "worker " << worker << " outlived its parent";
+  if (!processGone(worker)) kill(worker, SIGKILL);
+}
+
+// Issue 11 item 3: the token reaches the worker's own environment through the pipe on fd 7 and
+// the preloaded library; it is not in the environment the worker was started with
+// (/proc/<pid>/environ) and the worker is not dumpable.
+TEST(NoContainerSpawnerTest, TokenArrivesInProcessOnlyAndWorkerIsNotDumpable) {
+  RuntimePaths paths;
+  paths.runtime_dir = std::string(EVG_SOURCE_DIR) + "/runtime";
+  std::string lib = tokenLibrary(paths);
+  ASSERT_FALSE(lib.empty()) << "libevg_worker_env.so not built";
+  functions::FunctionSpec fs;
+  fs.arn = "arn:aws:lambda:us-east-1:123456789012:function:f:1";
+  fs.code_dir = "/tmp";
+  WorkerEnvInputs in;
+  in.token = std::string(64, 'a');
+  in.token_library = lib;
+  auto env = workerEnvironment(fs, in, paths);
+  for (const auto& e : env) {
+    EXPECT_EQ(e.rfind("AWS_CONTAINER_AUTHORIZATION_TOKEN=", 0), std::string::npos) << e;
+  }
+  int tok[2];
+  ASSERT_EQ(pipe2(tok, O_CLOEXEC), 0);
+  std::string line = in.token + "\n";
+  ASSERT_EQ(write(tok[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  close(tok[1]);
+  NoContainerSpawner sp({/*allow_root=*/true});
+  SpawnSpec s;
+  s.argv = {"/usr/bin/python3", "-c",
+            "import ctypes, os, sys\n"
+            "env = open('/proc/self/environ', 'rb').read()\n"
+            "print(os.environ.get('AWS_CONTAINER_AUTHORIZATION_TOKEN'))\n"
+            "print(b'AWS_CONTAINER_AUTHORIZATION_TOKEN' in env, 'EVERGREEN_TOKEN_FD' in os.environ,"
+            " 'LD_PRELOAD' in os.environ)\n"
+            "print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))\n"};  // PR_GET_DUMPABLE
+  s.env = env;
+  s.token_fd = tok[0];
+  auto h = sp.spawn(s);
+  close(tok[0]);
+  ASSERT_TRUE(h.isOk()) << h.status().toString();
+  std::string out, err;
+  for (auto& p : h->pipes) {
+    if (p.level == LogLevel::kInfo) out = readAll(p.fd);
+    if (p.level == LogLevel::kError) err = readAll(p.fd);
+    close(p.fd);
+  }
+  EXPECT_EQ(waitExit(h->pid), 0) << err;
+  EXPECT_EQ(out, in.token + "\nFalse False False\n0\n") << err;
+}
+
+TEST(WorkerRegistryTest, SweepKillsRecordedLeftoversOnly) {
+  auto dir = std::filesystem::temp_directory_path() / ("evg_reg_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  auto spawnSleep = [] {
+    pid_t c = fork();
+    if (c == 0) {
+      setsid();
+      execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return c;
+  };
+  pid_t a = spawnSleep(), b = spawnSleep();
+  {
+    WorkerRegistry first(dir.string(), Log());
+    EXPECT_EQ(first.sweep(), 0u);
+    usleep(20000);  // exec done: the start time does not change across execve anyway
+    first.add(a);
+    first.add(b);
+    first.remove(b);  // reaped normally: forgotten
+  }
+  // A stale record (a recycled pid: wrong start time) must not kill anyone.
+  { std::ofstream(dir / std::to_string(getpid())) << "x 1\n"; }
+  WorkerRegistry second(dir.string(), Log());
+  EXPECT_EQ(second.sweep(), 1u);
+  int st = 0;
+  ASSERT_EQ(waitpid(a, &st, 0), a);
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  EXPECT_FALSE(processGone(b));
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+  kill(b, SIGKILL);
+  waitpid(b, &st, 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(RuntimeCommandTest, PythonResolvesOthersUnsupported) {

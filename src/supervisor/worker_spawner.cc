@@ -1,5 +1,6 @@
 #include "supervisor/worker_spawner.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <unistd.h>
 
@@ -26,6 +27,13 @@ Result<WorkerHandle> NoContainerSpawner::spawn(const SpawnSpec& spec) {
         "refusing to run " + spec.argv[0] +
         " as root: set runtime.allowFunctionsToRunAsRoot to \"yes\" or configure a RunAs uid");
   }
+  gid_t target_gid = spec.gid ? static_cast<gid_t>(*spec.gid) : getegid();
+  if (target_gid == 0 && !opts_.allow_root) {
+    return Status::forbidden(
+        "refusing to run " + spec.argv[0] +
+        " with group root (gid 0): set runtime.allowFunctionsToRunAsRoot to \"yes\" or "
+        "configure a RunAs gid");
+  }
   bool switch_identity = spec.uid.has_value() || spec.gid.has_value();
   if (switch_identity && self != 0 &&
       (target_uid != self || (spec.gid && static_cast<gid_t>(*spec.gid) != getegid()))) {
@@ -40,6 +48,9 @@ Result<WorkerHandle> NoContainerSpawner::spawn(const SpawnSpec& spec) {
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
+  std::vector<const char*> procs;
+  for (const auto& f : spec.join_cgroups) procs.push_back(f.c_str());
+
   SpawnPipes pipes;
   if (Status st = pipes.open(); !st) return st;
 
@@ -47,14 +58,21 @@ Result<WorkerHandle> NoContainerSpawner::spawn(const SpawnSpec& spec) {
   if (pid < 0) return Status::io(std::string("fork: ") + strerror(errno));
   if (pid == 0) {
     // Child: async-signal-safe calls only.
-    int sfd = pipes.childSetup();
+    int sfd = pipes.childSetup(spec.token_fd);
     if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) childFail(sfd, kSpawnStepChdir);
+    // Join the tracking cgroup while still privileged (cgroup.procs belongs to root).
+    for (const char* f : procs) {
+      int fd = open(f, O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write(fd, "0", 1) != 1) childFail(sfd, kSpawnStepCgroup);
+      close(fd);
+    }
     if (switch_identity && self == 0) {
       gid_t g = spec.gid ? static_cast<gid_t>(*spec.gid) : getegid();
       if (setgroups(1, &g) != 0) childFail(sfd, kSpawnStepSetgroups);
       if (setgid(g) != 0) childFail(sfd, kSpawnStepSetgid);
       if (setuid(target_uid) != 0) childFail(sfd, kSpawnStepSetuid);
     }
+    childDieWithParent(sfd);  // after the identity change, which would clear it
     execve(argv[0], argv.data(), envp.data());
     childFail(sfd, kSpawnStepExec);
   }

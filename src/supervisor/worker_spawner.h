@@ -4,8 +4,14 @@
 //
 // Child file descriptors (the v1/GGv2 layout, exported to the runtime as _GG_LOG_FD_*):
 //   0 /dev/null   1 INFO (stdout)   2 ERROR (stderr)   3 DEBUG   4 WARN   5 FATAL   6 TRACE
+//   7 the token pipe (SpawnSpec::token_fd), when given
 // Every other descriptor is closed in the child. The child runs in its own session (setsid), so
 // kill(-pid, sig) reaches the worker and anything it forked.
+//
+// Workers die with the core: the child sets PR_SET_PDEATHSIG(SIGKILL) after its last identity
+// change (a credential change clears it) and exits at once if the core is already gone (checked
+// through the exec-status pipe, which also works across pid namespaces). The signal follows the
+// *thread* that forked: spawn from the thread that runs the event loop for the core's lifetime.
 //
 // Reaping contract: the spawner never waits for children; the owner reaps them (waitpid on the
 // returned pid, e.g. from a SIGCHLD signal_set) and owns the returned pipe read ends.
@@ -32,7 +38,16 @@ struct SpawnSpec {
   // backends read isolation, memory, resources and the paths to mount from them. May be null.
   const functions::FunctionSpec* function = nullptr;
   std::string runtime_dir;
+  // cgroup.procs files the child joins (writes "0" to) before it drops privileges (a tracking
+  // group per worker, see container::ContainerSpawner::plainSpawner). Empty: none.
+  std::vector<std::string> join_cgroups;
+  // Read end of a pipe holding the worker's AWS_CONTAINER_AUTHORIZATION_TOKEN; the child gets it
+  // as fd kTokenFd (see runtime_command.h: token passing). -1: none.
+  int token_fd = -1;
 };
+
+// The child-side descriptor carrying the token pipe (after the log fds 0..6).
+constexpr int kTokenFd = 7;
 
 struct LogPipe {
   LogLevel level;

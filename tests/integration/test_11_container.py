@@ -184,6 +184,42 @@ def test_volumes_and_devices_as_granted(ct):
     assert w[d["no"]] != "ok", w  # absent; creating it fails (read-only /dev)
 
 
+def test_host_tmp_and_core_root_invisible(ct):
+    """Issue 11 item 1: nothing of the host's /tmp (files, Unix sockets, the core's root when it
+    lives there) is reachable from a container; HOME is the container's own /tmp."""
+    import socket
+    import uuid
+    tag = uuid.uuid4().hex[:12]
+    marker = f"/tmp/evg-marker-{tag}"
+    sock_path = f"/tmp/evg-sock-{tag}"
+    root_marker = os.path.join(ct.root, f"evg-root-marker-{tag}")
+    assert ct.root.startswith("/tmp/"), ct.root  # pytest's tmp_path: the core root is in /tmp
+    for p in (marker, root_marker):
+        with open(p, "w") as f:
+            f.write("host secret\n")
+        os.chmod(p, 0o644)
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    os.chmod(sock_path, 0o777)
+    srv.listen(1)
+    try:
+        names = [os.path.basename(p) for p in (marker, sock_path, root_marker)]
+        r = probe(ct, "find", op="find", names=names, roots=["/"],
+                  skip=["/proc", "/sys", "/usr", "/etc", "/lib", "/lib64", "/bin", "/sbin"],
+                  sockets=[sock_path, "/runtime/host/0/" + os.path.basename(sock_path)])
+        assert r["found"] == [], r
+        assert r["home"] == "/tmp", r
+        assert all(v != "connected" for v in r["connect"].values()), r
+        rd = probe(ct, "rd", op="read", paths=[marker, root_marker])
+        for p in (marker, root_marker):
+            assert rd[p].startswith("FileNotFoundError"), rd
+    finally:
+        srv.close()
+        for p in (marker, sock_path, root_marker):
+            if os.path.exists(p):
+                os.unlink(p)
+
+
 def test_oom_kill_is_unhandled_and_worker_replaced(ct):
     r = invoke(ct, {"op": "alloc", "mb": 4, "reply": "probe/ignored"})
     assert r.get("FunctionError") == "", r
@@ -224,6 +260,18 @@ def test_cgroups_removed_after_exit_and_after_kill9(ct):
     assert "leftover worker cgroup" in ct.all_logs()
 
 
+def test_no_empty_parent_cgroup_after_stop(ct):
+    """Issue 11 item 7: a stopped core leaves no empty evergreen/<core-id> cgroup behind."""
+    h.wait_until(lambda: worker_pids(ct, ct.probe), 5, what="probe worker started")
+    cg = cgroup_of(worker_pids(ct, ct.probe)[-1])
+    assert cg is not None
+    parent = os.path.dirname(cg)
+    rc, _ = ct.stop()
+    assert rc == 0
+    assert not os.path.exists(cg)
+    assert not os.path.exists(parent), f"{parent} left behind after the core stopped"
+
+
 def test_root_refused_unless_allowed(make_core):
     core = make_core("noroot")
     core.config["runtime"]["allowFunctionsToRunAsRoot"] = "no"
@@ -234,3 +282,19 @@ def test_root_refused_unless_allowed(make_core):
     r = core.deploy(g)
     assert r.returncode != 0
     assert "allowFunctionsToRunAsRoot" in r.stderr + r.stdout
+
+
+def test_group_root_refused_unless_allowed(make_core):
+    """Issue 11 item 7: RunAs Gid 0 is as privileged as Uid 0 for root-group files."""
+    core = make_core("nogid0")
+    core.config["runtime"]["allowFunctionsToRunAsRoot"] = "no"
+    core.start()
+    fn = lh.create_function(core, "Probe", "container_probe", "probe.handler")
+    for isolation in ("GreengrassContainer", "NoContainer"):
+        g = ContainerGroup().function(fn, pinned=True)
+        container_cfg(g.functions[0][2], uid=UID)
+        g.functions[0][2]["Environment"]["Execution"]["RunAs"]["Gid"] = 0
+        g.functions[0][2]["Environment"]["Execution"]["IsolationMode"] = isolation
+        r = core.deploy(g)
+        assert r.returncode != 0, isolation
+        assert "gid 0" in r.stderr + r.stdout and "allowFunctionsToRunAsRoot" in r.stderr + r.stdout

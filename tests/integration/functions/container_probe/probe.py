@@ -4,6 +4,8 @@
 #   write  - tries to create a file in each of event["paths"] -> {path: "ok" | "Errno text"}
 #   read   - reads each of event["paths"] -> {path: content | "Errno text"}
 #   alloc  - touches event["mb"] MB of memory, then answers {"allocated": mb}
+#   find   - walks event["roots"] (not into event["skip"]) for entries named in event["names"];
+#            connects to each of event["sockets"] -> {"found", "home", "connect": {path: result}}
 import json
 import os
 import socket
@@ -51,6 +53,26 @@ def _read(event):
     return out
 
 
+def _find(event):
+    names, skip = set(event['names']), set(event.get('skip', []))
+    found = []
+    for root in event['roots']:
+        for d, dirs, files in os.walk(root):
+            dirs[:] = [x for x in dirs if os.path.join(d, x) not in skip]
+            found += [os.path.join(d, n) for n in dirs + files if n in names]
+    conn = {}
+    for path in event.get('sockets', []):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            conn[path] = 'connected'
+        except Exception as e:
+            conn[path] = _err(e)
+        finally:
+            s.close()
+    return {'found': sorted(found), 'home': os.environ.get('HOME'), 'connect': conn}
+
+
 def handler(event, context):
     op = event.get('op')
     if op == 'whoami':
@@ -59,6 +81,8 @@ def handler(event, context):
         r = _write(event)
     elif op == 'read':
         r = _read(event)
+    elif op == 'find':
+        r = _find(event)
     elif op == 'alloc':
         _keep.append(b'a' * (int(event['mb']) << 20))
         r = {'allocated': event['mb']}
