@@ -280,6 +280,9 @@ int run(const Args& a, std::ostream& out, std::ostream& err) {
     std::string zip = zipPath(opt("zip-file"));
     std::string dir = opt("code-dir");
     if (zip.empty() == dir.empty()) return usage("give exactly one of --zip-file or --code-dir");
+    if (!opt("publish").empty() && opt("publish") != "true") {
+      return usage("--publish takes no value");
+    }
     auto v = store.updateFunctionCode(name, zip, dir);
     if (!v) return fail(v.status());
     if (!opt("publish").empty()) v = store.publishVersion(name);

@@ -499,6 +499,11 @@ TEST(FunctionCliTest, UpdateUsageErrorsAndConfiguredBounds) {
   EXPECT_EQ(runCli({"update-function-code", "--root", root, "--function-name", "f"}, &out, &err),
             2);
   EXPECT_NE(err.find("exactly one of --zip-file or --code-dir"), std::string::npos) << err;
+  EXPECT_EQ(runCli({"update-function-code", "--root", root, "--function-name", "f", "--code-dir",
+                    tmp.path() + "/src", "--publish=false"},
+                   &out, &err),
+            2);
+  EXPECT_NE(err.find("--publish takes no value"), std::string::npos) << err;
   // evergreen.functions bounds apply.
   writeFile(tmp.path() + "/big/app.py", std::string(2000, 'x'));
   EXPECT_EQ(runCli({"update-function-code", "--root", root, "--function-name", "f", "--code-dir",
