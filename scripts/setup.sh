@@ -2,7 +2,7 @@
 # Idempotent: installs every Debian package Evergreen needs to build, run and test.
 set -euo pipefail
 PKGS=(
-  build-essential cmake ninja-build pkg-config git ccache
+  build-essential cmake ninja-build pkg-config git ccache libarchive-dev zlib1g-dev
   libboost-dev libboost-system-dev nlohmann-json3-dev libssl-dev libsqlite3-dev openssl
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang clang-format libclang-rt-dev

@@ -298,6 +298,14 @@ Status parseEvergreenMetrics(const json& j, const std::string& path, MetricsConf
   return r.rejectUnknown();
 }
 
+Status parseEvergreenFunctions(const json& j, const std::string& path, FunctionStoreLimits* o) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.integer("maxZipBytes", 1, INT64_MAX, &o->max_zip_bytes));
+  EVG_RETURN_IF_ERROR(r.integer("maxUnpackedBytes", 1, INT64_MAX, &o->max_unpacked_bytes));
+  EVG_RETURN_IF_ERROR(r.integer("maxEntries", 1, INT64_MAX, &o->max_entries));
+  return r.rejectUnknown();
+}
+
 Status parseEvergreen(const json& j, EvergreenConfig* e) {
   FieldReader r(j, "evergreen");
   const json* obj = nullptr;
@@ -314,6 +322,10 @@ Status parseEvergreen(const json& j, EvergreenConfig* e) {
   EVG_RETURN_IF_ERROR(r.object("runtime", &obj));
   if (obj != nullptr) {
     EVG_RETURN_IF_ERROR(parseEvergreenRuntime(*obj, r.path("runtime"), &e->runtime));
+  }
+  EVG_RETURN_IF_ERROR(r.object("functions", &obj));
+  if (obj != nullptr) {
+    EVG_RETURN_IF_ERROR(parseEvergreenFunctions(*obj, r.path("functions"), &e->functions));
   }
   return r.rejectUnknown();
 }

@@ -121,12 +121,20 @@ struct MetricsConfig {
   int max_connections = 16;                // concurrent scrapers; more are closed at accept
 };
 
+// "evergreen.functions": bounds of the function store's code packages (src/functions).
+struct FunctionStoreLimits {
+  int64_t max_zip_bytes = 268435456;       // zip package size
+  int64_t max_unpacked_bytes = 268435456;  // total bytes of a zip's or code dir's files
+  int64_t max_entries = 65536;             // files + directories + links
+};
+
 struct EvergreenConfig {
   MqttOptions mqtt;
   MetricsConfig metrics;
   LogConfig log;
   CloudConfig cloud;
   EvergreenRuntimeOptions runtime;
+  FunctionStoreLimits functions;
 };
 
 struct CoreConfig {

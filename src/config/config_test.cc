@@ -362,6 +362,26 @@ TEST(ConfigTest, MetricsBlockIsLoopbackOnly) {
   EXPECT_FALSE(parseConfig(j, "/gg").isOk());
 }
 
+TEST(ConfigTest, EvergreenFunctionStoreBounds) {
+  json j = minimal();
+  auto d = parseConfig(j, "/gg");
+  ASSERT_TRUE(d.isOk());
+  EXPECT_EQ(d->evergreen.functions.max_unpacked_bytes, 268435456);
+  EXPECT_EQ(d->evergreen.functions.max_entries, 65536);
+  j["evergreen"] = json::parse(
+      R"({"functions": {"maxZipBytes": 1000, "maxUnpackedBytes": 2000, "maxEntries": 3}})");
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->evergreen.functions.max_zip_bytes, 1000);
+  EXPECT_EQ(r->evergreen.functions.max_unpacked_bytes, 2000);
+  EXPECT_EQ(r->evergreen.functions.max_entries, 3);
+  j["evergreen"] = json::parse(R"({"functions": {"maxEntries": 0}})");
+  EXPECT_NE(errorOf(j).find("evergreen.functions.maxEntries"), std::string::npos);
+  j["evergreen"] = json::parse(R"({"functions": {"maxEntry": 5}})");
+  EXPECT_NE(errorOf(j).find("evergreen.functions.maxEntry: unknown field"), std::string::npos)
+      << errorOf(j);
+}
+
 TEST(ConfigTest, DefaultConfigJsonIsValid) {
   DefaultConfigOptions o;
   o.thing_name = "dev-core";

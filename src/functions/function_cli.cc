@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "config/config.h"
 #include "functions/arn.h"
 #include "functions/function_store.h"
 
@@ -18,8 +19,12 @@ namespace {
 using json = nlohmann::json;
 
 constexpr const char* kUsage =
-    "usage: evergreen function <create|publish-version|create-alias|update-alias|list|"
-    "list-versions|list-aliases|get|delete> --root DIR [options]";
+    "usage: evergreen function <create|update-function-code|update-function-configuration|"
+    "publish-version|create-alias|update-alias|list|list-versions|list-aliases|get|delete|"
+    "delete-alias> --root DIR [options]";
+
+// Options that take no value.
+const std::set<std::string> kFlags = {"publish"};
 
 struct Args {
   std::string command;
@@ -40,6 +45,8 @@ Result<Args> parseArgs(int argc, char** argv) {
     if (auto eq = key.find('='); eq != std::string::npos) {
       value = key.substr(eq + 1);
       key = key.substr(0, eq);
+    } else if (kFlags.count(key) != 0) {
+      value = "true";
     } else {
       if (i + 1 >= argc) return Status::invalid("option --" + key + " needs a value");
       value = argv[++i];
@@ -100,6 +107,20 @@ void regionFromConfig(const std::string& root, std::string* region, std::string*
   }
 }
 
+// The store's bounds from DIR/config/config.json (evergreen.functions); defaults without a file.
+Status limitsFromConfig(const std::string& root, FunctionStoreOptions* so) {
+  std::string path = root + "/config/config.json";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return Status::ok();
+  auto cfg = config::loadConfigFile(path, root);
+  if (!cfg) return cfg.status();
+  const auto& f = cfg->evergreen.functions;
+  so->max_zip_bytes = static_cast<uint64_t>(f.max_zip_bytes);
+  so->code_limits.max_unpacked_bytes = static_cast<uint64_t>(f.max_unpacked_bytes);
+  so->code_limits.max_entries = static_cast<uint64_t>(f.max_entries);
+  return Status::ok();
+}
+
 json versionJson(const FunctionVersion& v) {
   json j{{"FunctionName", v.config.name},
          {"FunctionArn", v.arn},
@@ -130,6 +151,56 @@ Result<uint32_t> parseUint(const std::string& key, const std::string& v) {
   return static_cast<uint32_t>(std::stoul(v));
 }
 
+const std::map<std::string, std::set<std::string>> kOptions = {
+    {"create",
+     {"function-name", "runtime", "handler", "description", "timeout", "memory-size", "environment",
+      "zip-file", "code-dir"}},
+    {"update-function-code", {"function-name", "zip-file", "code-dir", "publish"}},
+    {"update-function-configuration",
+     {"function-name", "runtime", "handler", "description", "timeout", "memory-size",
+      "environment"}},
+    {"publish-version", {"function-name", "description"}},
+    {"create-alias", {"function-name", "name", "function-version", "description"}},
+    {"update-alias", {"function-name", "name", "function-version"}},
+    {"list", {}},
+    {"list-versions", {"function-name"}},
+    {"list-aliases", {"function-name"}},
+    {"get", {"function-name", "qualifier"}},
+    {"delete", {"function-name", "qualifier"}},
+    {"delete-alias", {"function-name", "name"}},
+};
+
+// --runtime/--handler/--description/--timeout/--memory-size/--environment, when given.
+Result<FunctionConfigUpdate> configOptions(const Args& a) {
+  FunctionConfigUpdate u;
+  auto get = [&](const char* k) -> const std::string* {
+    auto it = a.opts.find(k);
+    return it == a.opts.end() ? nullptr : &it->second;
+  };
+  if (auto* v = get("runtime")) u.runtime = *v;
+  if (auto* v = get("handler")) u.handler = *v;
+  if (auto* v = get("description")) u.description = *v;
+  if (auto* v = get("timeout")) {
+    auto t = parseUint("timeout", *v);
+    if (!t) return t.status();
+    u.timeout_s = *t;
+  }
+  if (auto* v = get("memory-size")) {
+    auto t = parseUint("memory-size", *v);
+    if (!t) return t.status();
+    u.memory_mb = *t;
+  }
+  if (auto* v = get("environment")) {
+    auto env = parseEnvironment(*v);
+    if (!env) return env.status();
+    u.env = std::move(*env);
+  }
+  return u;
+}
+
+// fileb://PATH (AWS CLI spelling) or PATH.
+std::string zipPath(const std::string& v) { return v.rfind("fileb://", 0) == 0 ? v.substr(8) : v; }
+
 int run(const Args& a, std::ostream& out, std::ostream& err) {
   auto opt = [&](const std::string& k) {
     auto it = a.opts.find(k);
@@ -153,6 +224,13 @@ int run(const Args& a, std::ostream& out, std::ostream& err) {
   std::string cmd = a.command;
   if (auto it = kAliases.find(cmd); it != kAliases.end()) cmd = it->second;
 
+  auto allowed = kOptions.find(cmd);
+  if (allowed == kOptions.end()) return usage("unknown command \"" + a.command + "\"");
+  for (const auto& [k, _] : a.opts) {
+    if (k != "root" && k != "region" && k != "account" && allowed->second.count(k) == 0) {
+      return usage("option --" + k + " is not valid for " + a.command);
+    }
+  }
   std::string root = opt("root");
   if (root.empty()) return usage("--root DIR is required");
   std::string name = opt("function-name");
@@ -168,32 +246,22 @@ int run(const Args& a, std::ostream& out, std::ostream& err) {
   so.region = opt("region");
   so.account = opt("account");
   regionFromConfig(root, &so.region, &so.account);
+  if (Status st = limitsFromConfig(root, &so); !st) return usage(st.message());
   FunctionStore store(so);
 
   if (cmd == "create") {
     if (auto m = need({"function-name", "runtime", "handler"}); !m.empty()) return usage(m);
+    auto cu = configOptions(a);
+    if (!cu) return usage(cu.status().message());
     CreateFunctionRequest req;
     req.config.name = name;
-    req.config.runtime = opt("runtime");
-    req.config.handler = opt("handler");
-    req.config.description = opt("description");
-    if (!opt("timeout").empty()) {
-      auto t = parseUint("timeout", opt("timeout"));
-      if (!t) return usage(t.status().message());
-      req.config.timeout_s = *t;
-    }
-    if (!opt("memory-size").empty()) {
-      auto t = parseUint("memory-size", opt("memory-size"));
-      if (!t) return usage(t.status().message());
-      req.config.memory_mb = *t;
-    }
-    if (!opt("environment").empty()) {
-      auto env = parseEnvironment(opt("environment"));
-      if (!env) return usage(env.status().message());
-      req.config.env = std::move(*env);
-    }
-    req.zip_path = opt("zip-file");
-    if (req.zip_path.rfind("fileb://", 0) == 0) req.zip_path = req.zip_path.substr(8);
+    req.config.runtime = cu->runtime.value_or("");
+    req.config.handler = cu->handler.value_or("");
+    req.config.description = cu->description.value_or("");
+    if (cu->timeout_s) req.config.timeout_s = *cu->timeout_s;
+    if (cu->memory_mb) req.config.memory_mb = *cu->memory_mb;
+    if (cu->env) req.config.env = std::move(*cu->env);
+    req.zip_path = zipPath(opt("zip-file"));
     req.code_dir = opt("code-dir");
     if (req.zip_path.empty() == req.code_dir.empty()) {
       return usage("give exactly one of --zip-file or --code-dir");
@@ -203,6 +271,35 @@ int run(const Args& a, std::ostream& out, std::ostream& err) {
                    "/config/config.json)");
     }
     auto v = store.create(req);
+    if (!v) return fail(v.status());
+    out << versionJson(*v).dump(4) << "\n";
+    return 0;
+  }
+  if (cmd == "update-function-code") {
+    if (auto m = need({"function-name"}); !m.empty()) return usage(m);
+    std::string zip = zipPath(opt("zip-file"));
+    std::string dir = opt("code-dir");
+    if (zip.empty() == dir.empty()) return usage("give exactly one of --zip-file or --code-dir");
+    if (!opt("publish").empty() && opt("publish") != "true") {
+      return usage("--publish takes no value");
+    }
+    auto v = store.updateFunctionCode(name, zip, dir);
+    if (!v) return fail(v.status());
+    if (!opt("publish").empty()) v = store.publishVersion(name);
+    if (!v) return fail(v.status());
+    out << versionJson(*v).dump(4) << "\n";
+    return 0;
+  }
+  if (cmd == "update-function-configuration") {
+    if (auto m = need({"function-name"}); !m.empty()) return usage(m);
+    auto cu = configOptions(a);
+    if (!cu) return usage(cu.status().message());
+    if (cu->empty()) {
+      return usage(
+          "update-function-configuration needs at least one of --runtime, --handler, "
+          "--description, --timeout, --memory-size, --environment");
+    }
+    auto v = store.updateFunctionConfiguration(name, *cu);
     if (!v) return fail(v.status());
     out << versionJson(*v).dump(4) << "\n";
     return 0;

@@ -1,9 +1,8 @@
 #include "functions/function_store.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
-#include <spawn.h>
-#include <sys/wait.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,8 +16,6 @@
 
 #include "base/log.h"
 #include "functions/arn.h"
-
-extern char** environ;
 
 namespace evg::functions {
 
@@ -37,14 +34,25 @@ Result<std::string> readFile(const std::string& path) {
   return ss.str();
 }
 
+// function.json is written 0600: it holds environment variables, and only the core (or the
+// CLI user) reads it; the code directories are what RunAs identities need (0755/0644).
 Status writeFileAtomic(const std::string& path, const std::string& data) {
   std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return Status::io("cannot write " + tmp + ": " + strerror(errno));
-    out << data;
-    out.flush();
-    if (!out) return Status::io("write failed: " + tmp);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::io("cannot write " + tmp + ": " + strerror(errno));
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t w = ::write(fd, data.data() + off, data.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      std::string e = strerror(errno);
+      ::close(fd);
+      return Status::io("write failed: " + tmp + ": " + e);
+    }
+    off += static_cast<size_t>(w);
+  }
+  if (::fchmod(fd, 0600) != 0 || ::close(fd) != 0) {
+    return Status::io("write failed: " + tmp + ": " + strerror(errno));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return Status::io("rename " + tmp + ": " + strerror(errno));
@@ -52,77 +60,21 @@ Status writeFileAtomic(const std::string& path, const std::string& data) {
   return Status::ok();
 }
 
-std::string base64(const unsigned char* data, size_t n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  int len =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-  out.resize(static_cast<size_t>(len));
-  return out;
-}
-
-// SHA-256 over a file, or over a directory's sorted relative paths and contents.
-Result<std::string> sha256Of(const std::string& path, uint64_t* size_out) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  uint64_t total = 0;
-  auto feedFile = [&](const fs::path& p) -> Status {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) return Status::io("cannot read " + p.string());
-    char buf[65536];
-    while (in) {
-      in.read(buf, sizeof buf);
-      auto n = static_cast<size_t>(in.gcount());
-      EVP_DigestUpdate(ctx, buf, n);
-      total += n;
-    }
-    return Status::ok();
-  };
-  Status st;
+// mkdir + chmod 0755 (umask-proof) for each missing component of `path` below `base`.
+Status makeDirs0755(const std::string& path) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    std::vector<fs::path> files;
-    for (auto& e : fs::recursive_directory_iterator(path, ec)) {
-      if (e.is_regular_file()) files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-    for (auto& f : files) {
-      std::string rel = fs::relative(f, path).string();
-      EVP_DigestUpdate(ctx, rel.data(), rel.size() + 1);
-      st = feedFile(f);
-      if (!st) break;
-    }
-  } else {
-    st = feedFile(path);
+  std::vector<fs::path> missing;
+  for (fs::path p = path; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  EVP_DigestFinal_ex(ctx, md, &mdlen);
-  EVP_MD_CTX_free(ctx);
-  if (!st) return st;
-  *size_out = total;
-  return base64(md, mdlen);
-}
-
-Status runQuiet(const std::vector<std::string>& argv) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return Status::io("cannot run " + argv[0] + ": " + strerror(rc));
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return Status::io("waitpid: " + std::string(strerror(errno)));
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return Status::invalid(argv[0] + " failed (status " + std::to_string(WEXITSTATUS(status)) +
-                           ")");
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::io("cannot create " + it->string() + ": " + strerror(errno));
+    }
+    if (::chmod(it->c_str(), 0755) != 0) {
+      return Status::io("chmod " + it->string() + ": " + strerror(errno));
+    }
   }
   return Status::ok();
 }
@@ -166,21 +118,6 @@ bool isKnownRuntime(std::string_view r) {
     return true;
   }
   return false;
-}
-
-Status extractZip(const std::string& zip_path, const std::string& dest) {
-  std::error_code ec;
-  if (!fs::is_regular_file(zip_path, ec)) {
-    return Status::notFound("zip file not found: " + zip_path);
-  }
-  fs::create_directories(dest, ec);
-  if (ec) return Status::io("cannot create " + dest + ": " + ec.message());
-  if (::access("/usr/bin/unzip", X_OK) == 0) {
-    return runQuiet({"/usr/bin/unzip", "-q", "-o", zip_path, "-d", dest})
-        .withContext("extracting " + zip_path + ": ");
-  }
-  return runQuiet({"/usr/bin/python3", "-m", "zipfile", "-e", zip_path, dest})
-      .withContext("extracting " + zip_path + ": ");
 }
 
 FunctionStore::FunctionStore(FunctionStoreOptions opts) : opts_(std::move(opts)) {}
@@ -249,11 +186,9 @@ FunctionAlias aliasOf(const json& j, const std::string& alias) {
 
 }  // namespace
 
-Result<FunctionVersion> FunctionStore::create(const CreateFunctionRequest& req) {
-  const FunctionConfig& c = req.config;
-  if (!isValidFunctionName(c.name)) {
-    return Status::invalid("invalid function name \"" + c.name + "\" (1-64 of A-Za-z0-9_-)");
-  }
+namespace {
+
+Status validateConfig(const FunctionConfig& c) {
   if (!isKnownRuntime(c.runtime)) {
     return Status::invalid("unsupported runtime \"" + c.runtime +
                            "\" (python2.7, python3.x, nodejs*, java8/java11/java17, "
@@ -261,6 +196,79 @@ Result<FunctionVersion> FunctionStore::create(const CreateFunctionRequest& req) 
   }
   if (c.handler.empty()) return Status::invalid("handler is required");
   if (c.timeout_s == 0) return Status::invalid("timeout must be at least 1 second");
+  return Status::ok();
+}
+
+// The part of a $LATEST or version snapshot that publishVersion compares (Lambda: code hash and
+// configuration). Versions record $LATEST's description as SourceDescription, since their own
+// Description may come from publish-version --description.
+json publishKey(const json& v, bool is_version) {
+  json k = json::object();
+  for (const char* f :
+       {"Runtime", "Handler", "Timeout", "MemorySize", "Environment", "CodeSha256"}) {
+    k[f] = v.contains(f) ? v[f] : json();
+  }
+  k["Description"] = is_version ? v.value("SourceDescription", v.value("Description", ""))
+                                : v.value("Description", "");
+  return k;
+}
+
+// Swaps two directories atomically (renameat2 RENAME_EXCHANGE; two renames where the file system
+// cannot exchange).
+Status exchangeDirs(const std::string& a, const std::string& b) {
+  if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0) {
+    return Status::ok();
+  }
+  if (errno != EINVAL && errno != ENOSYS) {
+    return Status::io("exchange " + a + " and " + b + ": " + strerror(errno));
+  }
+  std::string parked = a + ".swap";
+  std::error_code ec;
+  fs::remove_all(parked, ec);
+  if (::rename(a.c_str(), parked.c_str()) != 0 || ::rename(b.c_str(), a.c_str()) != 0 ||
+      ::rename(parked.c_str(), b.c_str()) != 0) {
+    return Status::io("swap " + a + " and " + b + ": " + strerror(errno));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status FunctionStore::stageCode(const std::string& zip_path, const std::string& code_dir,
+                                const std::string& dest, std::string* sha256,
+                                uint64_t* size) const {
+  if (zip_path.empty() == code_dir.empty()) {
+    return Status::invalid("give exactly one of a zip file or a code directory");
+  }
+  std::error_code ec;
+  fs::remove_all(dest, ec);  // a leftover of an interrupted call
+  if (!zip_path.empty()) {
+    uintmax_t sz = fs::file_size(zip_path, ec);
+    if (ec) return Status::notFound("zip file not found: " + zip_path);
+    if (sz > opts_.max_zip_bytes) {
+      return Status::tooLarge("zip file " + zip_path + " is " + std::to_string(sz) +
+                              " bytes, over the limit of " + std::to_string(opts_.max_zip_bytes) +
+                              " (evergreen.functions.maxZipBytes)");
+    }
+    EVG_RETURN_IF_ERROR(unpackZip(zip_path, dest, opts_.code_limits));
+    auto sha = fileSha256(zip_path, size);  // Lambda's CodeSha256: the package's bytes
+    if (!sha) return sha.status();
+    *sha256 = std::move(*sha);
+    return Status::ok();
+  }
+  EVG_RETURN_IF_ERROR(copyCodeTree(code_dir, dest, opts_.code_limits));
+  auto sha = treeSha256(dest, size);
+  if (!sha) return sha.status();
+  *sha256 = std::move(*sha);
+  return Status::ok();
+}
+
+Result<FunctionVersion> FunctionStore::create(const CreateFunctionRequest& req) {
+  const FunctionConfig& c = req.config;
+  if (!isValidFunctionName(c.name)) {
+    return Status::invalid("invalid function name \"" + c.name + "\" (1-64 of A-Za-z0-9_-)");
+  }
+  EVG_RETURN_IF_ERROR(validateConfig(c));
   if (req.zip_path.empty() == req.code_dir.empty()) {
     return Status::invalid("give exactly one of a zip file or a code directory");
   }
@@ -270,40 +278,20 @@ Result<FunctionVersion> FunctionStore::create(const CreateFunctionRequest& req) 
   std::string dir = functionDir(c.name);
   std::error_code ec;
   if (fs::exists(dir, ec)) return Status::conflict("function already exists: " + c.name);
-  std::string tmp_code = dir + "/code/latest.tmp";
-  fs::create_directories(dir + "/code", ec);
-  if (ec) return Status::io("cannot create " + dir + ": " + ec.message());
+  EVG_RETURN_IF_ERROR(makeDirs0755(dir + "/code"));
   auto fail = [&](Status st) {
     fs::remove_all(dir, ec);
     return st;
   };
-  std::string hashed;
-  if (!req.zip_path.empty()) {
-    uintmax_t sz = fs::file_size(req.zip_path, ec);
-    if (ec) return fail(Status::notFound("zip file not found: " + req.zip_path));
-    if (sz > opts_.max_code_bytes) {
-      return fail(Status::tooLarge("zip file " + req.zip_path + " is " + std::to_string(sz) +
-                                   " bytes, over the limit of " +
-                                   std::to_string(opts_.max_code_bytes)));
-    }
-    Status st = extractZip(req.zip_path, tmp_code);
-    if (!st) return fail(st);
-    hashed = req.zip_path;
-  } else {
-    if (!fs::is_directory(req.code_dir, ec)) {
-      return fail(Status::notFound("code directory not found: " + req.code_dir));
-    }
-    fs::copy(req.code_dir, tmp_code, fs::copy_options::recursive, ec);
-    if (ec) return fail(Status::io("copying " + req.code_dir + ": " + ec.message()));
-    hashed = tmp_code;
-  }
+  std::string tmp_code = dir + "/code/latest.tmp";
+  std::string sha;
   uint64_t size = 0;
-  auto sha = sha256Of(hashed, &size);
-  if (!sha) return fail(sha.status());
+  Status st = stageCode(req.zip_path, req.code_dir, tmp_code, &sha, &size);
+  if (!st) return fail(st);
   fs::rename(tmp_code, dir + "/code/latest", ec);
   if (ec) return fail(Status::io("rename code dir: " + ec.message()));
   json latest = configToJson(c);
-  latest["CodeSha256"] = *sha;
+  latest["CodeSha256"] = sha;
   latest["CodeSize"] = size;
   latest["LastModified"] = isoTimestampNow();
   Meta m{json{{"FunctionName", c.name},
@@ -314,26 +302,96 @@ Result<FunctionVersion> FunctionStore::create(const CreateFunctionRequest& req) 
               {"Aliases", json::object()},
               {"NextVersion", 1}},
          dir};
-  Status st = saveMeta(m);
+  st = saveMeta(m);
   if (!st) return fail(st);
   return versionOf(m, std::string(kLatest));
+}
+
+Result<FunctionVersion> FunctionStore::updateFunctionCode(const std::string& name,
+                                                          const std::string& zip_path,
+                                                          const std::string& code_dir) {
+  auto m = loadMeta(functionDir(name), name);
+  if (!m) return m.status();
+  std::string latest = m->dir + "/code/latest";
+  std::string staged = m->dir + "/code/latest.new";
+  std::string sha;
+  uint64_t size = 0;
+  std::error_code ec;
+  Status st = stageCode(zip_path, code_dir, staged, &sha, &size);
+  if (!st) {
+    fs::remove_all(staged, ec);
+    return st.withContext("updating the code of " + name + ": ");
+  }
+  // staged <-> latest; then the metadata; the old code (now in `staged`) goes last.
+  st = exchangeDirs(staged, latest);
+  if (!st) {
+    fs::remove_all(staged, ec);
+    return st;
+  }
+  json& l = m->j["Latest"];
+  l["CodeSha256"] = sha;
+  l["CodeSize"] = size;
+  l["LastModified"] = isoTimestampNow();
+  st = saveMeta(*m);
+  if (!st) {
+    (void)exchangeDirs(staged, latest);  // back to the code the metadata describes
+    fs::remove_all(staged, ec);
+    return st;
+  }
+  fs::remove_all(staged, ec);
+  return versionOf(*m, std::string(kLatest));
+}
+
+Result<FunctionVersion> FunctionStore::updateFunctionConfiguration(const std::string& name,
+                                                                   const FunctionConfigUpdate& u) {
+  if (u.empty()) return Status::invalid("nothing to update for " + name);
+  auto m = loadMeta(functionDir(name), name);
+  if (!m) return m.status();
+  json& l = m->j["Latest"];
+  FunctionConfig c = configFromJson(name, l);
+  if (u.runtime) c.runtime = *u.runtime;
+  if (u.handler) c.handler = *u.handler;
+  if (u.description) c.description = *u.description;
+  if (u.env) c.env = *u.env;
+  if (u.timeout_s) c.timeout_s = *u.timeout_s;
+  if (u.memory_mb) c.memory_mb = *u.memory_mb;
+  EVG_RETURN_IF_ERROR(validateConfig(c));
+  l.update(configToJson(c));
+  l["LastModified"] = isoTimestampNow();
+  EVG_RETURN_IF_ERROR(saveMeta(*m));
+  return versionOf(*m, std::string(kLatest));
 }
 
 Result<FunctionVersion> FunctionStore::publishVersion(const std::string& name,
                                                       const std::string& description) {
   auto m = loadMeta(functionDir(name), name);
   if (!m) return m.status();
+  const json& latest = m->j["Latest"];
+  uint64_t newest = 0;
+  for (auto& [k, _] : m->j["Versions"].items()) {
+    if (isVersionNumber(k)) newest = std::max<uint64_t>(newest, std::stoull(k));
+  }
+  if (newest != 0) {
+    std::string last = std::to_string(newest);
+    if (publishKey(latest, false) == publishKey(m->j["Versions"][last], true)) {
+      return versionOf(*m, last);  // unchanged since the newest version: Lambda makes none
+    }
+  }
   uint64_t n = m->j.value("NextVersion", uint64_t{1});
   std::string ver = std::to_string(n);
   std::string dest = m->dir + "/code/" + ver;
   std::error_code ec;
   fs::remove_all(dest + ".tmp", ec);
-  fs::copy(m->dir + "/code/latest", dest + ".tmp", fs::copy_options::recursive, ec);
-  if (ec) return Status::io("copying code for version " + ver + ": " + ec.message());
+  // The stored tree was checked when it was unpacked; copy it under the same rules (links are
+  // copied as links, never followed) without the size bounds, which may have been lowered since.
+  CodeLimits unbounded{UINT64_MAX, UINT64_MAX};
+  Status st = copyCodeTree(m->dir + "/code/latest", dest + ".tmp", unbounded);
+  if (!st) return st.withContext("copying code for version " + ver + ": ");
   fs::remove_all(dest, ec);
   fs::rename(dest + ".tmp", dest, ec);
   if (ec) return Status::io("rename " + dest + ": " + ec.message());
-  json v = m->j["Latest"];
+  json v = latest;
+  v["SourceDescription"] = latest.value("Description", "");
   if (!description.empty()) v["Description"] = description;
   v["LastModified"] = isoTimestampNow();
   m->j["Versions"][ver] = v;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "functions/code_tree.h"
 
 namespace evg::functions {
 
@@ -58,11 +59,25 @@ struct CreateFunctionRequest {
   std::string code_dir;  // ... or a directory to copy (exactly one of the two)
 };
 
+// update-function-configuration: only the fields that are set change ($LATEST only).
+struct FunctionConfigUpdate {
+  std::optional<std::string> runtime;
+  std::optional<std::string> handler;
+  std::optional<std::string> description;
+  std::optional<std::map<std::string, std::string>> env;  // replaces all variables (as Lambda)
+  std::optional<uint32_t> timeout_s;
+  std::optional<uint32_t> memory_mb;
+  bool empty() const {
+    return !runtime && !handler && !description && !env && !timeout_s && !memory_mb;
+  }
+};
+
 struct FunctionStoreOptions {
   std::string root_dir;
   std::string region;  // used for new functions; existing ones keep theirs
   std::string account;
-  uint64_t max_code_bytes = 256ull * 1024 * 1024;  // zip package size limit
+  uint64_t max_zip_bytes = 256ull * 1024 * 1024;  // zip package size (evergreen.functions)
+  CodeLimits code_limits;  // unpacked bytes and entry count of a zip or a code directory
 };
 
 // Runtimes accepted by create (v1 set).
@@ -72,9 +87,18 @@ class FunctionStore {
  public:
   explicit FunctionStore(FunctionStoreOptions opts);
 
-  // Creates $LATEST from a zip (extracted with `unzip`, else `python3 -m zipfile -e`) or a dir.
+  // Creates $LATEST from a zip or a directory (code_tree.h rules: no link is ever followed).
   Result<FunctionVersion> create(const CreateFunctionRequest& req);
-  // Snapshot $LATEST as the next immutable numbered version (code copied).
+  // Replaces the code of $LATEST (exactly one of zip_path / code_dir). Published versions and
+  // aliases are untouched. On any error $LATEST keeps its previous code.
+  Result<FunctionVersion> updateFunctionCode(const std::string& name, const std::string& zip_path,
+                                             const std::string& code_dir);
+  // Changes the configuration of $LATEST (Lambda's update-function-configuration).
+  Result<FunctionVersion> updateFunctionConfiguration(const std::string& name,
+                                                      const FunctionConfigUpdate& update);
+  // Snapshot $LATEST as the next immutable numbered version (code copied). As Lambda does, when
+  // $LATEST's code (CodeSha256) and configuration equal the newest published version's, no
+  // version is made and that version is returned.
   Result<FunctionVersion> publishVersion(const std::string& name,
                                          const std::string& description = {});
   Result<FunctionAlias> createAlias(const std::string& name, const std::string& alias,
@@ -97,11 +121,11 @@ class FunctionStore {
 
  private:
   std::string functionDir(const std::string& name) const;
+  // Unpacks/copies the code into `dest` (must not exist) and hashes it: the zip's bytes, or the
+  // stored tree for a directory.
+  Status stageCode(const std::string& zip_path, const std::string& code_dir,
+                   const std::string& dest, std::string* sha256, uint64_t* size) const;
   FunctionStoreOptions opts_;
 };
-
-// Extracts a zip into dest (created). Uses /usr/bin/unzip when present, else
-// /usr/bin/python3 -m zipfile -e. Blocking.
-Status extractZip(const std::string& zip_path, const std::string& dest);
 
 }  // namespace evg::functions

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include "functions/arn.h"
 #include "functions/function_cli.h"
 #include "functions/function_store.h"
+#include "functions/zip_builder_for_tests.h"
 
 namespace evg::functions {
 namespace {
@@ -101,8 +103,9 @@ TEST_F(FunctionStoreTest, CreatePublishAliasResolve) {
   EXPECT_EQ(v1->arn, "arn:aws:lambda:us-east-1:123456789012:function:hello:1");
   EXPECT_TRUE(fs::exists(v1->code_dir + "/app.py"));
   EXPECT_NE(v1->code_dir, latest->code_dir);
-  // Versions are immutable copies: editing $LATEST's code does not change version 1.
-  writeFile(latest->code_dir + "/app.py", "changed");
+  // Versions are immutable copies: new $LATEST code does not change version 1.
+  writeFile(code_ + "/app.py", "changed");
+  ASSERT_TRUE(store_->updateFunctionCode("hello", "", code_).isOk());
   auto v2 = store_->publishVersion("hello");
   ASSERT_TRUE(v2.isOk());
   EXPECT_EQ(v2->version, "2");
@@ -203,6 +206,170 @@ TEST_F(FunctionStoreTest, ExtractsZipPackages) {
   EXPECT_FALSE(store_->create(r).isOk());
 }
 
+std::string readAll(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+mode_t permsOf(const std::string& p) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st.st_mode & 07777;
+}
+
+// Issue 10 item 6: new code for an existing function, Lambda's publish rules, aliases untouched.
+TEST_F(FunctionStoreTest, UpdateCodeThenPublishMakesVersionTwo) {
+  ASSERT_TRUE(store_->create(req("hello")).isOk());
+  auto v1 = store_->publishVersion("hello");
+  ASSERT_TRUE(v1.isOk());
+  ASSERT_TRUE(store_->createAlias("hello", "prod", "1").isOk());
+  // Unchanged $LATEST: no new version, the newest one is returned.
+  auto again = store_->publishVersion("hello", "ignored");
+  ASSERT_TRUE(again.isOk()) << again.status().toString();
+  EXPECT_EQ(again->version, "1");
+  EXPECT_EQ(store_->listVersions("hello")->size(), 2u);  // $LATEST + 1
+
+  std::string code2 = tmp_.path() + "/src2";
+  writeFile(code2 + "/app.py", "def handler(e, c):\n    return 2\n");
+  auto latest = store_->updateFunctionCode("hello", "", code2);
+  ASSERT_TRUE(latest.isOk()) << latest.status().toString();
+  EXPECT_EQ(latest->version, "$LATEST");
+  EXPECT_NE(latest->code_sha256, v1->code_sha256);
+  EXPECT_EQ(readAll(latest->code_dir + "/app.py"), "def handler(e, c):\n    return 2\n");
+  EXPECT_FALSE(fs::exists(latest->code_dir + ".new"));
+  // Version 1 and the alias still have the old code.
+  EXPECT_EQ(readAll(v1->code_dir + "/app.py"), "def handler(e, c):\n    return e\n");
+  auto r = store_->resolve("arn:aws:lambda:us-east-1:123456789012:function:hello:prod");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->version.version, "1");
+
+  auto v2 = store_->publishVersion("hello");
+  ASSERT_TRUE(v2.isOk());
+  EXPECT_EQ(v2->version, "2");
+  EXPECT_EQ(v2->code_sha256, latest->code_sha256);
+  EXPECT_EQ(readAll(v2->code_dir + "/app.py"), "def handler(e, c):\n    return 2\n");
+  EXPECT_EQ(store_->publishVersion("hello")->version, "2");
+  // The same code again (same hash): still nothing to publish.
+  ASSERT_TRUE(store_->updateFunctionCode("hello", "", code2).isOk());
+  EXPECT_EQ(store_->publishVersion("hello")->version, "2");
+  EXPECT_EQ(
+      store_->resolve("arn:aws:lambda:us-east-1:123456789012:function:hello:prod")->version.version,
+      "1");
+  ASSERT_TRUE(store_->updateAlias("hello", "prod", "2").isOk());
+  r = store_->resolve("arn:aws:lambda:us-east-1:123456789012:function:hello:prod");
+  EXPECT_EQ(r->version.code_dir, v2->code_dir);
+}
+
+TEST_F(FunctionStoreTest, UpdateConfigurationThenPublish) {
+  ASSERT_TRUE(store_->create(req("hello")).isOk());
+  ASSERT_TRUE(store_->publishVersion("hello").isOk());
+  FunctionConfigUpdate u;
+  u.env = std::map<std::string, std::string>{{"GREETING", "hola"}};
+  u.timeout_s = 9;
+  auto l = store_->updateFunctionConfiguration("hello", u);
+  ASSERT_TRUE(l.isOk()) << l.status().toString();
+  EXPECT_EQ(l->config.env, (std::map<std::string, std::string>{{"GREETING", "hola"}}));
+  EXPECT_EQ(l->config.handler, "app.handler");  // untouched fields stay
+  auto v2 = store_->publishVersion("hello");
+  ASSERT_TRUE(v2.isOk());
+  EXPECT_EQ(v2->version, "2");
+  EXPECT_EQ(v2->config.timeout_s, 9u);
+  EXPECT_EQ(store_->get("hello", "1")->config.env.at("A"), "1");
+  // A description change is a configuration change too.
+  FunctionConfigUpdate d;
+  d.description = "new words";
+  ASSERT_TRUE(store_->updateFunctionConfiguration("hello", d).isOk());
+  EXPECT_EQ(store_->publishVersion("hello", "v3 notes")->version, "3");
+  EXPECT_EQ(store_->get("hello", "3")->config.description, "v3 notes");
+  EXPECT_EQ(store_->publishVersion("hello")->version, "3");
+  // Bad values are refused and change nothing.
+  FunctionConfigUpdate bad;
+  bad.runtime = "cobol";
+  auto res = store_->updateFunctionConfiguration("hello", bad);
+  ASSERT_FALSE(res.isOk());
+  EXPECT_NE(res.status().message().find("cobol"), std::string::npos);
+  EXPECT_EQ(store_->get("hello", "$LATEST")->config.runtime, "python3.8");
+  EXPECT_FALSE(store_->updateFunctionConfiguration("hello", {}).isOk());
+  EXPECT_EQ(store_->updateFunctionConfiguration("nope", d).status().code(), Code::kNotFound);
+}
+
+TEST_F(FunctionStoreTest, FailedCodeUpdateKeepsLatest) {
+  auto created = store_->create(req("hello"));
+  ASSERT_TRUE(created.isOk());
+  ziptest::ZipBuilder b;
+  b.file("app.py", "new");
+  b.symlink("shadow", "/etc/shadow");
+  std::string zip = tmp_.path() + "/evil.zip";
+  b.writeTo(zip);
+  auto r = store_->updateFunctionCode("hello", zip, "");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("\"shadow\""), std::string::npos) << r.status().message();
+  auto l = store_->get("hello", "$LATEST");
+  EXPECT_EQ(l->code_sha256, created->code_sha256);
+  EXPECT_EQ(readAll(l->code_dir + "/app.py"), "def handler(e, c):\n    return e\n");
+  EXPECT_FALSE(fs::exists(l->code_dir + ".new"));
+  EXPECT_FALSE(store_->updateFunctionCode("hello", zip, code_).isOk());  // both given
+  EXPECT_EQ(store_->updateFunctionCode("nope", "", code_).status().code(), Code::kNotFound);
+}
+
+// Issue 11 item 4: links in a zip or a code dir are never dereferenced, also not by publish.
+TEST_F(FunctionStoreTest, SymlinksAreNeverDereferenced) {
+  fs::create_symlink("/etc/shadow", code_ + "/shadow");
+  auto r = store_->create(req("leaky"));
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("\"shadow\" is a symlink to the absolute path"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(fs::exists(tmp_.path() + "/root/functions/leaky"));
+  fs::remove(code_ + "/shadow");
+  // An inside link stays a link through create and publish-version.
+  fs::create_symlink("app.py", code_ + "/main.py");
+  auto linked = store_->create(req("linked"));
+  ASSERT_TRUE(linked.isOk()) << linked.status().toString();
+  auto v1 = store_->publishVersion("linked");
+  ASSERT_TRUE(v1.isOk()) << v1.status().toString();
+  EXPECT_TRUE(fs::is_symlink(v1->code_dir + "/main.py"));
+  EXPECT_EQ(fs::read_symlink(v1->code_dir + "/main.py").string(), "app.py");
+}
+
+// Stored code stays readable for any RunAs identity whatever the umask; metadata is private.
+TEST_F(FunctionStoreTest, StoreModesAreSane) {
+  mode_t old = ::umask(077);
+  auto v = store_->create(req("hello"));
+  auto v1 = store_->publishVersion("hello");
+  ::umask(old);
+  ASSERT_TRUE(v.isOk());
+  ASSERT_TRUE(v1.isOk());
+  std::string base = tmp_.path() + "/root/functions";
+  EXPECT_EQ(permsOf(base), 0755u);
+  EXPECT_EQ(permsOf(base + "/hello"), 0755u);
+  EXPECT_EQ(permsOf(base + "/hello/code"), 0755u);
+  EXPECT_EQ(permsOf(v->code_dir), 0755u);
+  EXPECT_EQ(permsOf(v1->code_dir), 0755u);
+  EXPECT_EQ(permsOf(v1->code_dir + "/app.py"), 0644u);
+  EXPECT_EQ(permsOf(base + "/hello/function.json"), 0600u);
+}
+
+TEST_F(FunctionStoreTest, ZipBombIsRefusedByCreateAndUpdate) {
+  ziptest::ZipBuilder b;
+  b.zeros("bomb.bin", 1600);
+  std::string zip = tmp_.path() + "/bomb.zip";
+  b.writeTo(zip);
+  auto r = req("bomb");
+  r.code_dir.clear();
+  r.zip_path = zip;
+  auto res = store_->create(r);
+  ASSERT_FALSE(res.isOk());
+  EXPECT_NE(res.status().message().find("maxUnpackedBytes"), std::string::npos);
+  EXPECT_FALSE(fs::exists(tmp_.path() + "/root/functions/bomb"));
+  ASSERT_TRUE(store_->create(req("hello")).isOk());
+  auto u = store_->updateFunctionCode("hello", zip, "");
+  ASSERT_FALSE(u.isOk());
+  EXPECT_EQ(u.status().code(), Code::kTooLarge);
+}
+
 int runCli(std::vector<std::string> args, std::string* out, std::string* err) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -250,6 +417,107 @@ TEST(FunctionCliTest, CreatePublishAliasListDelete) {
   EXPECT_NE(err.find("no version 5"), std::string::npos);
   EXPECT_EQ(runCli({"delete", "--root", root, "--function-name", "f"}, &out, &err), 0);
   EXPECT_EQ(runCli({"delete", "--root", root, "--function-name", "f"}, &out, &err), 1);
+}
+
+TEST(FunctionCliTest, UpdateCodeConfigurationAndPublish) {
+  TempDir tmp;
+  std::string root = tmp.path() + "/root";
+  writeFile(root + "/config/config.json",
+            R"({"coreThing":{"thingArn":"arn:aws:iot:eu-west-1:111122223333:thing/Core"}})");
+  writeFile(tmp.path() + "/src/app.py", "x = 1\n");
+  std::string out, err;
+  ASSERT_EQ(runCli({"create-function", "--root", root, "--function-name", "f", "--runtime",
+                    "python3.8", "--handler", "app.h", "--code-dir", tmp.path() + "/src"},
+                   &out, &err),
+            0)
+      << err;
+  ASSERT_EQ(runCli({"publish-version", "--root", root, "--function-name", "f"}, &out, &err), 0);
+  std::string sha1 = nlohmann::json::parse(out)["CodeSha256"];
+  ziptest::ZipBuilder b;
+  b.file("app.py", "x = 2\n");
+  b.writeTo(tmp.path() + "/v2.zip");
+  ASSERT_EQ(runCli({"update-function-code", "--root", root, "--function-name", "f", "--zip-file",
+                    "fileb://" + tmp.path() + "/v2.zip"},
+                   &out, &err),
+            0)
+      << err;
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["Version"], "$LATEST");
+  EXPECT_NE(j["CodeSha256"], sha1);
+  ASSERT_EQ(runCli({"publish-version", "--root", root, "--function-name", "f"}, &out, &err), 0);
+  EXPECT_EQ(nlohmann::json::parse(out)["Version"], "2");
+  ASSERT_EQ(runCli({"publish-version", "--root", root, "--function-name", "f"}, &out, &err), 0);
+  EXPECT_EQ(nlohmann::json::parse(out)["Version"], "2");  // unchanged: no version 3
+
+  ASSERT_EQ(runCli({"update-function-configuration", "--root", root, "--function-name", "f",
+                    "--environment", "Variables={GREETING=hola}", "--timeout", "7"},
+                   &out, &err),
+            0)
+      << err;
+  j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["Environment"]["Variables"]["GREETING"], "hola");
+  EXPECT_EQ(j["Timeout"], 7);
+  EXPECT_EQ(j["Version"], "$LATEST");
+  // --publish: update and publish in one call, printing the new version.
+  writeFile(tmp.path() + "/src/app.py", "x = 4\n");
+  ASSERT_EQ(runCli({"update-function-code", "--root", root, "--function-name", "f", "--code-dir",
+                    tmp.path() + "/src", "--publish"},
+                   &out, &err),
+            0)
+      << err;
+  j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["Version"], "3");
+  EXPECT_EQ(j["Environment"]["Variables"]["GREETING"], "hola");
+  ASSERT_EQ(runCli({"list-versions", "--root", root, "--function-name", "f"}, &out, &err), 0);
+  EXPECT_EQ(nlohmann::json::parse(out)["Versions"].size(), 4u);  // $LATEST, 1, 2, 3
+}
+
+TEST(FunctionCliTest, UpdateUsageErrorsAndConfiguredBounds) {
+  TempDir tmp;
+  std::string root = tmp.path() + "/root";
+  writeFile(root + "/config/config.json",
+            R"({"coreThing":{"thingArn":"arn:aws:iot:eu-west-1:111122223333:thing/Core"},)"
+            R"("evergreen":{"functions":{"maxUnpackedBytes":1000,"maxEntries":5}}})");
+  writeFile(tmp.path() + "/src/app.py", "x = 1\n");
+  std::string out, err;
+  ASSERT_EQ(runCli({"create", "--root", root, "--function-name", "f", "--runtime", "python3.8",
+                    "--handler", "app.h", "--code-dir", tmp.path() + "/src"},
+                   &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(
+      runCli({"update-function-configuration", "--root", root, "--function-name", "f"}, &out, &err),
+      2);
+  EXPECT_NE(err.find("at least one of"), std::string::npos) << err;
+  EXPECT_EQ(runCli({"update-function-configuration", "--root", root, "--function-name", "f",
+                    "--zip-file", "x.zip"},
+                   &out, &err),
+            2);
+  EXPECT_NE(err.find("--zip-file is not valid for update-function-configuration"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(runCli({"update-function-code", "--root", root, "--function-name", "f"}, &out, &err),
+            2);
+  EXPECT_NE(err.find("exactly one of --zip-file or --code-dir"), std::string::npos) << err;
+  EXPECT_EQ(runCli({"update-function-code", "--root", root, "--function-name", "f", "--code-dir",
+                    tmp.path() + "/src", "--publish=false"},
+                   &out, &err),
+            2);
+  EXPECT_NE(err.find("--publish takes no value"), std::string::npos) << err;
+  // evergreen.functions bounds apply.
+  writeFile(tmp.path() + "/big/app.py", std::string(2000, 'x'));
+  EXPECT_EQ(runCli({"update-function-code", "--root", root, "--function-name", "f", "--code-dir",
+                    tmp.path() + "/big"},
+                   &out, &err),
+            1);
+  EXPECT_NE(err.find("limit of 1000 bytes (evergreen.functions.maxUnpackedBytes)"),
+            std::string::npos)
+      << err;
+  writeFile(root + "/config/config.json",
+            R"({"coreThing":{"thingArn":"arn:aws:iot:eu-west-1:111122223333:thing/Core"},)"
+            R"("evergreen":{"functions":{"maxEntries":0}}})");
+  EXPECT_EQ(runCli({"list", "--root", root}, &out, &err), 2);
+  EXPECT_NE(err.find("evergreen.functions.maxEntries"), std::string::npos) << err;
 }
 
 TEST(FunctionCliTest, UsageErrors) {

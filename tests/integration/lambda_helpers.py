@@ -47,11 +47,16 @@ def fn_cli(core, *args, check=True):
 def create_function(core, name, folder, handler, runtime="python3.8", alias="PROD",
                     versions=1):
     """create (from tests/integration/functions/<folder>, or an absolute path) ->
-    publish-version x versions -> alias -> version 1. Returns the alias ARN."""
+    publish-version x versions -> alias -> version 1. Returns the alias ARN. Versions after the
+    first get a new $LATEST description first: as in Lambda, publishing an unchanged $LATEST
+    makes no new version."""
     code = folder if os.path.isabs(folder) else os.path.join(FUNCTIONS_DIR, folder)
     fn_cli(core, "create", "--function-name", name, "--runtime", runtime, "--handler", handler,
            "--code-dir", code)
-    for _ in range(versions):
+    for n in range(versions):
+        if n > 0:
+            fn_cli(core, "update-function-configuration", "--function-name", name,
+                   "--description", f"version {n + 1}")
         fn_cli(core, "publish-version", "--function-name", name)
     if alias:
         fn_cli(core, "create-alias", "--function-name", name, "--name", alias,
