@@ -298,6 +298,12 @@ Status parseEvergreenMetrics(const json& j, const std::string& path, MetricsConf
   return r.rejectUnknown();
 }
 
+Status parseEvergreenDeployments(const json& j, const std::string& path, DeploymentsConfig* o) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.integer("maxHistory", 1, 10000, &o->max_history));
+  return r.rejectUnknown();
+}
+
 Status parseEvergreen(const json& j, EvergreenConfig* e) {
   FieldReader r(j, "evergreen");
   const json* obj = nullptr;
@@ -314,6 +320,10 @@ Status parseEvergreen(const json& j, EvergreenConfig* e) {
   EVG_RETURN_IF_ERROR(r.object("runtime", &obj));
   if (obj != nullptr) {
     EVG_RETURN_IF_ERROR(parseEvergreenRuntime(*obj, r.path("runtime"), &e->runtime));
+  }
+  EVG_RETURN_IF_ERROR(r.object("deployments", &obj));
+  if (obj != nullptr) {
+    EVG_RETURN_IF_ERROR(parseEvergreenDeployments(*obj, r.path("deployments"), &e->deployments));
   }
   return r.rejectUnknown();
 }

@@ -121,12 +121,18 @@ struct MetricsConfig {
   int max_connections = 16;                // concurrent scrapers; more are closed at accept
 };
 
+// "evergreen.deployments": the deployment history (src/daemon/deploy_history.h).
+struct DeploymentsConfig {
+  int max_history = 50;  // records (and kept groups) in DIR/var/deployments
+};
+
 struct EvergreenConfig {
   MqttOptions mqtt;
   MetricsConfig metrics;
   LogConfig log;
   CloudConfig cloud;
   EvergreenRuntimeOptions runtime;
+  DeploymentsConfig deployments;
 };
 
 struct CoreConfig {
