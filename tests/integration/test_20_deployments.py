@@ -5,6 +5,7 @@ routes, and the files under the root checked afterwards."""
 import json
 import os
 import re
+import socket
 import sqlite3
 
 import evg_harness as h
@@ -23,6 +24,20 @@ def group_a():
 def group_b():
     # A -> B on b/# only.
     return h.Group().device("A").device("B").sub("A", "b/#", "B", "b-to-b")
+
+
+def control_call(core, request, timeout=30):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(f"{core.root}/var/run/evergreen.sock")
+        s.sendall(json.dumps(request).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf)
 
 
 def cli(core, *args):
@@ -64,10 +79,11 @@ def test_history_rollback_and_show(core):
     assert hist[0]["groupHash"][:12] in table.stdout and hist[1]["groupHash"][:12] in table.stdout
     assert_routes(core, allowed="b", refused="a")
 
-    # A rejected deployment is recorded with its message; the active group stays B.
-    bad = group_b().sub("A", "#/x", "B", "bad-sub")
-    r = core.deploy(bad)
-    assert r.returncode == 2
+    # A deployment the core rejects is recorded with its message; the active group stays B.
+    # (The CLI validates first and would not send this one: talk to the control socket.)
+    bad = group_b().sub("A", "#/x", "B", "bad-sub").to_json()
+    resp = control_call(core, {"op": "deploy", "group": bad})
+    assert resp["ok"] is False
     rejected = history(core)[-1]
     assert rejected["id"] == 3 and rejected["result"] == "rejected"
     assert "Subscriptions[Id=bad-sub].Subject" in rejected["message"]
@@ -236,3 +252,44 @@ def test_reset_force_without_core(core):
 def test_reset_of_a_non_root_is_refused(tmp_path):
     r = h.run_cli("reset", "--root", str(tmp_path / "nothing"), "--force")
     assert r.returncode == 2 and "not an Evergreen root" in r.stderr
+
+
+def test_concurrent_deploys_are_serialised(core):
+    """Two deploys sent at once on two control connections: while the first is being validated
+    and persisted the second is refused, naming the one in progress (a large group keeps the
+    first in progress long enough; retried a few times since the loop may finish it first)."""
+    big = h.Group().device("A").device("B")
+    for i in range(3000):
+        big.sub("A", f"t/{i}", "B", f"s{i}")
+    big = big.to_json()
+    small = group_b().to_json()
+    seen = None
+    for _ in range(5):
+        socks = []
+        for g in (big, small):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(30)
+            s.connect(f"{core.root}/var/run/evergreen.sock")
+            socks.append(s)
+        for s, g in zip(socks, (big, small)):
+            s.sendall(json.dumps({"op": "deploy", "group": g}).encode() + b"\n")
+        answers = []
+        for s in socks:
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            s.close()
+            answers.append(json.loads(buf))
+        busy = [a for a in answers if not a["ok"]]
+        assert all("in progress" in a["error"] for a in busy), answers
+        if busy:
+            seen = busy[0]["error"]
+            assert sum(a["ok"] for a in answers) == 1
+            break
+    assert seen is not None, "the second deploy was never refused while the first ran"
+    assert "another deployment is in progress (deploy" in seen
+    # The refused one is not an activation: the history has only the successful ones.
+    assert all(e["result"] == "succeeded" for e in history(core))
