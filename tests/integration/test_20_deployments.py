@@ -293,3 +293,33 @@ def test_concurrent_deploys_are_serialised(core):
     assert "another deployment is in progress (deploy" in seen
     # The refused one is not an activation: the history has only the successful ones.
     assert all(e["result"] == "succeeded" for e in history(core))
+
+
+def test_history_records_resolved_versions_and_rollback_checks_them(make_core):
+    """The history records the version an alias resolved to; a rollback whose alias now points
+    at another version is refused (naming it) and leaves the active group in place."""
+    import lambda_helpers as lh
+
+    core = lh.lambda_core(make_core)
+    alias_arn = lh.create_function(core, "Counter", "counter", "counter.handler", versions=2)
+    g1 = lh.LambdaGroup().device("A").device("B").sub("A", "a/#", "B", "a-to-b")
+    g1.function(alias_arn)
+    core.deploy_ok(g1)
+    core.deploy_ok(group_b())
+    hist = history(core)
+    assert hist[0]["functions"] == [lh.fn_arn("Counter", "1")], hist[0]
+    assert hist[1]["functions"] == []
+    lh.fn_cli(core, "update-alias", "--function-name", "Counter", "--name", "PROD",
+              "--function-version", "2")
+    r = cli(core, "deploy", "--rollback", "1")
+    assert r.returncode == 1
+    assert "other function versions" in r.stderr and lh.fn_arn("Counter", "2") in r.stderr, r.stderr
+    assert history(core)[-1]["result"] == "rejected"
+    assert_routes(core, allowed="b", refused="a")
+    lh.fn_cli(core, "update-alias", "--function-name", "Counter", "--name", "PROD",
+              "--function-version", "1")
+    r = cli(core, "deploy", "--rollback", "1")
+    assert r.returncode == 0, r.stderr
+    last = history(core)[-1]
+    assert last["source"] == "rollback" and last["functions"] == [lh.fn_arn("Counter", "1")]
+    assert_routes(core, allowed="a", refused="b")
