@@ -14,7 +14,7 @@
 //   DIR/var/secrets/secrets.json    encrypted secrets (AES-256-GCM, wrapped data key; 0600)
 //   DIR/certs/secrets.key           RSA key wrapping the secrets' data key when the core key
 //                                   is not RSA
-//   DIR/var/deployments/           deployment history + kept groups (deploy_history.h)
+//   DIR/var/deployments/            deployment history + kept groups (deploy_history.h)
 //   DIR/var/spool/cloud.db          durable cloud spool (SQLite WAL; evergreen.cloud.spoolPath)
 
 #include <string>
