@@ -306,6 +306,12 @@ Status parseEvergreenFunctions(const json& j, const std::string& path, FunctionS
   return r.rejectUnknown();
 }
 
+Status parseEvergreenDeployments(const json& j, const std::string& path, DeploymentsConfig* o) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.integer("maxHistory", 1, 10000, &o->max_history));
+  return r.rejectUnknown();
+}
+
 Status parseEvergreen(const json& j, EvergreenConfig* e) {
   FieldReader r(j, "evergreen");
   const json* obj = nullptr;
@@ -326,6 +332,10 @@ Status parseEvergreen(const json& j, EvergreenConfig* e) {
   EVG_RETURN_IF_ERROR(r.object("functions", &obj));
   if (obj != nullptr) {
     EVG_RETURN_IF_ERROR(parseEvergreenFunctions(*obj, r.path("functions"), &e->functions));
+  }
+  EVG_RETURN_IF_ERROR(r.object("deployments", &obj));
+  if (obj != nullptr) {
+    EVG_RETURN_IF_ERROR(parseEvergreenDeployments(*obj, r.path("deployments"), &e->deployments));
   }
   return r.rejectUnknown();
 }

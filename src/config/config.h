@@ -128,6 +128,11 @@ struct FunctionStoreLimits {
   int64_t max_entries = 65536;             // files + directories + links
 };
 
+// "evergreen.deployments": the deployment history (src/daemon/deploy_history.h).
+struct DeploymentsConfig {
+  int max_history = 50;  // records (and kept groups) in DIR/var/deployments
+};
+
 struct EvergreenConfig {
   MqttOptions mqtt;
   MetricsConfig metrics;
@@ -135,6 +140,7 @@ struct EvergreenConfig {
   CloudConfig cloud;
   EvergreenRuntimeOptions runtime;
   FunctionStoreLimits functions;
+  DeploymentsConfig deployments;
 };
 
 struct CoreConfig {

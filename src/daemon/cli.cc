@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/deploy_history.h"
 #include "daemon/logs_cli.h"
 #include "daemon/root.h"
 #include "daemon/root_default.h"
@@ -34,6 +35,18 @@ constexpr const char* kUsage =
     "DIR)\n"
     "  deploy --root DIR GROUP.json         validate and activate a group on the running core\n"
     "                                       (no core running: staged for its next start, exit 3)\n"
+    "  deploy --root DIR --rollback [ID]    re-activate deployment ID, or the latest successful "
+    "one\n"
+    "                                       whose group differs from the active one (running "
+    "core)\n"
+    "  deployments list --root DIR [--json] the deployment history (DIR/var/deployments)\n"
+    "  deployments show --root DIR ID       one record and the group it activated (JSON)\n"
+    "  reset --root DIR [--force]           clear the deployment: active group (functions stop),\n"
+    "                                       group.json, local shadows. Keeps config, "
+    "certificates,\n"
+    "                                       function store, secrets, history. --force: also with "
+    "no\n"
+    "                                       core running (edits the files)\n"
     "  validate-group GROUP.json            validate a group file and print a summary\n"
     "  status --root DIR                    connection, routing and worker counters of the core\n"
     "  reload --root DIR                    re-read config.json (same as SIGHUP)\n"
@@ -65,9 +78,28 @@ const std::map<std::string, std::string>& verbHelp() {
        "and sends WATCHDOG=1 from its event loop. Exit: 0 ok, 1 failure, 2 invalid config.\n"},
       {"deploy",
        "usage: evergreen deploy [--root DIR] [--timeout SECONDS] GROUP.json\n"
+       "       evergreen deploy [--root DIR] --rollback [ID]\n"
        "Validates the group, then activates it on the running core (exit 0 once active; the\n"
        "previous group stays on error, exit 2). No core running: staged for its next start,\n"
-       "exit 3. On a terminal each step is shown as it happens.\n"},
+       "exit 3. On a terminal each step is shown as it happens. Every activation is recorded\n"
+       "(`evergreen deployments list`). --rollback re-activates deployment ID, or the latest\n"
+       "successful one whose group differs from the active one, through the same validation\n"
+       "(its function versions must still be in the store); needs a running core.\n"},
+      {"deployments",
+       "usage: evergreen deployments list [--root DIR] [--json]\n"
+       "       evergreen deployments show [--root DIR] ID\n"
+       "The deployment history in DIR/var/deployments (evergreen.deployments.maxHistory records,\n"
+       "default 50): id, source (deploy|start|rollback|reset|import|job), time, SHA-256 of the\n"
+       "canonical group, resolved function versions, result and message. show prints one record\n"
+       "and the group it activated as JSON. Works with or without a running core.\n"},
+      {"reset",
+       "usage: evergreen reset [--root DIR] [--force]\n"
+       "v1's ResetDeployment. Clears: the active group (every function stops, the group's devices\n"
+       "are disconnected), DIR/deployment/group/group.json (active and staged group) and the\n"
+       "local shadows (DIR/var/shadow/shadows.db). Keeps: config.json, certificates, the\n"
+       "function store (DIR/functions), secrets, the cloud spool, logs and the deployment\n"
+       "history (`deploy --rollback` brings the last group back). Talks to the running core;\n"
+       "with no core running it refuses unless --force, which removes those files directly.\n"},
       {"validate-group",
        "usage: evergreen validate-group GROUP.json\n"
        "Validates a group file offline and prints a summary (exit 2 naming the element).\n"},
@@ -109,7 +141,7 @@ const std::map<std::string, std::string>& verbHelp() {
 bool takesRoot(const std::string& cmd, const std::string& sub) {
   if (cmd == "certs") return sub == "issue-device";
   return cmd == "run" || cmd == "deploy" || cmd == "status" || cmd == "reload" || cmd == "logs" ||
-         cmd == "function" || cmd == "secrets";
+         cmd == "function" || cmd == "secrets" || cmd == "deployments" || cmd == "reset";
 }
 
 // Minimal flag parser: --name value pairs plus positionals.
@@ -171,8 +203,60 @@ int cmdRun(const Args& a, std::ostream& out, std::ostream& err) {
   return runDaemon(opts, out, err);
 }
 
+DeployHistory historyOf(const RootPaths& paths) {
+  size_t max = config::DeploymentsConfig{}.max_history;
+  if (std::filesystem::exists(paths.config_file)) {
+    if (auto c = config::loadConfigFile(paths.config_file, paths.root)) {
+      max = static_cast<size_t>(c->evergreen.deployments.max_history);
+    }
+  }
+  return DeployHistory({deploymentsDirOf(paths.root), max});
+}
+
+std::optional<int64_t> parseId(const std::string& s) {
+  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoll(s);
+}
+
+int cmdRollback(const Args& a, const std::string& root, std::ostream& out, std::ostream& err) {
+  nlohmann::json req = {{"op", "rollback"}};
+  if (a.positional.size() > 1) {
+    err << "usage: evergreen deploy --root DIR --rollback [ID]\n";
+    return kExitInvalid;
+  }
+  if (a.positional.size() == 1) {
+    auto id = parseId(a.positional[0]);
+    if (!id) {
+      err << "evergreen deploy --rollback: ID must be a deployment id (a number), got '"
+          << a.positional[0] << "'\n";
+      return kExitInvalid;
+    }
+    req["id"] = *id;
+  }
+  auto resp = controlCall(RootPaths::of(root).control_socket, req, 60000);
+  if (!resp) {
+    if (resp.status().code() == Code::kNotFound) {
+      err << "evergreen deploy --rollback: no core is running (a rollback is activated and "
+             "validated by the running core; start it with `evergreen run --root "
+          << root << "`)\n";
+    } else {
+      err << "evergreen deploy --rollback: " << resp.status().message() << "\n";
+    }
+    return kExitFailure;
+  }
+  if (!(*resp).value("ok", false)) {
+    err << "rollback refused: " << (*resp).value("error", std::string("unknown error")) << "\n";
+    return kExitFailure;
+  }
+  out << (*resp)["result"].dump(2) << "\n";
+  return kExitOk;
+}
+
 int cmdDeploy(const Args& a, std::ostream& out, std::ostream& err) {
   auto root = flag(a, "root");
+  if (root && flag(a, "rollback")) return cmdRollback(a, *root, out, err);
   if (!root || a.positional.size() != 1) {
     err << "usage: evergreen deploy --root DIR GROUP.json\n";
     return kExitInvalid;
@@ -312,6 +396,131 @@ int cmdValidateGroup(const Args& a, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+std::string shortTime(const std::string& t) { return t.size() >= 19 ? t.substr(0, 19) : t; }
+
+int cmdDeployments(const Args& a, std::ostream& out, std::ostream& err) {
+  auto root = flag(a, "root");
+  if (!root || a.positional.empty() || (a.positional[0] != "list" && a.positional[0] != "show") ||
+      (a.positional[0] == "list" && a.positional.size() != 1) ||
+      (a.positional[0] == "show" && a.positional.size() != 2)) {
+    err << "usage: evergreen deployments list --root DIR [--json]\n"
+           "       evergreen deployments show --root DIR ID\n";
+    return kExitInvalid;
+  }
+  auto history = historyOf(RootPaths::of(*root));
+  if (a.positional[0] == "show") {
+    auto id = parseId(a.positional[1]);
+    if (!id) {
+      err << "evergreen deployments show: ID must be a deployment id (a number), got '"
+          << a.positional[1] << "'\n";
+      return kExitInvalid;
+    }
+    auto r = history.get(*id);
+    if (!r) {
+      err << "evergreen deployments show: " << r.status().message() << "\n";
+      return r.status().code() == Code::kNotFound ? kExitInvalid : kExitFailure;
+    }
+    nlohmann::json j = r->toJson();
+    if (r->has_group) {
+      auto g = history.groupOf(r->id);
+      if (g) j["group"] = *g;
+    }
+    out << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  auto all = history.list();
+  if (!all) {
+    err << "evergreen deployments list: " << all.status().message() << "\n";
+    return kExitFailure;
+  }
+  if (flag(a, "json")) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& r : *all) arr.push_back(r.toJson());
+    out << arr.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (all->empty()) {
+    out << "no deployments recorded in " << history.historyFile() << "\n";
+    return kExitOk;
+  }
+  char line[256];
+  std::snprintf(line, sizeof line, "%-5s %-19s %-8s %-9s %-12s %-4s %s\n", "ID", "TIME (UTC)",
+                "SOURCE", "RESULT", "GROUP HASH", "FNS", "MESSAGE");
+  out << line;
+  for (const auto& r : *all) {
+    std::snprintf(line, sizeof line, "%-5lld %-19s %-8s %-9s %-12s %-4zu ",
+                  static_cast<long long>(r.id), shortTime(r.time).c_str(), r.source.c_str(),
+                  r.succeeded ? "succeeded" : "rejected", r.group_hash.substr(0, 12).c_str(),
+                  r.functions.size());
+    out << line << r.message << "\n";
+  }
+  return kExitOk;
+}
+
+// Offline reset (no core running): the same files the core's reset clears.
+int resetFiles(const RootPaths& paths, std::ostream& out, std::ostream& err) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> removed;
+  std::string shadow_db = paths.root + "/var/shadow/shadows.db";
+  for (const auto& f : {paths.group_file, shadow_db, shadow_db + "-wal", shadow_db + "-shm"}) {
+    std::error_code ec;
+    if (fs::remove(f, ec)) removed.push_back(f);
+    if (ec) {
+      err << "evergreen reset: cannot remove " << f << ": " << ec.message() << "\n";
+      return kExitFailure;
+    }
+  }
+  DeploymentRecord r;
+  r.source = "reset";
+  r.succeeded = true;
+  r.message = "forced with no core running: group file and shadows database removed";
+  auto rec = historyOf(paths).record(std::move(r));
+  nlohmann::json j = {
+      {"reset", true},
+      {"coreRunning", false},
+      {"removed", removed},
+      {"kept", {"config", "certificates", "function store", "secrets", "deployment history"}}};
+  if (rec) {
+    j["deploymentId"] = rec->id;
+  } else {
+    err << "evergreen reset: not recorded in the history: " << rec.status().message() << "\n";
+  }
+  out << j.dump(2) << "\n";
+  return kExitOk;
+}
+
+int cmdReset(const Args& a, std::ostream& out, std::ostream& err) {
+  auto root = flag(a, "root");
+  if (!root || !a.positional.empty()) {
+    err << "usage: evergreen reset --root DIR [--force]\n";
+    return kExitInvalid;
+  }
+  RootPaths paths = RootPaths::of(*root);
+  if (!std::filesystem::exists(paths.config_file)) {
+    err << "evergreen reset: " << paths.config_file << " not found: not an Evergreen root\n";
+    return kExitInvalid;
+  }
+  auto resp = controlCall(paths.control_socket, {{"op", "reset"}}, 60000);
+  if (!resp) {
+    if (resp.status().code() != Code::kNotFound) {
+      err << "evergreen reset: " << resp.status().message() << "\n";
+      return kExitFailure;
+    }
+    if (!flag(a, "force")) {
+      err << "evergreen reset: no core is running on " << paths.root
+          << "; use --force to reset its files directly\n";
+      return kExitFailure;
+    }
+    return resetFiles(paths, out, err);
+  }
+  if (!(*resp).value("ok", false)) {
+    err << "evergreen reset: " << (*resp).value("error", std::string("failed")) << "\n";
+    return kExitFailure;
+  }
+  out << (*resp)["result"].dump(2) << "\n";
+  return kExitOk;
+}
+
 int cmdSimpleControl(const Args& a, const std::string& op, std::ostream& out, std::ostream& err) {
   auto root = flag(a, "root");
   if (!root) {
@@ -437,13 +646,15 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (cmd == "function") return functions::runFunctionCli(argc - 1, argv + 1, out, err);
   if (cmd == "certs") return cmdCerts(argc, argv, out, err);
   if (cmd == "secrets") return secrets::runSecretsCli(argc - 1, argv + 1, out, err);
-  Args a = parseArgs(argc, argv, 2, {"follow"});
+  Args a = parseArgs(argc, argv, 2, {"follow", "rollback", "force", "json"});
   if (!a.error.empty()) {
     err << a.error << "\n";
     return kExitInvalid;
   }
   if (cmd == "run") return cmdRun(a, out, err);
   if (cmd == "deploy") return cmdDeploy(a, out, err);
+  if (cmd == "deployments") return cmdDeployments(a, out, err);
+  if (cmd == "reset") return cmdReset(a, out, err);
   if (cmd == "validate-group") return cmdValidateGroup(a, out, err);
   if (cmd == "status") return cmdSimpleControl(a, "status", out, err);
   if (cmd == "reload") return cmdSimpleControl(a, "reload", out, err);

@@ -3,6 +3,7 @@
 // Unix stream socket at DIR/var/run/evergreen.sock (mode 0600, so only the core's user can deploy).
 //
 //   request : {"op":"deploy","group":{...}} | {"op":"status"} | {"op":"reload"}
+//             | {"op":"rollback"[,"id":N]} | {"op":"reset"}
 //   response: {"ok":true,"result":{...}} | {"ok":false,"error":"<message naming the problem>"}
 //
 // ControlServer runs on the core's io_context; the handler is called on the loop thread and answers

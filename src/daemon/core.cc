@@ -47,6 +47,8 @@ Core::Core(asio::io_context& io, RootPaths paths, config::CoreConfig cfg, Logger
   so.region = cfg_.core_thing.region;
   so.account = cfg_.core_thing.account;
   store_ = std::make_unique<functions::FunctionStore>(so);
+  history_ = std::make_unique<DeployHistory>(DeployHistoryOptions{
+      deploymentsDirOf(paths_.root), static_cast<size_t>(cfg_.evergreen.deployments.max_history)});
 }
 
 Core::~Core() { pool_.join(); }
@@ -141,9 +143,19 @@ Status Core::start() {
     if (!p) {
       log_.error("the group in " + paths_.group_file +
                  " was not activated: " + p.status().message());
+      DeploymentRecord r;
+      r.source = "start";
+      r.group_hash = groupHash(j);
+      r.message = p.status().message();
+      recordStartActivation(std::move(r), std::nullopt);
     } else {
+      json canonical;
+      DeploymentRecord r = describe(*p, "start", &canonical);
       Status a = activate(std::move(p).value());
       if (!a) log_.error("group not activated: " + a.message());
+      r.succeeded = a.isOk();
+      r.message = a.message();
+      recordStartActivation(std::move(r), std::move(canonical));
     }
   } else {
     log_.info("no group deployed yet (evergreen deploy --root " + paths_.root + " GROUP.json)");
@@ -266,7 +278,12 @@ Result<Core::Prepared> Core::prepare(const json& group_json) const {
   auto specs = functionSpecsForGroup(*g, *store_, cfg_, &warnings);
   if (!specs) return specs.status();
   for (const auto& w : warnings) log_.warn(w);
-  return Prepared{std::move(g).value(), std::move(specs).value()};
+  std::vector<std::string> versions;
+  for (const auto& f : g->functions) {
+    if (f.parsed.region.empty() && f.parsed.account.empty()) continue;  // system functions
+    if (auto r = store_->resolve(f.arn)) versions.push_back(r->version.arn);
+  }
+  return Prepared{std::move(g).value(), std::move(specs).value(), std::move(versions)};
 }
 
 Status Core::activate(Prepared p) {
@@ -287,13 +304,55 @@ Status Core::activate(Prepared p) {
 }
 
 void Core::deploy(json group_json, std::function<void(Result<json>)> done) {
+  deploy(std::move(group_json), DeployMeta{}, std::move(done));
+}
+
+void Core::deploy(json group_json, DeployMeta meta, std::function<void(Result<json>)> done) {
+  if (!deploy_in_progress_.empty()) {
+    done(Status::busy("another deployment is in progress (" + deploy_in_progress_ +
+                      "); try again when it has finished"));
+    return;
+  }
+  deploy_in_progress_ = meta.source == "rollback" && meta.rollback_of
+                            ? "rollback to deployment " + std::to_string(*meta.rollback_of)
+                            : meta.source + " requested through the control socket";
+  // Every outcome is recorded in the history (on the pool) before the reply; the reply carries
+  // the deployment id.
+  done = [this, meta, done = std::move(done)](Result<json> r) mutable {
+    auto finish = [this, done = std::move(done), r](std::optional<DeploymentRecord>) mutable {
+      deploy_in_progress_.clear();
+      done(std::move(r));
+    };
+    if (r) {
+      finish(std::nullopt);  // recorded by the success path below
+      return;
+    }
+    DeploymentRecord rec;
+    rec.source = meta.source;
+    rec.rollback_of = meta.rollback_of;
+    rec.message = r.status().message();
+    recordDeployment(std::move(rec), std::nullopt, std::move(finish));
+  };
   // Blocking half on the pool, activation on the loop, persistence on the pool, reply on the loop.
   // One log line per step (operators follow long deployments with `evergreen logs -f`).
   auto t0 = std::chrono::steady_clock::now();
   log_.info("deployment 1/4: validating the group and resolving its functions");
-  asio::post(pool_, [this, t0, gj = std::move(group_json), done = std::move(done)]() mutable {
+  asio::post(pool_, [this, t0, gj = std::move(group_json), meta, done = std::move(done)]() mutable {
     auto prepared = prepare(gj);
-    asio::post(io_, [this, t0, prepared = std::move(prepared), done = std::move(done)]() mutable {
+    if (prepared && meta.expected_functions) {
+      auto want = *meta.expected_functions, got = prepared->function_versions;
+      std::sort(want.begin(), want.end());
+      std::sort(got.begin(), got.end());
+      if (want != got) {
+        std::string g;
+        for (const auto& a : got) g += (g.empty() ? "" : ", ") + a;
+        prepared = Status::conflict(
+            "the group now resolves to other function versions (" + g +
+            ") than when it was deployed (an alias moved); deploy it explicitly instead");
+      }
+    }
+    asio::post(io_, [this, t0, prepared = std::move(prepared), meta,
+                     done = std::move(done)]() mutable {
       if (prepared) {
         log_.info("deployment 2/4: activating " + std::to_string(prepared->group.functions.size()) +
                   " functions, " + std::to_string(prepared->group.subscriptions.size()) +
@@ -304,6 +363,11 @@ void Core::deploy(json group_json, std::function<void(Result<json>)> done) {
         done(prepared.status());
         return;
       }
+      json canonical;
+      DeploymentRecord rec = describe(*prepared, meta.source, &canonical);
+      rec.rollback_of = meta.rollback_of;
+      rec.succeeded = true;
+      if (meta.rollback_of) rec.message = "re-activates " + std::to_string(*meta.rollback_of);
       json summary = {{"status", "Success"},
                       {"subscriptions", prepared->group.subscriptions.size()},
                       {"devices", prepared->group.devices.size()},
@@ -319,10 +383,23 @@ void Core::deploy(json group_json, std::function<void(Result<json>)> done) {
       // Acknowledge only once the group is on disk: an acknowledged deployment survives a crash.
       log_.info("deployment 3/4: group active; writing " + paths_.group_file);
       asio::post(pool_, [this, t0, file_text = std::move(file_text), summary = std::move(summary),
+                         rec = std::move(rec), canonical = std::move(canonical),
                          done = std::move(done)]() mutable {
         Status w = writeFileAtomic(paths_.group_file, file_text);
+        if (w) {
+          auto r = history_->record(rec, &canonical);
+          if (r) {
+            summary["deploymentId"] = r->id;
+            summary["groupHash"] = r->group_hash;
+          } else {
+            summary["historyError"] = r.status().message();
+          }
+        }
         asio::post(io_, [this, t0, w = std::move(w), summary = std::move(summary),
                          done = std::move(done)]() mutable {
+          if (!summary.contains("deploymentId") && summary.contains("historyError")) {
+            log_.error("deployment not recorded: " + summary["historyError"].get<std::string>());
+          }
           if (!w) {
             done(w.withContext("group active but not persisted: "));
           } else {
@@ -356,6 +433,8 @@ void Core::handleControl(const json& req, ControlServer::Reply reply) {
         reply({{"ok", true}, {"result", *r}});
       }
     });
+  } else if (handleDeploymentControl(op, req, reply)) {
+    return;
   } else if (op == "reload") {
     reloadConfig();
     reply({{"ok", true}, {"result", {{"reloaded", true}}}});

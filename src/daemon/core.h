@@ -19,7 +19,9 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "base/asio.h"
 #include "base/log.h"
@@ -29,6 +31,7 @@
 #include "config/config.h"
 #include "daemon/cloud_shadow_link.h"
 #include "daemon/control.h"
+#include "daemon/deploy_history.h"
 #include "daemon/policy.h"
 #include "daemon/root.h"
 #include "functions/function_store.h"
@@ -82,6 +85,22 @@ class Core final : public broker::BrokerHooks,
   // Validates, resolves (function store, on the pool) and activates a group, then persists it
   // atomically; `done` gets the result on the loop. An error leaves the active group untouched.
   void deploy(nlohmann::json group_json, std::function<void(Result<nlohmann::json>)> done);
+  // Where a deployment comes from (recorded in the history, core_deploy.cc). `expected_functions`
+  // (rollback): the resolved version ARNs must be exactly these, else the deployment is rejected.
+  struct DeployMeta {
+    std::string source = "deploy";  // deploy | rollback | import | job
+    std::optional<int64_t> rollback_of;
+    std::optional<std::vector<std::string>> expected_functions;
+  };
+  // Deployments are serialised: while one is in progress another is refused (Busy, naming it).
+  void deploy(nlohmann::json group_json, DeployMeta meta,
+              std::function<void(Result<nlohmann::json>)> done);
+  // Re-activates deployment `id`, or the most recent successful one whose group differs from the
+  // active group, through deploy() (validated and resolved again).
+  void rollback(std::optional<int64_t> id, std::function<void(Result<nlohmann::json>)> done);
+  // `evergreen reset`: empty group active (functions stopped), group.json removed, shadows
+  // cleared; config, certificates, function store, secrets and history kept (src/daemon/README).
+  void reset(std::function<void(Result<nlohmann::json>)> done);
   nlohmann::json status() const;
   // GET /metrics (Prometheus text) and /health/{live,ready,functions} (core_metrics.cc).
   metrics::HttpResponse serveHttp(const metrics::HttpRequest& req) const;
@@ -124,7 +143,20 @@ class Core final : public broker::BrokerHooks,
   struct Prepared {
     group::Group group;
     std::vector<functions::FunctionSpec> specs;
+    std::vector<std::string> function_versions;  // resolved version ARNs (history)
   };
+  // core_deploy.cc: the history record of a prepared group (hash of the canonical JSON).
+  static DeploymentRecord describe(const Prepared& p, const std::string& source,
+                                   nlohmann::json* canonical);
+  // Records on the pool, then calls `then` on the loop (a history error is logged, not fatal).
+  void recordDeployment(DeploymentRecord r, std::optional<nlohmann::json> group,
+                        std::function<void(std::optional<DeploymentRecord>)> then);
+  // Start: records the activation of DIR/deployment/group/group.json unless the history's last
+  // record already says the same (so restarts do not fill the history).
+  void recordStartActivation(DeploymentRecord r, std::optional<nlohmann::json> group);
+  // Control ops rollback / reset; false when `op` is not one of them.
+  bool handleDeploymentControl(const std::string& op, const nlohmann::json& req,
+                               ControlServer::Reply& reply);
   // Blocking half of a deployment (parse, validate, resolve functions): runs on pool_.
   Result<Prepared> prepare(const nlohmann::json& group_json) const;
   // Loop half: deploy functions (validated all-or-nothing by the host), swap the policy.
@@ -163,7 +195,9 @@ class Core final : public broker::BrokerHooks,
   // cloud_ and shadows_ so it is destroyed first (it unregisters itself from shadows_).
   std::unique_ptr<CloudShadowLink> shadow_link_;
   std::unique_ptr<shadow::ShadowSync> shadow_sync_;
-  boost::asio::thread_pool pool_{1};  // blocking work: store reads, file writes
+  boost::asio::thread_pool pool_{1};        // blocking work: store reads, file writes
+  std::unique_ptr<DeployHistory> history_;  // DIR/var/deployments; used on pool_ only
+  std::string deploy_in_progress_;          // what is being deployed; empty: none
   std::shared_ptr<const GroupPolicy> policy_;
   RouteCounters counters_;
   bool stopping_ = false;

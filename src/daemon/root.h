@@ -12,8 +12,10 @@
 //   DIR/var/run/evergreen.sock      control socket (deploy, status, reload)
 //   DIR/var/shadow/shadows.db       local shadows (SQLite WAL)
 //   DIR/var/secrets/secrets.json    encrypted secrets (AES-256-GCM, wrapped data key; 0600)
-//   DIR/certs/secrets.key           RSA key wrapping the secrets' data key when the core key is not
-//   RSA DIR/var/spool/cloud.db          durable cloud spool (SQLite WAL; evergreen.cloud.spoolPath)
+//   DIR/certs/secrets.key           RSA key wrapping the secrets' data key when the core key
+//                                   is not RSA
+//   DIR/var/deployments/            deployment history + kept groups (deploy_history.h)
+//   DIR/var/spool/cloud.db          durable cloud spool (SQLite WAL; evergreen.cloud.spoolPath)
 
 #include <string>
 #include <vector>

@@ -165,6 +165,11 @@ Status ShadowService::setSyncState(const std::string& thing, std::string state) 
   return Status::ok();
 }
 
+Status ShadowService::clearAll() {
+  cache_.clear();
+  return store_.clear();
+}
+
 ShadowStats ShadowService::stats() const {
   ShadowStats s = stats_;
   s.things = cache_.size();

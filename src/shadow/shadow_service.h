@@ -81,6 +81,9 @@ class ShadowService {
   Status setSyncState(const std::string& thing, std::string state);
 
   void setObserver(ShadowObserver* o) { observer_ = o; }
+  // `evergreen reset`: every shadow (documents, versions, sync state) removed from the store and
+  // the cache; no delete notifications are published.
+  Status clearAll();
   ShadowStats stats() const;
   const ShadowLimits& limits() const { return opts_.limits; }
 

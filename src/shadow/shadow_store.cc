@@ -31,6 +31,11 @@ Result<std::vector<std::string>> MemoryShadowStore::things() {
   return out;
 }
 
+Status MemoryShadowStore::clear() {
+  rows_.clear();
+  return Status::ok();
+}
+
 // ------------------------------------------------------------------ SqliteShadowStore
 
 namespace {
@@ -153,6 +158,13 @@ Result<std::vector<std::string>> SqliteShadowStore::things() {
   }
   sqlite3_finalize(st);
   return out;
+}
+
+Status SqliteShadowStore::clear() {
+  if (sqlite3_exec(db_, "DELETE FROM shadows", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return error("clear");
+  }
+  return Status::ok();
 }
 
 }  // namespace evg::shadow

@@ -46,6 +46,8 @@ class ShadowStore {
   virtual Status save(const std::string& thing, const StoredShadow& row) = 0;
   // Thing names with a row.
   virtual Result<std::vector<std::string>> things() = 0;
+  // Removes every row (`evergreen reset`), durably. Versions restart at 0.
+  virtual Status clear() = 0;
 };
 
 class MemoryShadowStore final : public ShadowStore {
@@ -53,6 +55,7 @@ class MemoryShadowStore final : public ShadowStore {
   Result<std::optional<StoredShadow>> load(const std::string& thing) override;
   Status save(const std::string& thing, const StoredShadow& row) override;
   Result<std::vector<std::string>> things() override;
+  Status clear() override;
   // Test hook: make the next save fail with Io.
   void failNextSaveForTest() { fail_next_ = true; }
   size_t saves() const { return saves_; }
@@ -80,6 +83,7 @@ class SqliteShadowStore final : public ShadowStore {
   Result<std::optional<StoredShadow>> load(const std::string& thing) override;
   Status save(const std::string& thing, const StoredShadow& row) override;
   Result<std::vector<std::string>> things() override;
+  Status clear() override;
 
  private:
   SqliteShadowStore() = default;

@@ -256,6 +256,33 @@ TEST(SqliteStoreTest, PersistsAcrossReopen) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(SqliteStoreTest, ClearAllRemovesEveryShadowDurably) {
+  std::string dir = tempPath("clear");
+  std::filesystem::remove_all(dir);
+  std::string path = dir + "/shadows.db";
+  {
+    auto s = SqliteShadowStore::open(path);
+    ASSERT_TRUE(s) << s.status().toString();
+    ShadowService svc(
+        {}, **s, [](const std::string&, const std::string&) {}, Log());
+    ASSERT_TRUE(
+        svc.handle("a", ShadowOp::kUpdate, R"({"state":{"reported":{"v":1}}})", Origin::kSdk)
+            .accepted);
+    ASSERT_TRUE(svc.document("a"));
+    ASSERT_TRUE(svc.clearAll());
+    EXPECT_FALSE(svc.document("a")) << "the cache is cleared too";
+    auto u = svc.handle("a", ShadowOp::kUpdate, R"({"state":{"reported":{"v":2}}})", Origin::kSdk);
+    EXPECT_EQ(json::parse(u.payload)["version"], 1) << "versions restart after a reset";
+    ASSERT_TRUE(svc.clearAll());
+  }
+  auto s = SqliteShadowStore::open(path);
+  ASSERT_TRUE(s);
+  auto things = (*s)->things();
+  ASSERT_TRUE(things);
+  EXPECT_TRUE(things->empty());
+  std::filesystem::remove_all(dir);
+}
+
 TEST(SqliteStoreTest, UnwritablePathIsIoError) {
   auto s = SqliteShadowStore::open("/proc/evg-no/shadows.db");
   EXPECT_FALSE(s);
