@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "broker/broker_core.h"
+#include "certs/certs.h"
 
 namespace evg::broker {
 
@@ -120,6 +121,7 @@ class Broker::Impl : public Transport {
   }
 
   Status listen(bool tls, const std::string& address, uint16_t port, const TlsFiles* files);
+  Status reloadTls(const TlsFiles& files);
   void doAccept(tcp::acceptor& acc, bool tls);
   void startTick();
   // A connection got frames while idle: flush it (with all others) once this loop turn ends.
@@ -178,6 +180,7 @@ class Broker::Impl : public Transport {
   std::optional<tcp::acceptor> tcp_acc_;
   std::optional<tcp::acceptor> tls_acc_;
   std::unique_ptr<asio::ssl::context> ssl_ctx_;
+  std::vector<std::unique_ptr<asio::ssl::context>> retired_ssl_ctx_;  // see reloadTls
   std::unordered_map<ConnId, std::shared_ptr<NetConn>> conns_;
   std::vector<std::shared_ptr<NetConn>> dirty_;
   std::vector<std::shared_ptr<NetConn>> flushing_;
@@ -232,8 +235,20 @@ class StreamConn final : public NetConn {
       });
       stream_.set_verify_callback([weak](bool preverified, asio::ssl::verify_context& vctx) {
         auto self = std::static_pointer_cast<StreamConn>(weak.lock());
-        if (!self || self->owner_ == nullptr || !preverified) return false;
+        if (!self || self->owner_ == nullptr) return false;
         X509_STORE_CTX* sc = vctx.native_handle();
+        if (!preverified) {
+          // A certificate from another CA (AWS IoT's, or the customer's CA registered with AWS
+          // IoT) is accepted when its SHA-256 is a device's of the active group: pinning. Only
+          // "unknown issuer" errors are forgiven; expiry and every other check still refuse.
+          if (!certs::isUnknownIssuerError(X509_STORE_CTX_get_error(sc))) return false;
+          auto fp = fingerprint(X509_STORE_CTX_get0_cert(sc));
+          if (!fp) return false;
+          auto identity = self->owner_->hooks_.identityForCertificate(*fp);
+          if (!identity) return false;
+          self->identity_ = std::move(*identity);
+          return true;
+        }
         if (X509_STORE_CTX_get_error_depth(sc) != 0) return true;  // CA chain: trust verify
         auto fp = fingerprint(X509_STORE_CTX_get_current_cert(sc));
         if (!fp) return false;
@@ -387,6 +402,36 @@ class StreamConn final : public NetConn {
 
 // ---- Impl ----
 
+static Result<std::unique_ptr<asio::ssl::context>> makeServerContext(const TlsFiles& files) {
+  error_code ec;
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                   ec);
+  if (!ec) ctx->load_verify_file(files.ca_file, ec);
+  if (ec) return Status::invalid("cannot load CA file " + files.ca_file + ": " + ec.message());
+  ctx->use_certificate_chain_file(files.cert_file, ec);
+  if (ec)
+    return Status::invalid("cannot load certificate " + files.cert_file + ": " + ec.message());
+  ctx->use_private_key_file(files.key_file, asio::ssl::context::pem, ec);
+  if (ec) return Status::invalid("cannot load key " + files.key_file + ": " + ec.message());
+  ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+  if (ec) return Status::internal("set_verify_mode: " + ec.message());
+  return ctx;
+}
+
+Status Broker::Impl::reloadTls(const TlsFiles& files) {
+  if (!ssl_ctx_) return Status::conflict("no TLS listener");
+  auto ctx = makeServerContext(files);
+  if (!ctx) return ctx.status();
+  // Connections made with the old context keep it (their SSL objects hold the SSL_CTX); it is
+  // kept here too, so nothing it owns is released under them. Renewals are rare.
+  retired_ssl_ctx_.push_back(std::move(ssl_ctx_));
+  ssl_ctx_ = std::move(*ctx);
+  return Status::ok();
+}
+
 Status Broker::Impl::listen(bool tls, const std::string& address, uint16_t port,
                             const TlsFiles* files) {
   std::optional<tcp::acceptor>& acc = tls ? tls_acc_ : tcp_acc_;
@@ -397,22 +442,9 @@ Status Broker::Impl::listen(bool tls, const std::string& address, uint16_t port,
   auto addr = asio::ip::make_address(address, ec);
   if (ec) return Status::invalid("bad listen address '" + address + "': " + ec.message());
   if (tls) {
-    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                         asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
-                     ec);
-    if (!ec) ctx->load_verify_file(files->ca_file, ec);
-    if (ec) return Status::invalid("cannot load CA file " + files->ca_file + ": " + ec.message());
-    ctx->use_certificate_chain_file(files->cert_file, ec);
-    if (ec) {
-      return Status::invalid("cannot load certificate " + files->cert_file + ": " + ec.message());
-    }
-    ctx->use_private_key_file(files->key_file, asio::ssl::context::pem, ec);
-    if (ec) return Status::invalid("cannot load key " + files->key_file + ": " + ec.message());
-    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
-    if (ec) return Status::internal("set_verify_mode: " + ec.message());
-    ssl_ctx_ = std::move(ctx);
+    auto ctx = makeServerContext(*files);
+    if (!ctx) return ctx.status();
+    ssl_ctx_ = std::move(*ctx);
   }
   tcp::endpoint ep(addr, port);
   const std::string where = address + ":" + std::to_string(port);
@@ -492,6 +524,7 @@ Status Broker::listenTcp(const std::string& address, uint16_t port) {
 Status Broker::listenTls(const std::string& address, uint16_t port, const TlsFiles& files) {
   return impl_->listen(true, address, port, &files);
 }
+Status Broker::reloadTls(const TlsFiles& files) { return impl_->reloadTls(files); }
 uint16_t Broker::tcpPort() const {
   error_code ec;
   return impl_->tcp_acc_ ? impl_->tcp_acc_->local_endpoint(ec).port() : 0;

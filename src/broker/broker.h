@@ -5,10 +5,12 @@
 // Threading: one io_context thread owns all state. Construct, call every method and destroy the
 // Broker on that thread (from elsewhere use boost::asio::post). Hooks are called on it too.
 //
-// TLS: the client must present a certificate that chains to TlsFiles::ca_file; the SHA-256
-// fingerprint (lowercase hex of the DER) of the leaf is passed to
-// BrokerHooks::identityForCertificate, and nullopt fails the handshake. The returned thing name
-// becomes ClientInfo::identity. Plaintext clients get identity = client id.
+// TLS: the client must present a certificate; the SHA-256 fingerprint (lowercase hex of the DER)
+// of the leaf is passed to BrokerHooks::identityForCertificate, and nullopt fails the handshake.
+// A certificate that chains to TlsFiles::ca_file is checked by OpenSSL as usual; one from another
+// issuer (a device's AWS IoT certificate) is accepted only when its fingerprint has an identity
+// (pinning): unknown-issuer errors are forgiven for it, expiry and every other error are not. The
+// returned thing name becomes ClientInfo::identity. Plaintext clients get identity = client id.
 //
 // Lifecycle: listenTcp/listenTls (port 0 = ephemeral; see tcpPort()/tlsPort()), then run the
 // io_context. stop(done) stops accepting, closes every connection without wills and calls done()
@@ -43,6 +45,9 @@ class Broker {
   // names address:port), kConflict (already listening), kInvalid for unreadable TLS files.
   Status listenTcp(const std::string& address, uint16_t port);
   Status listenTls(const std::string& address, uint16_t port, const TlsFiles& files);
+  // New TLS connections use these files (a renewed server certificate); connected clients keep
+  // their sessions and TLS state. Errors as listenTls; on error the old files stay in use.
+  Status reloadTls(const TlsFiles& files);
   uint16_t tcpPort() const;  // 0 when not listening
   uint16_t tlsPort() const;
 

@@ -15,6 +15,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -442,6 +443,43 @@ Result<std::vector<std::string>> subjectAltNames(const std::string& cert_path) {
   auto cert = loadCert(cert_path, CertOptions{}.max_file_bytes);
   if (!cert) return cert.status();
   return sansOf(cert->get());
+}
+
+bool isUnknownIssuerError(int err) {
+  switch (err) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_UNTRUSTED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result<CertValidity> certificateValidity(const std::string& cert_path,
+                                         const std::string& key_path) {
+  auto cert = loadCert(cert_path, CertOptions{}.max_file_bytes);
+  if (!cert) return cert.status();
+  CertValidity v;
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert->get()), &tm) == 1) {
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+    v.not_after = buf;
+  }
+  v.expired = X509_cmp_current_time(X509_get0_notAfter(cert->get())) <= 0;
+  if (!key_path.empty()) {
+    auto key = loadKey(key_path, CertOptions{}.max_file_bytes);
+    if (!key) return key.status();
+    if (X509_check_private_key(cert->get(), key->get()) != 1) {
+      ERR_clear_error();
+      return Status::invalid(key_path + " is not the private key of " + cert_path);
+    }
+  }
+  return v;
 }
 
 Status verifyAgainstCa(const std::string& cert_path, const std::string& ca_cert_path,

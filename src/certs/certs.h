@@ -75,11 +75,26 @@ Result<std::string> fingerprintSha256OfDer(std::string_view der);
 // For a peer certificate taken from a TLS session (SSL_get0_peer_certificate). Borrowed pointer.
 Result<std::string> fingerprintSha256OfX509(const x509_st* cert);
 
+// True for X509_V_ERR_* codes that only say "the issuer is not a CA we trust" (unknown issuer,
+// self-signed, untrusted). TLS listeners forgive exactly these for a client certificate whose
+// SHA-256 is pinned (a device's AWS IoT certificate); expiry and every other error still refuse.
+bool isUnknownIssuerError(int verify_error);
+
 // The first certificate in the file, re-encoded as PEM (Invalid/NotFound/TooLarge on bad input).
 Result<std::string> pemOfCertFile(const std::string& path);
 
 // The certificate's subjectAltName entries as "DNS:<name>" / "IP:<address>", in order.
 Result<std::vector<std::string>> subjectAltNames(const std::string& cert_path);
+
+// A certificate's end of validity, and whether it has passed.
+struct CertValidity {
+  std::string not_after;  // "YYYY-MM-DD" (UTC)
+  bool expired = false;
+};
+// Reads the first certificate of cert_path; with a non-empty key_path also checks that the key is
+// the certificate's (Invalid naming both files otherwise). NotFound/Invalid for unreadable files.
+Result<CertValidity> certificateValidity(const std::string& cert_path,
+                                         const std::string& key_path = {});
 
 enum class Purpose { kAny, kTlsServer, kTlsClient };
 // Verifies cert_path chains to (is signed by, and within validity of) the CA in ca_cert_path, and,

@@ -312,6 +312,43 @@ Status parseEvergreenDeployments(const json& j, const std::string& path, Deploym
   return r.rejectUnknown();
 }
 
+Status parseEvergreenDiscovery(const json& j, const std::string& path, DiscoveryConfig* d) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.integer("port", 0, 65535, &d->port));
+  EVG_RETURN_IF_ERROR(r.nonEmptyString("bindAddress", &d->bind_address));
+  EVG_RETURN_IF_ERROR(r.string("groupId", &d->group_id));
+  const json* list = nullptr;
+  EVG_RETURN_IF_ERROR(r.array("connectivity", &list));
+  for (size_t i = 0; list != nullptr && i < list->size(); ++i) {
+    std::string at = r.path("connectivity") + "[" + std::to_string(i) + "]";
+    if (!(*list)[i].is_object()) return fieldError(at, "expected an object");
+    FieldReader e((*list)[i], at);
+    ConnectivityEntry c;
+    EVG_RETURN_IF_ERROR(e.nonEmptyString("HostAddress", &c.host_address));
+    if (c.host_address.empty()) return fieldError(e.path("HostAddress"), "required");
+    EVG_RETURN_IF_ERROR(e.integer("PortNumber", 0, 65535, &c.port));
+    EVG_RETURN_IF_ERROR(e.string("Id", &c.id));
+    EVG_RETURN_IF_ERROR(e.string("Metadata", &c.metadata));
+    if (c.id.empty()) c.id = c.host_address;
+    EVG_RETURN_IF_ERROR(e.rejectUnknown());
+    d->connectivity.push_back(std::move(c));
+  }
+  return r.rejectUnknown();
+}
+
+Status parseEvergreenCerts(const json& j, const std::string& path, CertsConfig* c) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.integer("serverValidityDays", 2, 3650, &c->server_validity_days));
+  EVG_RETURN_IF_ERROR(r.integer("serverRenewBeforeDays", 1, 3649, &c->server_renew_before_days));
+  if (c->server_renew_before_days >= c->server_validity_days) {
+    return fieldError(
+        r.path("serverRenewBeforeDays"),
+        "must be less than serverValidityDays (" + std::to_string(c->server_validity_days) + ")");
+  }
+  EVG_RETURN_IF_ERROR(r.integer("checkIntervalSeconds", 10, 86400, &c->check_interval_s));
+  return r.rejectUnknown();
+}
+
 Status parseEvergreen(const json& j, EvergreenConfig* e) {
   FieldReader r(j, "evergreen");
   const json* obj = nullptr;
@@ -319,6 +356,12 @@ Status parseEvergreen(const json& j, EvergreenConfig* e) {
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenMqtt(*obj, r.path("mqtt"), &e->mqtt));
   EVG_RETURN_IF_ERROR(r.object("log", &obj));
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenLog(*obj, r.path("log"), &e->log));
+  EVG_RETURN_IF_ERROR(r.object("certs", &obj));
+  if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenCerts(*obj, r.path("certs"), &e->certs));
+  EVG_RETURN_IF_ERROR(r.object("discovery", &obj));
+  if (obj != nullptr) {
+    EVG_RETURN_IF_ERROR(parseEvergreenDiscovery(*obj, r.path("discovery"), &e->discovery));
+  }
   EVG_RETURN_IF_ERROR(r.object("cloud", &obj));
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenCloud(*obj, r.path("cloud"), &e->cloud));
   EVG_RETURN_IF_ERROR(r.object("metrics", &obj));

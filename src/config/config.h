@@ -133,9 +133,40 @@ struct DeploymentsConfig {
   int max_history = 50;  // records (and kept groups) in DIR/var/deployments
 };
 
+// One address devices may use to reach this core (the Greengrass Discovery API's Connectivity).
+struct ConnectivityEntry {
+  std::string id;            // default: the address
+  std::string host_address;  // IP address or DNS name
+  int port = 0;              // 0 = coreThing.ggMqttPort
+  std::string metadata;
+};
+
+// "evergreen.discovery": the local Greengrass Discovery endpoint (src/discovery) and the addresses
+// the core's server certificate names (its subjectAltName holds every connectivity address).
+struct DiscoveryConfig {
+  int port = 0;                          // HTTPS port of the discovery endpoint; 0 = off
+  std::string bind_address = "0.0.0.0";  // discovery listener
+  std::string group_id;                  // GGGroupId answered; default: <thing name>-group
+  // Empty: detected at start (the host's non-loopback addresses, then 127.0.0.1), like v1's
+  // IP detector; the server certificate is re-issued when the set changes.
+  std::vector<ConnectivityEntry> connectivity;
+};
+
+// "evergreen.certs": the lifecycle of Evergreen's own MQTT server certificate (v1 rotated it
+// every 7-30 days). Checked every check_interval_s; renewed (new key) when fewer than
+// server_renew_before_days remain or the connectivity addresses changed, and swapped in without
+// dropping connected devices.
+struct CertsConfig {
+  int server_validity_days = 365;
+  int server_renew_before_days = 30;
+  int check_interval_s = 3600;
+};
+
 struct EvergreenConfig {
   MqttOptions mqtt;
   MetricsConfig metrics;
+  DiscoveryConfig discovery;
+  CertsConfig certs;
   LogConfig log;
   CloudConfig cloud;
   EvergreenRuntimeOptions runtime;

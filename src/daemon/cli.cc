@@ -23,6 +23,7 @@
 #include "daemon/root_default.h"
 #include "functions/function_cli.h"
 #include "group/group.h"
+#include "importer/importer.h"
 #include "secrets/secrets_cli.h"
 
 namespace evg::daemon {
@@ -54,6 +55,10 @@ constexpr const char* kUsage =
     "                                       write a device key + certificate signed by the group "
     "CA\n"
     "  certs fingerprint CERT.pem           SHA-256 fingerprint as used in the group's Devices[]\n"
+    "  certs ca-bundle --root DIR           the CA (PEM) a device must trust to verify this core\n"
+    "  certs renew-server --root DIR        renew the core's server certificate now (running "
+    "core;\n"
+    "                                       connected devices stay connected)\n"
     "  secrets put --root DIR --arn ARN (--string S | --file F [--binary]) [--stage L]...\n"
     "                                       store a secret value (encrypted) for GGSecretManager\n"
     "  secrets list --root DIR              ARNs of stored secrets (never values)\n"
@@ -62,6 +67,12 @@ constexpr const char* kUsage =
     "lambda`)\n"
     "  logs [--function NAME | --component NAME] [-f] [--since WHEN] [--lines N]\n"
     "                                       show the core's (rotated) system or function logs\n"
+    "  import-v1 --from /greengrass --root DIR [--group FILE] [--runtime NAME=RT]... \n"
+    "            [--handler NAME=H]... [--dry-run] [--json]\n"
+    "                                       turn a Greengrass v1 core into an Evergreen root "
+    "(reads\n"
+    "                                       /greengrass, never modifies it); exit 2 lists what is "
+    "missing\n"
     "  version\n"
     "\n"
     "Without --root DIR: $EVERGREEN_ROOT, else EVERGREEN_ROOT= in /etc/default/evergreen, else\n"
@@ -113,8 +124,22 @@ const std::map<std::string, std::string>& verbHelp() {
       {"certs",
        "usage: evergreen certs issue-device [--root DIR] THING [--out DIR]\n"
        "       evergreen certs fingerprint CERT.pem\n"
+       "       evergreen certs ca-bundle [--root DIR]\n"
+       "       evergreen certs renew-server [--root DIR]\n"
        "issue-device writes a device key + certificate signed by the group CA and prints its\n"
-       "SHA-256 fingerprint (the group's Devices[].CertificateFingerprintSha256).\n"},
+       "SHA-256 fingerprint (the group's Devices[].CertificateFingerprintSha256). A device that\n"
+       "keeps its AWS IoT certificate needs none: its CertificateArn's id is its SHA-256.\n"
+       "ca-bundle prints the CA a device must trust to verify this core. renew-server renews the\n"
+       "core's server certificate now; connected devices stay connected.\n"},
+      {"import-v1",
+       "usage: evergreen import-v1 --from /greengrass --root DIR [--group FILE]\n"
+       "                           [--runtime NAME=RT]... [--handler NAME=H]... [--dry-run] [--json]\n"
+       "Turns a Greengrass v1 core's tree into an Evergreen root: identity (thing, certificate,\n"
+       "key, CA), config, the deployed group, function code as the same versions, ML resources,\n"
+       "local shadows, the local server certificate. /greengrass is only read. Every element is\n"
+       "imported or listed with the reason; exit 0 when everything needed to run was imported,\n"
+       "2 otherwise. --dry-run writes nothing; a second run changes nothing.\n"
+       "Cut-over: docs/migrate-from-v1.md.\n"},
       {"function",
        "usage: evergreen function <create|publish-version|create-alias|update-alias|list|\n"
        "                           list-versions|list-aliases|get|delete> [--root DIR] [options]\n"
@@ -139,7 +164,7 @@ const std::map<std::string, std::string>& verbHelp() {
 
 // Commands that work on a root; --root is optional for them (see defaultRoot()).
 bool takesRoot(const std::string& cmd, const std::string& sub) {
-  if (cmd == "certs") return sub == "issue-device";
+  if (cmd == "certs") return sub == "issue-device" || sub == "ca-bundle" || sub == "renew-server";
   return cmd == "run" || cmd == "deploy" || cmd == "status" || cmd == "reload" || cmd == "logs" ||
          cmd == "function" || cmd == "secrets" || cmd == "deployments" || cmd == "reset";
 }
@@ -577,6 +602,46 @@ int cmdCerts(int argc, char** argv, std::ostream& out, std::ostream& err) {
     out << j.dump(2) << "\n";
     return kExitOk;
   }
+  if (sub == "renew-server") {
+    auto root = flag(a, "root");
+    if (!root) {
+      err << "usage: evergreen certs renew-server --root DIR\n";
+      return kExitInvalid;
+    }
+    auto resp =
+        controlCall(RootPaths::of(*root).control_socket, {{"op", "renew-server-cert"}}, 60000);
+    if (!resp || !(*resp).value("ok", false)) {
+      err << "evergreen certs renew-server: "
+          << (resp ? (*resp).value("error", std::string("failed")) : resp.status().message())
+          << "\n";
+      return kExitFailure;
+    }
+    out << (*resp)["result"].dump(2) << "\n";
+    return kExitOk;
+  }
+  if (sub == "ca-bundle") {
+    // What a device must trust to verify this core: the group CA that signs Evergreen's server
+    // certificate. (A core still serving an imported v1 server certificate says so on stderr.)
+    auto root = flag(a, "root");
+    if (!root) {
+      err << "usage: evergreen certs ca-bundle --root DIR\n";
+      return kExitInvalid;
+    }
+    RootPaths paths = RootPaths::of(*root);
+    auto pem = certs::pemOfCertFile(paths.certs_dir + "/" + std::string(certs::kCaCertFile));
+    if (!pem) {
+      err << "evergreen certs: " << pem.status().message() << "\n";
+      return kExitFailure;
+    }
+    auto v1 = certs::certificateValidity(paths.certs_dir + "/v1-server.pem");
+    if (v1 && !v1->expired) {
+      err << "note: this core serves the imported Greengrass v1 server certificate until "
+          << v1->not_after << "; devices that trust the v1 group CA keep working until then, "
+          << "and need the CA below from that date\n";
+    }
+    out << *pem;
+    return kExitOk;
+  }
   if (sub == "fingerprint") {
     if (a.positional.size() != 1) {
       err << "usage: evergreen certs fingerprint CERT.pem\n";
@@ -592,6 +657,77 @@ int cmdCerts(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   err << "evergreen certs: unknown sub-command '" << sub << "'\n" << kUsage;
   return kExitInvalid;
+}
+
+// --runtime NAME=RT and --handler NAME=H may repeat: collect them from argv.
+Result<std::map<std::string, std::string>> repeatedPairs(int argc, char** argv,
+                                                         const std::string& name) {
+  std::map<std::string, std::string> out;
+  for (int i = 2; i < argc; ++i) {
+    std::string s = argv[i];
+    std::string v;
+    if (s == "--" + name && i + 1 < argc) {
+      v = argv[++i];
+    } else if (s.rfind("--" + name + "=", 0) == 0) {
+      v = s.substr(name.size() + 3);
+    } else {
+      continue;
+    }
+    auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size()) {
+      return Status::invalid("--" + name + " expects FUNCTION_NAME=VALUE, got \"" + v + "\"");
+    }
+    out[v.substr(0, eq)] = v.substr(eq + 1);
+  }
+  return out;
+}
+
+int cmdImportV1(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  Args a = parseArgs(argc, argv, 2, {"dry-run", "json"});
+  auto from = flag(a, "from");
+  auto root = flag(a, "root");
+  if (!a.error.empty() || !from || !root || !a.positional.empty()) {
+    err << (a.error.empty() ? "" : a.error + "\n")
+        << "usage: evergreen import-v1 --from /greengrass --root DIR [--group FILE] "
+           "[--runtime NAME=RT]... [--handler NAME=H]... [--dry-run] [--json]\n";
+    return kExitInvalid;
+  }
+  auto runtimes = repeatedPairs(argc, argv, "runtime");
+  auto handlers = repeatedPairs(argc, argv, "handler");
+  for (const auto* r : {&runtimes, &handlers}) {
+    if (!*r) {
+      err << "evergreen import-v1: " << r->status().message() << "\n";
+      return kExitInvalid;
+    }
+  }
+  RootPaths paths = RootPaths::of(*root);
+  importer::ImportOptions o;
+  o.from = *from;
+  o.target = {paths.root,       paths.config_file,   paths.certs_dir,
+              paths.group_file, paths.resources_dir, paths.shadow_db};
+  o.group_file = flag(a, "group").value_or("");
+  o.dry_run = flag(a, "dry-run").has_value();
+  o.runtimes = *runtimes;
+  o.handlers = *handlers;
+  auto rep = importer::importV1(o);
+  if (!rep) {
+    err << "evergreen import-v1: " << rep.status().message() << "\n";
+    return kExitInvalid;
+  }
+  if (!o.dry_run && rep->ok()) {
+    // The rest of a working root: directories, the group CA and the server certificate.
+    auto init = initRoot(paths);
+    if (!init) {
+      err << "evergreen import-v1: " << init.status().message() << "\n";
+      return kExitFailure;
+    }
+  }
+  if (flag(a, "json")) {
+    out << rep->toJson().dump(2) << "\n";
+  } else {
+    out << rep->toText();
+  }
+  return rep->ok() ? kExitOk : kExitInvalid;
 }
 
 }  // namespace
@@ -646,6 +782,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (cmd == "function") return functions::runFunctionCli(argc - 1, argv + 1, out, err);
   if (cmd == "certs") return cmdCerts(argc, argv, out, err);
   if (cmd == "secrets") return secrets::runSecretsCli(argc - 1, argv + 1, out, err);
+  if (cmd == "import-v1") return cmdImportV1(argc, argv, out, err);
   Args a = parseArgs(argc, argv, 2, {"follow", "rollback", "force", "json"});
   if (!a.error.empty()) {
     err << a.error << "\n";

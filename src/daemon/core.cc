@@ -1,5 +1,6 @@
 #include "daemon/core.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "certs/certs.h"
 #include "container/container_spawner.h"
 #include "daemon/function_specs.h"
+#include "discovery/discovery.h"
 
 namespace evg::daemon {
 
@@ -67,11 +69,56 @@ Status Core::start() {
   broker::TlsFiles tls{paths_.certs_dir + "/" + std::string(certs::kCaCertFile),
                        paths_.certs_dir + "/" + std::string(certs::kServerCertFile),
                        paths_.certs_dir + "/" + std::string(certs::kServerKeyFile)};
+  // The server certificate names every address devices use to reach the core (v1 re-issued it
+  // when its connectivity changed): re-issued here when the set differs from the last one.
+  {
+    auto changed = ensureServerCertificate(false);
+    if (!changed) return changed.status().withContext("server certificate: ");
+  }
+  // A core imported from Greengrass v1 (evergreen import-v1) keeps serving v1's server
+  // certificate while it is valid, so devices that trust the v1 group CA keep connecting.
+  std::string v1_cert = paths_.certs_dir + "/v1-server.pem";
+  std::string v1_key = paths_.certs_dir + "/v1-server.key";
+  if (::access(v1_cert.c_str(), R_OK) == 0) {
+    auto v = certs::certificateValidity(v1_cert, v1_key);
+    if (v && !v->expired) {
+      tls.cert_file = v1_cert;
+      tls.key_file = v1_key;
+      log_.info("serving the imported Greengrass v1 server certificate until it expires on " +
+                v->not_after + "; from the first start after that, Evergreen's own (signed by " +
+                tls.ca_file + ")");
+    } else {
+      log_.warn("imported Greengrass v1 server certificate " + v1_cert +
+                " not used: " + (v ? "expired on " + v->not_after : v.status().message()));
+    }
+  }
+  tls_files_ = tls;
   Status s =
       broker_->listenTls(m.bind_address, static_cast<uint16_t>(cfg_.core_thing.gg_mqtt_port), tls);
+  if (s) scheduleServerCertCheck();
   if (!s) return s.withContext("MQTT TLS listener: ");
   log_.info("MQTT server (mutual TLS) listening on " + m.bind_address + ":" +
             std::to_string(broker_->tlsPort()));
+  if (const auto& d = cfg_.evergreen.discovery; d.port != 0) {
+    discovery::ServerOptions dopts;
+    dopts.bind_address = d.bind_address;
+    dopts.port = static_cast<uint16_t>(d.port);
+    dopts.cert_file = paths_.certs_dir + "/" + std::string(certs::kServerCertFile);
+    dopts.key_file = paths_.certs_dir + "/" + std::string(certs::kServerKeyFile);
+    dopts.ca_file = tls.ca_file;
+    discovery_ = std::make_unique<discovery::DiscoveryServer>(
+        io_, dopts, [this](std::string_view fp) { return identityForCertificate(fp); },
+        [this] { return discoveryInfo(); }, Log(&logger_, "GGDiscovery"));
+    s = discovery_->start();
+    if (!s) return s;
+    log_.info("Greengrass discovery (HTTPS, mutual TLS) on " + d.bind_address + ":" +
+              std::to_string(discovery_->port()));
+    if (tls.cert_file != dopts.cert_file) {
+      log_.warn(
+          "discovery answers Evergreen's group CA, but the MQTT listener serves the imported "
+          "v1 server certificate: devices that discover must wait for its expiry");
+    }
+  }
   if (m.plaintext_port != 0) {
     s = broker_->listenTcp("127.0.0.1", static_cast<uint16_t>(m.plaintext_port));
     if (!s) return s.withContext("MQTT plaintext listener: ");
@@ -175,6 +222,8 @@ void Core::stop(std::function<void()> done) {
   log_.info("stopping: closing listeners and sessions");
   if (control_) control_->stop();
   if (metrics_) metrics_->stop();
+  if (discovery_) discovery_->stop();
+  cert_timer_.cancel();
   auto finish = [this, done = std::move(done)]() {
     log_.info("stopped");
     logger_.flush();
@@ -435,6 +484,14 @@ void Core::handleControl(const json& req, ControlServer::Reply reply) {
     });
   } else if (handleDeploymentControl(op, req, reply)) {
     return;
+  } else if (op == "renew-server-cert") {
+    renewServerCertificate(true, [reply](Result<json> r) {
+      if (!r) {
+        reply({{"ok", false}, {"error", r.status().message()}});
+      } else {
+        reply({{"ok", true}, {"result", *r}});
+      }
+    });
   } else if (op == "reload") {
     reloadConfig();
     reply({{"ok", true}, {"result", {{"reloaded", true}}}});
@@ -451,6 +508,111 @@ void Core::handleControl(const json& req, ControlServer::Reply reply) {
   } else {
     reply({{"ok", false}, {"error", "unknown control op \"" + op + "\""}});
   }
+}
+
+std::vector<discovery::Connectivity> Core::connectivity(int mqtt_port) const {
+  std::vector<discovery::Connectivity> out;
+  const auto& d = cfg_.evergreen.discovery;
+  if (!d.connectivity.empty()) {
+    for (const auto& c : d.connectivity) {
+      out.push_back({c.id, c.host_address, c.port != 0 ? c.port : mqtt_port, c.metadata});
+    }
+    return out;
+  }
+  for (const auto& a : discovery::detectHostAddresses()) out.push_back({a, a, mqtt_port, ""});
+  return out;
+}
+
+Result<bool> Core::ensureServerCertificate(bool force) const {
+  std::vector<std::string> dns, ips;
+  for (const auto& c : connectivity(cfg_.core_thing.gg_mqtt_port)) {
+    unsigned char buf[16];
+    if (c.host_address == "localhost" || c.host_address == "127.0.0.1") continue;
+    bool ip = inet_pton(AF_INET, c.host_address.c_str(), buf) == 1 ||
+              inet_pton(AF_INET6, c.host_address.c_str(), buf) == 1;
+    (ip ? ips : dns).push_back(c.host_address);
+  }
+  const auto& cc = cfg_.evergreen.certs;
+  certs::CertOptions o;
+  o.leaf_validity_days = cc.server_validity_days;
+  o.renew_before_days = force ? cc.server_validity_days + 1 : cc.server_renew_before_days;
+  std::string cert = paths_.certs_dir + "/" + std::string(certs::kServerCertFile);
+  auto before = certs::fingerprintSha256OfPemFile(cert);
+  EVG_RETURN_IF_ERROR(certs::ensureServerCert(paths_.certs_dir, dns, ips, o));
+  auto after = certs::fingerprintSha256OfPemFile(cert);
+  return !before || !after || *before != *after;
+}
+
+void Core::scheduleServerCertCheck() {
+  cert_timer_.expires_after(std::chrono::seconds(cfg_.evergreen.certs.check_interval_s));
+  cert_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    renewServerCertificate(false, [](Result<json>) {});
+    scheduleServerCertCheck();
+  });
+}
+
+void Core::renewServerCertificate(bool force, std::function<void(Result<json>)> done) {
+  std::string served = tls_files_.cert_file;
+  asio::post(pool_, [this, force, served, done = std::move(done)]() mutable {
+    auto changed = ensureServerCertificate(force);
+    // The imported v1 server certificate is served until it expires, then Evergreen's own.
+    std::string own = paths_.certs_dir + "/" + std::string(certs::kServerCertFile);
+    bool v1_expired = false;
+    if (served != own) {
+      auto v = certs::certificateValidity(served);
+      v1_expired = !v || v->expired;
+    }
+    asio::post(io_, [this, changed, v1_expired, own, done = std::move(done)]() mutable {
+      if (!changed) {
+        log_.error("server certificate renewal failed: " + changed.status().message());
+        done(changed.status());
+        return;
+      }
+      bool serving_own = tls_files_.cert_file == own;
+      if ((*changed && serving_own) || v1_expired) {
+        tls_files_.cert_file = own;
+        tls_files_.key_file = paths_.certs_dir + "/" + std::string(certs::kServerKeyFile);
+        Status s = broker_ ? broker_->reloadTls(tls_files_) : Status::ok();
+        if (s && discovery_)
+          s = discovery_->reloadCertificate(tls_files_.cert_file, tls_files_.key_file);
+        if (!s) {
+          log_.error("new server certificate not loaded: " + s.message());
+          done(s);
+          return;
+        }
+        log_.info(v1_expired ? "the imported v1 server certificate expired: now serving "
+                               "Evergreen's own server certificate"
+                             : "server certificate renewed; new connections get it, connected "
+                               "devices stay connected");
+      } else if (*changed && discovery_) {
+        (void)discovery_->reloadCertificate(
+            own, paths_.certs_dir + "/" + std::string(certs::kServerKeyFile));
+      }
+      auto fp = certs::fingerprintSha256OfPemFile(own);
+      auto v = certs::certificateValidity(own);
+      done(json{{"renewed", *changed},
+                {"served", tls_files_.cert_file},
+                {"fingerprint", fp ? *fp : ""},
+                {"notAfter", v ? v->not_after : ""}});
+    });
+  });
+}
+
+discovery::DiscoveryInfo Core::discoveryInfo() const {
+  discovery::DiscoveryInfo info;
+  const auto& d = cfg_.evergreen.discovery;
+  info.group_id = d.group_id.empty() ? cfg_.core_thing.thing_name + "-group" : d.group_id;
+  info.core_thing_arn = cfg_.core_thing.thing_arn;
+  info.connectivity = connectivity(broker_ ? broker_->tlsPort() : cfg_.core_thing.gg_mqtt_port);
+  if (auto pem = certs::pemOfCertFile(paths_.certs_dir + "/" + std::string(certs::kCaCertFile))) {
+    info.ca_pems.push_back(*pem);
+  }
+  auto policy = policy_;
+  info.in_group = [policy](std::string_view thing) {
+    return policy && policy->group().findThingByName(thing) != nullptr;
+  };
+  return info;
 }
 
 std::optional<std::string> Core::identityForCertificate(std::string_view sha256_hex) {
@@ -602,7 +764,7 @@ void Core::onDisconnected(const broker::ClientInfo& c, std::string_view reason) 
 Status Core::startServices() {
   // Shadows: DIR/var/shadow/shadows.db (SQLite WAL, synchronous commits on the loop; see
   // src/shadow/shadow_store.h for the cost and durability).
-  auto st = shadow::SqliteShadowStore::open(paths_.root + "/var/shadow/shadows.db");
+  auto st = shadow::SqliteShadowStore::open(paths_.shadow_db);
   if (!st) return st.status().withContext("shadow store: ");
   shadow_store_ = std::move(st).value();
   shadows_ = std::make_unique<shadow::ShadowService>(

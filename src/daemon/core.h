@@ -34,6 +34,7 @@
 #include "daemon/deploy_history.h"
 #include "daemon/policy.h"
 #include "daemon/root.h"
+#include "discovery/discovery.h"
 #include "functions/function_store.h"
 #include "ipc/system_services.h"
 #include "metrics/http_server.h"
@@ -111,6 +112,17 @@ class Core final : public broker::BrokerHooks,
 
   // broker::BrokerHooks
   std::optional<std::string> identityForCertificate(std::string_view sha256_hex) override;
+  // Addresses devices use to reach the MQTT listener: evergreen.discovery.connectivity, or the
+  // host's detected addresses.
+  std::vector<discovery::Connectivity> connectivity(int mqtt_port) const;
+  discovery::DiscoveryInfo discoveryInfo() const;
+  // Re-issues Evergreen's server certificate when it nears expiry, its names differ from the
+  // connectivity addresses, or `force`. Blocking (key generation): call on pool_. True = changed.
+  Result<bool> ensureServerCertificate(bool force) const;
+  // Periodic check (evergreen.certs.checkIntervalSeconds) and the control op renew-server-cert:
+  // renew on the pool, then swap the TLS context on the loop (connected devices stay connected).
+  void scheduleServerCertCheck();
+  void renewServerCertificate(bool force, std::function<void(Result<nlohmann::json>)> done);
   uint8_t authorizeConnect(const broker::ClientInfo&) override;
   bool authorizeSubscribe(const broker::ClientInfo&, std::string_view filter) override;
   void onPublish(const broker::ClientInfo&, const broker::Message&) override;
@@ -181,6 +193,9 @@ class Core final : public broker::BrokerHooks,
   Log conn_log_;
   std::unique_ptr<broker::Broker> broker_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<discovery::DiscoveryServer> discovery_;  // null unless evergreen.discovery.port
+  broker::TlsFiles tls_files_;                             // what the MQTT TLS listener serves
+  boost::asio::steady_timer cert_timer_{io_};
   std::unique_ptr<functions::FunctionStore> store_;
   // Shadow and secret services (src/shadow, src/secrets): declared before host_ so they outlive
   // the IPC server that calls them. Opened by startServices().

@@ -33,6 +33,8 @@ RootPaths RootPaths::of(const std::string& root_in) {
   p.user_log_dir = root + "/var/log/user";
   p.run_dir = root + "/var/run";
   p.control_socket = root + "/var/run/evergreen.sock";
+  p.shadow_db = root + "/var/shadow/shadows.db";
+  p.resources_dir = root + "/resources";
   return p;
 }
 
@@ -92,9 +94,12 @@ Result<std::vector<std::string>> initRoot(const RootPaths& p) {
   bool had_ca = fs::exists(p.certs_dir + "/group-ca.pem");
   EVG_RETURN_IF_ERROR(certs::ensureGroupCa(p.certs_dir));
   if (!had_ca) created.push_back("group CA " + p.certs_dir + "/group-ca.pem");
-  bool had_server = fs::exists(p.certs_dir + "/server.pem");
-  EVG_RETURN_IF_ERROR(certs::ensureServerCert(p.certs_dir, {}, {}));
-  if (!had_server) created.push_back("core server certificate " + p.certs_dir + "/server.pem");
+  // The core re-checks it at every start with its connectivity addresses (Core::start); here it
+  // is only created when missing, so that a CLI verb never re-issues it with other names.
+  if (!fs::exists(p.certs_dir + "/server.pem")) {
+    EVG_RETURN_IF_ERROR(certs::ensureServerCert(p.certs_dir, {}, {}));
+    created.push_back("core server certificate " + p.certs_dir + "/server.pem");
+  }
   return created;
 }
 

@@ -36,6 +36,8 @@ struct RootPaths {
   std::string user_log_dir;
   std::string run_dir;
   std::string control_socket;
+  std::string shadow_db;      // DIR/var/shadow/shadows.db
+  std::string resources_dir;  // DIR/resources (ML model resources: DIR/resources/<ResourceId>/)
 
   static RootPaths of(const std::string& root);
 };

@@ -567,4 +567,81 @@ Result<ResolvedFunction> FunctionStore::resolve(const std::string& arn) const {
   return r;
 }
 
+Result<FunctionVersion> FunctionStore::importVersion(const FunctionConfig& c,
+                                                     const std::string& region,
+                                                     const std::string& account,
+                                                     const std::string& version,
+                                                     const std::string& code_dir, bool* changed) {
+  *changed = false;
+  if (!isValidFunctionName(c.name)) {
+    return Status::invalid("invalid function name \"" + c.name + "\" (1-64 of A-Za-z0-9_-)");
+  }
+  if (!isKnownRuntime(c.runtime))
+    return Status::invalid("unsupported runtime \"" + c.runtime + "\"");
+  if (c.handler.empty()) return Status::invalid("handler is required");
+  if (version.empty() || version.size() > 9 ||
+      !std::all_of(version.begin(), version.end(),
+                   [](char ch) { return ch >= '0' && ch <= '9'; }) ||
+      version == "0") {
+    return Status::invalid("version must be a positive number, got \"" + version + "\"");
+  }
+  std::error_code ec;
+  if (!fs::is_directory(code_dir, ec))
+    return Status::notFound("code directory not found: " + code_dir);
+  uint64_t size = 0;
+  auto sha = sha256Of(code_dir, &size);
+  if (!sha) return sha.status();
+  json vj = configToJson(c);
+  vj["CodeSha256"] = *sha;
+  vj["CodeSize"] = size;
+  std::string dir = functionDir(c.name);
+  Meta m{json::object(), dir};
+  if (auto loaded = loadMeta(dir, c.name); loaded) {
+    m = std::move(*loaded);
+    if (m.j.value("Region", "") != region || m.j.value("Account", "") != account) {
+      return Status::conflict("function " + c.name + " exists for another region/account (" +
+                              m.j.value("Region", "") + "/" + m.j.value("Account", "") + ")");
+    }
+    if (m.j["Versions"].contains(version)) {
+      json old = m.j["Versions"][version];
+      old.erase("LastModified");
+      old.erase("Description");
+      json cmp = vj;
+      cmp.erase("Description");
+      if (old == cmp) return versionOf(m, version);
+      return Status::conflict("function " + c.name + " already has a version " + version +
+                              " with other code or configuration (published versions are "
+                              "immutable)");
+    }
+  } else if (loaded.status().code() != Code::kNotFound) {
+    return loaded.status();
+  } else {
+    m.j = json{{"FunctionName", c.name},     {"Region", region},          {"Account", account},
+               {"Versions", json::object()}, {"Aliases", json::object()}, {"NextVersion", 1}};
+  }
+  auto copyCode = [&](const std::string& dest) -> Status {
+    fs::remove_all(dest + ".tmp", ec);
+    fs::create_directories(fs::path(dest).parent_path(), ec);
+    fs::copy(code_dir, dest + ".tmp", fs::copy_options::recursive | fs::copy_options::copy_symlinks,
+             ec);
+    if (ec) return Status::io("copying " + code_dir + ": " + ec.message());
+    fs::remove_all(dest, ec);
+    fs::rename(dest + ".tmp", dest, ec);
+    if (ec) return Status::io("rename " + dest + ": " + ec.message());
+    return Status::ok();
+  };
+  EVG_RETURN_IF_ERROR(copyCode(dir + "/code/" + version));
+  vj["LastModified"] = isoTimestampNow();
+  if (!m.j.contains("Latest")) {
+    EVG_RETURN_IF_ERROR(copyCode(dir + "/code/latest"));
+    m.j["Latest"] = vj;
+  }
+  m.j["Versions"][version] = vj;
+  uint64_t n = std::stoull(version);
+  if (m.j.value("NextVersion", uint64_t{1}) <= n) m.j["NextVersion"] = n + 1;
+  EVG_RETURN_IF_ERROR(saveMeta(m));
+  *changed = true;
+  return versionOf(m, version);
+}
+
 }  // namespace evg::functions

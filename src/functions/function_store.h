@@ -117,6 +117,16 @@ class FunctionStore {
   // unknown ARNs are refused with a message naming them.
   Result<ResolvedFunction> resolve(const std::string& arn) const;
 
+  // Puts `code_dir` into the store as exactly the numbered `version` of function `config.name`
+  // under the given region/account (evergreen import-v1: a v1 core's deployed versions keep their
+  // numbers). Creates the function when absent ($LATEST = this version). Idempotent: the same
+  // version with the same code and configuration is left alone (*changed = false); the same
+  // version with other code is a Conflict (published versions are immutable). Symlinks in the
+  // code are copied as links, never followed.
+  Result<FunctionVersion> importVersion(const FunctionConfig& config, const std::string& region,
+                                        const std::string& account, const std::string& version,
+                                        const std::string& code_dir, bool* changed);
+
   const FunctionStoreOptions& options() const { return opts_; }
 
  private:

@@ -1,5 +1,7 @@
 #include "group/group.h"
 
+#include <algorithm>
+#include <cctype>
 #include <functional>
 #include <unordered_map>
 #include <unordered_set>
@@ -158,6 +160,19 @@ Status parseThings(const json* def, std::string_view list_key, size_t limit,
                             "expected 64 lowercase hex characters (SHA-256 of "
                             "the DER certificate), got " +
                                 describeJson(json(t.cert_fingerprint_sha256)));
+        }
+        // AWS IoT names a certificate by its id, the SHA-256 of its DER encoding: a device that
+        // keeps its AWS IoT certificate is pinned by the last part of its CertificateArn.
+        if (!r.has("CertificateFingerprintSha256")) {
+          auto slash = t.certificate_arn.rfind('/');
+          std::string cert_id =
+              slash == std::string::npos ? "" : t.certificate_arn.substr(slash + 1);
+          std::transform(cert_id.begin(), cert_id.end(), cert_id.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+          if (validFingerprint(cert_id)) {
+            t.cert_fingerprint_sha256 = cert_id;
+            t.fingerprint_from_certificate_arn = true;
+          }
         }
         out->push_back(std::move(t));
         return r.rejectUnknown();

@@ -72,6 +72,9 @@ struct Thing {
   std::string certificate_arn;
   std::optional<bool> sync_shadow;
   std::string cert_fingerprint_sha256;  // extension; empty when absent
+  // True when cert_fingerprint_sha256 was taken from CertificateArn's certificate id (the SHA-256
+  // of the DER certificate, as AWS IoT names certificates) because the field was absent.
+  bool fingerprint_from_certificate_arn = false;
 };
 
 struct RunAs {

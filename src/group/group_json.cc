@@ -18,7 +18,7 @@ json stringMapJson(const std::vector<std::pair<std::string, std::string>>& m) {
 json thingJson(const Thing& t) {
   json j = {{"Id", t.id}, {"ThingArn", t.thing_arn}, {"CertificateArn", t.certificate_arn}};
   if (t.sync_shadow) j["SyncShadow"] = *t.sync_shadow;
-  if (!t.cert_fingerprint_sha256.empty()) {
+  if (!t.cert_fingerprint_sha256.empty() && !t.fingerprint_from_certificate_arn) {
     j["CertificateFingerprintSha256"] = t.cert_fingerprint_sha256;
   }
   return j;
