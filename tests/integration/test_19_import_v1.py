@@ -19,12 +19,12 @@ import subprocess
 import pytest
 
 import evg_harness as h
+import genuine_helpers as gh
 import lambda_helpers as lh
 
 REPO = lh.REPO
-VENDOR = os.environ.get("EVERGREEN_VENDOR_DIR",
-                        os.path.join(os.path.dirname(REPO), "shared", "vendor"))
-GENUINE_PY_SDK = os.path.join(VENDOR, "aws-greengrass-core-sdk-python", "greengrasssdk")
+GENUINE_PY_SDK = os.path.join(gh.shared_dir(), "vendor", "aws-greengrass-core-sdk-python",
+                              "greengrasssdk")
 SEED = os.path.join(REPO, "examples", "example-group", "functions", "seed_example")
 NODE_ECHO = os.path.join(lh.FUNCTIONS_DIR, "node_echo")
 R, A = "eu-west-1", "210987654321"
@@ -212,7 +212,7 @@ def start_imported(make_core, root, tree):
 def test_imported_core_runs_functions_and_devices_keep_their_certificates(make_core, tmp_path,
                                                                           layout):
     if not os.path.isdir(GENUINE_PY_SDK):
-        pytest.fail(f"genuine Python SDK not found at {GENUINE_PY_SDK} (set EVERGREEN_VENDOR_DIR)")
+        pytest.fail(f"genuine Python SDK not found at {GENUINE_PY_SDK} (set {gh.SHARED_ENV})")
     kw = {} if layout == "default" else {"write_dir": str(tmp_path / "site" / "write"),
                                          "legacy_paths": True}
     tree = seed_tree(tmp_path, **kw)
