@@ -133,7 +133,8 @@ const std::map<std::string, std::string>& verbHelp() {
        "core's server certificate now; connected devices stay connected.\n"},
       {"import-v1",
        "usage: evergreen import-v1 --from /greengrass --root DIR [--group FILE]\n"
-       "                           [--runtime NAME=RT]... [--handler NAME=H]... [--dry-run] [--json]\n"
+       "                           [--runtime NAME=RT]... [--handler NAME=H]... [--dry-run] "
+       "[--json]\n"
        "Turns a Greengrass v1 core's tree into an Evergreen root: identity (thing, certificate,\n"
        "key, CA), config, the deployed group, function code as the same versions, ML resources,\n"
        "local shadows, the local server certificate. /greengrass is only read. Every element is\n"

@@ -588,13 +588,27 @@ Result<FunctionVersion> FunctionStore::importVersion(const FunctionConfig& c,
   std::error_code ec;
   if (!fs::is_directory(code_dir, ec))
     return Status::notFound("code directory not found: " + code_dir);
+  // The code goes through the store's rules (links kept only inside the tree, never followed;
+  // bounded size; sane modes) into a staging copy first; its hash is the version's CodeSha256.
+  std::string dir = functionDir(c.name);
+  std::string staged = dir + ".import.tmp";
+  fs::remove_all(staged, ec);
+  fs::create_directories(fs::path(dir).parent_path(), ec);
+  EVG_RETURN_IF_ERROR(copyCodeTree(code_dir, staged, opts_.code_limits)
+                          .withContext("function " + c.name + " version " + version + ": "));
+  struct Cleanup {
+    std::string p;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(p, e);
+    }
+  } cleanup{staged};
   uint64_t size = 0;
-  auto sha = sha256Of(code_dir, &size);
+  auto sha = treeSha256(staged, &size);
   if (!sha) return sha.status();
   json vj = configToJson(c);
   vj["CodeSha256"] = *sha;
   vj["CodeSize"] = size;
-  std::string dir = functionDir(c.name);
   Meta m{json::object(), dir};
   if (auto loaded = loadMeta(dir, c.name); loaded) {
     m = std::move(*loaded);
@@ -622,9 +636,7 @@ Result<FunctionVersion> FunctionStore::importVersion(const FunctionConfig& c,
   auto copyCode = [&](const std::string& dest) -> Status {
     fs::remove_all(dest + ".tmp", ec);
     fs::create_directories(fs::path(dest).parent_path(), ec);
-    fs::copy(code_dir, dest + ".tmp", fs::copy_options::recursive | fs::copy_options::copy_symlinks,
-             ec);
-    if (ec) return Status::io("copying " + code_dir + ": " + ec.message());
+    EVG_RETURN_IF_ERROR(copyCodeTree(staged, dest + ".tmp", opts_.code_limits));
     fs::remove_all(dest, ec);
     fs::rename(dest + ".tmp", dest, ec);
     if (ec) return Status::io("rename " + dest + ": " + ec.message());

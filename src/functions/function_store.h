@@ -121,8 +121,8 @@ class FunctionStore {
   // under the given region/account (evergreen import-v1: a v1 core's deployed versions keep their
   // numbers). Creates the function when absent ($LATEST = this version). Idempotent: the same
   // version with the same code and configuration is left alone (*changed = false); the same
-  // version with other code is a Conflict (published versions are immutable). Symlinks in the
-  // code are copied as links, never followed.
+  // version with other code is a Conflict (published versions are immutable). The code follows the
+  // store's rules (code_tree.h: links only inside the tree, never followed; bounded).
   Result<FunctionVersion> importVersion(const FunctionConfig& config, const std::string& region,
                                         const std::string& account, const std::string& version,
                                         const std::string& code_dir, bool* changed);

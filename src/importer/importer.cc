@@ -403,6 +403,9 @@ class Importer {
     so.root_dir = o_.target.root;
     so.region = cfg_.core_thing.region;
     so.account = cfg_.core_thing.account;
+    so.code_limits.max_unpacked_bytes =
+        static_cast<uint64_t>(cfg_.evergreen.functions.max_unpacked_bytes);
+    so.code_limits.max_entries = static_cast<uint64_t>(cfg_.evergreen.functions.max_entries);
     functions::FunctionStore store(so);
     for (auto& f : list) {
       std::string arn = f.value("FunctionArn", "");
