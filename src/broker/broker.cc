@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "broker/broker_core.h"
+#include "broker/broker_store.h"
 
 namespace evg::broker {
 
@@ -89,7 +90,7 @@ class NetConn : public std::enable_shared_from_this<NetConn> {
   bool in_core_ = false;  // BrokerCore::onAccept accepted it
 };
 
-class Broker::Impl : public Transport {
+class Broker::Impl : public Transport, public PersistSink {
  public:
   Impl(asio::io_context& io, BrokerOptions options, BrokerHooks& hooks, Log log)
       : io_(io),
@@ -100,6 +101,7 @@ class Broker::Impl : public Transport {
         tick_timer_(io) {}
 
   ~Impl() override {
+    if (pool_) pool_->join();  // the running commit finishes; its post-back finds alive_ gone
     for (auto& [id, c] : conns_) c->detach();
     for (auto& [id, c] : conns_) c->shutdownNow();
     conns_.clear();
@@ -148,9 +150,109 @@ class Broker::Impl : public Transport {
   }
   void maybeFinishStop() {
     if (stopping_ && stop_done_ && conns_.empty()) {
-      asio::post(io_, std::move(stop_done_));
+      auto done = std::move(stop_done_);
       stop_done_ = nullptr;
+      whenPersisted(std::move(done));
     }
+  }
+
+  // ---- Persistence: PersistSink, group commit on one pool thread ----
+  Status enablePersistence(const std::string& path) {
+    if (store_) return Status::conflict("persistence already enabled");
+    auto st = BrokerStore::open(path);
+    if (!st) return st.status();
+    if (!st.value()->moved_aside().empty()) {
+      log_.error("broker store was corrupt and was moved aside to " + st.value()->moved_aside() +
+                 "; starting with no saved sessions or retained messages");
+    }
+    auto loaded = st.value()->load();
+    if (!loaded) return loaded.status();
+    store_ = std::move(st).value();
+    pool_ = std::make_unique<asio::thread_pool>(1);
+    core_.setPersistSink(this);
+    restored_ = core_.restore(std::move(loaded).value());
+    log_.info("broker state restored from " + path + ": " + std::to_string(restored_.sessions) +
+              " persistent sessions, " + std::to_string(restored_.messages) + " queued messages, " +
+              std::to_string(restored_.retained) + " retained messages" +
+              (restored_.dropped != 0
+                   ? ", " + std::to_string(restored_.dropped) + " dropped (over the bounds)"
+                   : std::string()));
+    return Status::ok();
+  }
+  void persist(PersistOp&& op) override {
+    using K = PersistOp::Kind;
+    if (op.kind == K::kMessageState || op.kind == K::kMessageDelete) {
+      auto it = batch_adds_.find(op.seq);
+      if (it != batch_adds_.end()) {  // still unwritten: coalesce
+        PersistOp& add = batch_[it->second];
+        if (op.kind == K::kMessageDelete) {
+          add.cancelled = true;
+          add.payload.reset();
+          batch_adds_.erase(it);
+          ++pstats_.coalesced;
+        } else {
+          add.packet_id = op.packet_id;
+          add.awaiting_comp = op.awaiting_comp;
+        }
+        return;
+      }
+    }
+    if (op.kind == K::kMessageAdd) batch_adds_[op.seq] = batch_.size();
+    batch_.push_back(std::move(op));
+    if (commit_running_ || commit_posted_) return;
+    // Commit what this loop turn produced, once it ends.
+    commit_posted_ = true;
+    std::weak_ptr<bool> alive = alive_;
+    asio::post(io_, [this, alive] {
+      if (alive.expired()) return;
+      commit_posted_ = false;
+      startCommit();
+    });
+  }
+  void startCommit() {
+    if (commit_running_) return;
+    if (batch_.empty()) {
+      notifyPersisted();
+      return;
+    }
+    commit_running_ = true;
+    auto ops = std::make_shared<std::vector<PersistOp>>(std::move(batch_));
+    batch_.clear();
+    batch_adds_.clear();
+    std::weak_ptr<bool> alive = alive_;
+    BrokerStore* store = store_.get();
+    asio::post(*pool_, [this, alive, store, ops] {
+      Status st = store->commit(*ops);
+      asio::post(io_, [this, alive, ops, st = std::move(st)] {
+        if (alive.expired()) return;
+        commit_running_ = false;
+        if (st) {
+          ++pstats_.commits;
+          pstats_.ops += ops->size();
+        } else {
+          ++pstats_.failures;
+          if (pstats_.failures == 1 || pstats_.failures % 100 == 0) {
+            log_.error("broker store commit failed (" + std::to_string(pstats_.failures) +
+                       " so far): " + st.message());
+          }
+        }
+        startCommit();  // what accumulated meanwhile: the next group
+      });
+    });
+  }
+  void notifyPersisted() {
+    auto waiters = std::move(persist_waiters_);
+    persist_waiters_.clear();
+    for (auto& w : waiters) asio::post(io_, std::move(w));
+  }
+  // done() once everything persisted so far is committed (or at once without persistence).
+  void whenPersisted(std::function<void()> done) {
+    if (!store_ || (!commit_running_ && batch_.empty())) {
+      asio::post(io_, std::move(done));
+      return;
+    }
+    persist_waiters_.push_back(std::move(done));
+    if (!commit_running_) startCommit();
   }
   void stop(std::function<void()> done) {
     stopping_ = true;
@@ -186,6 +288,21 @@ class Broker::Impl : public Transport {
   ConnId next_id_ = 1;
   bool stopping_ = false;
   std::function<void()> stop_done_;
+  // Persistence (null/empty when off). pool_ runs store_'s commits, one at a time.
+  std::unique_ptr<BrokerStore> store_;
+  std::unique_ptr<asio::thread_pool> pool_;
+  std::vector<PersistOp> batch_;
+  std::unordered_map<uint64_t, size_t> batch_adds_;  // seq -> its kMessageAdd in batch_
+  bool commit_running_ = false;
+  bool commit_posted_ = false;
+  std::vector<std::function<void()>> persist_waiters_;
+  BrokerCore::RestoreStats restored_;
+  struct {
+    uint64_t commits = 0;
+    uint64_t ops = 0;
+    uint64_t coalesced = 0;
+    uint64_t failures = 0;
+  } pstats_;
 };
 
 void NetConn::send(Frame&& f) {
@@ -513,6 +630,19 @@ void Broker::disconnectIf(std::function<bool(const ClientInfo&)> pred, std::stri
   impl_->core_.disconnectIf(pred, reason);
 }
 void Broker::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
-Broker::Stats Broker::stats() const { return impl_->core_.stats(); }
+Status Broker::enablePersistence(const std::string& path) { return impl_->enablePersistence(path); }
+
+Broker::Stats Broker::stats() const {
+  Stats s = impl_->core_.stats();
+  s.persistence = impl_->store_ != nullptr;
+  s.persist_commits = impl_->pstats_.commits;
+  s.persist_ops = impl_->pstats_.ops;
+  s.persist_coalesced = impl_->pstats_.coalesced;
+  s.persist_failures = impl_->pstats_.failures;
+  s.restored_sessions = impl_->restored_.sessions;
+  s.restored_messages = impl_->restored_.messages;
+  s.restored_retained = impl_->restored_.retained;
+  return s;
+}
 
 }  // namespace evg::broker

@@ -59,6 +59,12 @@ class Broker {
   // Graceful: no new accepts, close sessions (no wills), then done() on the loop thread.
   void stop(std::function<void()> done);
 
+  // Persistent sessions (cleanSession=0) and retained messages are saved in the SQLite file at
+  // `path` (broker_store.h; created if missing) and restored from it now. Call before listening.
+  // Commits run on a private thread, grouped (what a loop turn produced, then whatever
+  // accumulated while the previous commit ran); stop() completes after the last commit.
+  Status enablePersistence(const std::string& path);
+
   Stats stats() const;
 
   class Impl;
