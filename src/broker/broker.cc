@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <cstdio>
@@ -157,8 +158,9 @@ class Broker::Impl : public Transport, public PersistSink {
   }
 
   // ---- Persistence: PersistSink, group commit on one pool thread ----
-  Status enablePersistence(const std::string& path) {
+  Status enablePersistence(const std::string& path, std::chrono::milliseconds flush_interval) {
     if (store_) return Status::conflict("persistence already enabled");
+    flush_interval_ = flush_interval;
     auto st = BrokerStore::open(path);
     if (!st) return st.status();
     if (!st.value()->moved_aside().empty()) {
@@ -199,18 +201,35 @@ class Broker::Impl : public Transport, public PersistSink {
     }
     if (op.kind == K::kMessageAdd) batch_adds_[op.seq] = batch_.size();
     batch_.push_back(std::move(op));
-    if (commit_running_ || commit_posted_) return;
-    // Commit what this loop turn produced, once it ends.
-    commit_posted_ = true;
+    if (!commit_running_) armCommit();
+  }
+  // The next commit starts flush_interval_ from now (0: when this loop turn ends). Messages acked
+  // meanwhile are never written (coalesced in persist()).
+  void armCommit() {
+    if (commit_armed_) return;
+    commit_armed_ = true;
     std::weak_ptr<bool> alive = alive_;
-    asio::post(io_, [this, alive] {
-      if (alive.expired()) return;
-      commit_posted_ = false;
+    if (flush_interval_.count() == 0) {
+      asio::post(io_, [this, alive] {
+        if (alive.expired() || !commit_armed_) return;
+        commit_armed_ = false;
+        startCommit();
+      });
+      return;
+    }
+    commit_timer_.expires_after(flush_interval_);
+    commit_timer_.async_wait([this, alive](const error_code& ec) {
+      if (alive.expired() || ec || !commit_armed_) return;
+      commit_armed_ = false;
       startCommit();
     });
   }
   void startCommit() {
     if (commit_running_) return;
+    if (commit_armed_) {
+      commit_armed_ = false;
+      commit_timer_.cancel();
+    }
     if (batch_.empty()) {
       notifyPersisted();
       return;
@@ -228,7 +247,8 @@ class Broker::Impl : public Transport, public PersistSink {
         commit_running_ = false;
         if (st) {
           ++pstats_.commits;
-          pstats_.ops += ops->size();
+          pstats_.ops += static_cast<uint64_t>(std::count_if(
+              ops->begin(), ops->end(), [](const PersistOp& o) { return !o.cancelled; }));
         } else {
           ++pstats_.failures;
           if (pstats_.failures == 1 || pstats_.failures % 100 == 0) {
@@ -236,7 +256,13 @@ class Broker::Impl : public Transport, public PersistSink {
                        " so far): " + st.message());
           }
         }
-        startCommit();  // what accumulated meanwhile: the next group
+        // What accumulated meanwhile is the next group: now if someone waits (stop), else after
+        // the interval.
+        if (!persist_waiters_.empty() || batch_.empty()) {
+          startCommit();
+        } else {
+          armCommit();
+        }
       });
     });
   }
@@ -294,7 +320,9 @@ class Broker::Impl : public Transport, public PersistSink {
   std::vector<PersistOp> batch_;
   std::unordered_map<uint64_t, size_t> batch_adds_;  // seq -> its kMessageAdd in batch_
   bool commit_running_ = false;
-  bool commit_posted_ = false;
+  bool commit_armed_ = false;
+  std::chrono::milliseconds flush_interval_{0};
+  asio::steady_timer commit_timer_{io_};
   std::vector<std::function<void()>> persist_waiters_;
   BrokerCore::RestoreStats restored_;
   struct {
@@ -630,7 +658,10 @@ void Broker::disconnectIf(std::function<bool(const ClientInfo&)> pred, std::stri
   impl_->core_.disconnectIf(pred, reason);
 }
 void Broker::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
-Status Broker::enablePersistence(const std::string& path) { return impl_->enablePersistence(path); }
+Status Broker::enablePersistence(const std::string& path,
+                                 std::chrono::milliseconds flush_interval) {
+  return impl_->enablePersistence(path, flush_interval);
+}
 
 Broker::Stats Broker::stats() const {
   Stats s = impl_->core_.stats();

@@ -215,6 +215,8 @@ Status parseEvergreenMqtt(const json& j, const std::string& path, MqttOptions* m
       r.integer("maxQueuedBytesPerClient", 1024, INT64_MAX, &m->max_queued_bytes_per_client));
   EVG_RETURN_IF_ERROR(r.boolean("persistence", &m->persistence));
   EVG_RETURN_IF_ERROR(r.string("persistencePath", &m->persistence_path));
+  EVG_RETURN_IF_ERROR(
+      r.integer("persistenceFlushIntervalMs", 0, 1000, &m->persistence_flush_interval_ms));
   return r.rejectUnknown();
 }
 

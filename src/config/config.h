@@ -83,6 +83,7 @@ struct MqttOptions {
       16777216;                  // bytes a client's session holds (queue+inflight)
   bool persistence = true;       // persistent sessions + retained messages survive a restart
   std::string persistence_path;  // default <writeDirectory>/var/spool/broker.db
+  int persistence_flush_interval_ms = 10;  // group commit delay: bounds what a kill -9 loses
 };
 
 // "evergreen.log".

@@ -69,7 +69,9 @@ Status Core::start() {
     // connects. A store that cannot be opened is logged; the broker then runs without it.
     std::string db = m.persistence_path.empty() ? cfg_.write_directory + "/var/spool/broker.db"
                                                 : m.persistence_path;
-    if (Status ps = broker_->enablePersistence(db); !ps) {
+    if (Status ps = broker_->enablePersistence(
+            db, std::chrono::milliseconds(m.persistence_flush_interval_ms));
+        !ps) {
       log_.error(
           "broker persistence unavailable (sessions and retained messages will not "
           "survive a restart): " +
