@@ -223,6 +223,11 @@ void Core::reloadConfig() {
     restart.push_back("evergreen.mqtt.plaintextPort");
   if (next.evergreen.mqtt.bind_address != cfg_.evergreen.mqtt.bind_address)
     restart.push_back("evergreen.mqtt.bindAddress");
+  if (next.evergreen.mqtt.persistence != cfg_.evergreen.mqtt.persistence ||
+      next.evergreen.mqtt.persistence_path != cfg_.evergreen.mqtt.persistence_path ||
+      next.evergreen.mqtt.persistence_flush_interval_ms !=
+          cfg_.evergreen.mqtt.persistence_flush_interval_ms)
+    restart.push_back("evergreen.mqtt.persistence*");
   {
     const auto& oc = cfg_.evergreen.cloud;
     const auto& nc = next.evergreen.cloud;
@@ -268,7 +273,10 @@ void Core::swapPolicy(std::shared_ptr<const GroupPolicy> next, bool deny_list_ch
   broker_->disconnectIf(
       [&](const broker::ClientInfo& c) {
         if (next->openBroker()) return !prev->openBroker() || deny_list_changed;
-        if (prev->openBroker()) return next->authorizeConnect(c.identity) != 0;
+        if (prev->openBroker()) {
+          // Group mode: also the v1 client id rule (authorizeConnect).
+          return next->authorizeConnect(c.identity) != 0 || c.client_id != c.identity;
+        }
         return prev->accessSignature(c.identity) != next->accessSignature(c.identity) ||
                next->authorizeConnect(c.identity) != 0;
       },
