@@ -240,9 +240,13 @@ class Broker::Impl : public Transport, public PersistSink {
     batch_adds_.clear();
     std::weak_ptr<bool> alive = alive_;
     BrokerStore* store = store_.get();
-    asio::post(*pool_, [this, alive, store, ops] {
+    // The loop must not run out of work (io_context::run returning) while the commit runs on the
+    // pool: the post-back (and a stop() waiting for it) would never run.
+    auto work = std::make_shared<asio::executor_work_guard<asio::io_context::executor_type>>(
+        io_.get_executor());
+    asio::post(*pool_, [this, alive, store, ops, work] {
       Status st = store->commit(*ops);
-      asio::post(io_, [this, alive, ops, st = std::move(st)] {
+      asio::post(io_, [this, alive, ops, work, st = std::move(st)] {
         if (alive.expired()) return;
         commit_running_ = false;
         if (st) {
