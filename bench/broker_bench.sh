@@ -3,7 +3,10 @@
 # same load generator (bench/mqtt_load), markdown table on stdout. See bench/README.md.
 #
 # usage: bench/broker_bench.sh [--build DIR] [--scenarios LIST] [--max-messages N]
-#                              [--max-seconds S] [--out FILE]
+#                              [--max-seconds S] [--out FILE] [--persistence]
+# --persistence: subscribers use cleanSession=0; mosquitto runs with persistence true, and the
+#   core runs twice, without (evergreen) and with (evergreen-persist) evergreen.mqtt.persistence.
+#   Default scenarios then: qos1_1to1,qos1_10to10.
 # Environment: EVG_BENCH_KEEP=1 keeps the temp dir (configs, logs, raw TSV) for inspection.
 set -euo pipefail
 
@@ -13,6 +16,7 @@ SCENARIOS="all"
 MAX_MESSAGES=200000
 MAX_SECONDS=10
 OUT=""
+PERSIST=0
 PY=/usr/bin/python3
 MOSQUITTO_BIN=/usr/sbin/mosquitto
 PER_BROKER_TIMEOUT=140   # hard bound on one broker's whole scenario list (2 brokers < 5 min)
@@ -24,11 +28,17 @@ while [ $# -gt 0 ]; do
     --max-messages) MAX_MESSAGES="$2"; shift 2 ;;
     --max-seconds) MAX_SECONDS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --persistence) PERSIST=1; shift ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "broker_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 
+LOAD_FLAGS=()
+if [ "$PERSIST" = 1 ]; then
+  LOAD_FLAGS+=(--persistent-subscribers)
+  [ "$SCENARIOS" = "all" ] && SCENARIOS="qos1_1to1,qos1_10to10"
+fi
 LOAD="${BUILD}/bench/mqtt_load"
 EVG="${BUILD}/apps/evergreen/evergreen"
 
@@ -59,10 +69,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # Free loopback ports: bind port 0 several times at once and keep the answers distinct.
-read -r P_MOSQ P_EVG P_EVG_TLS P_EVG_DAEMON < <("$PY" - <<'PYEOF'
+read -r P_MOSQ P_EVG P_EVG_TLS P_EVG_DAEMON P_EVG2 P_EVG2_TLS P_EVG2_DAEMON < <("$PY" - <<'PYEOF'
 import socket
 socks = []
-for _ in range(4):
+for _ in range(7):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PYEOF
@@ -87,7 +97,7 @@ run_load() {  # run_load LABEL PORT PID -> raw TSV rows in $TMP/LABEL.tsv
   echo "broker_bench: running scenarios against ${label} (port ${port}, pid ${pid})" >&2
   timeout "$PER_BROKER_TIMEOUT" "$LOAD" --port "$port" --broker-pid "$pid" --label "$label" \
     --scenarios "$SCENARIOS" --max-messages "$MAX_MESSAGES" --max-seconds "$MAX_SECONDS" \
-    >"$TMP/${label}.tsv" || echo "broker_bench: ${label}: load generator exited with $?" >&2
+    ${LOAD_FLAGS[@]+"${LOAD_FLAGS[@]}"} >"$TMP/${label}.tsv" || echo "broker_bench: ${label}: load generator exited with $?" >&2
 }
 
 : >"$TMP/rss.tsv"
@@ -97,7 +107,8 @@ cat >"$TMP/mosquitto.conf" <<CONF
 listener ${P_MOSQ} 127.0.0.1
 allow_anonymous true
 set_tcp_nodelay true
-persistence false
+persistence $([ "$PERSIST" = 1 ] && echo true || echo false)
+persistence_location ${TMP}/
 max_queued_messages 100000
 max_inflight_messages 100
 log_dest file ${TMP}/mosquitto.log
@@ -116,28 +127,36 @@ kill "$MOSQ_PID" 2>/dev/null || true
 
 # --- Evergreen core, open broker mode ----------------------------------------------------------
 EVG_STATUS="not built"
-if [ -x "$EVG" ]; then
-  mkdir -p "$TMP/evg/config"
-  cat >"$TMP/evg/config/config.json" <<JSON
+run_evg() {  # run_evg LABEL PLAIN_PORT TLS_PORT DAEMON_PORT PERSISTENCE(true|false)
+  local label=$1 port=$2 tls=$3 daemon=$4 persist=$5
+  mkdir -p "$TMP/$label/config"
+  cat >"$TMP/$label/config/config.json" <<JSON
 {"coreThing":{"thingArn":"arn:aws:iot:us-east-1:123456789012:thing/BenchCore","iotHost":"localhost",
-  "ggMqttPort":${P_EVG_TLS},"ggDaemonPort":${P_EVG_DAEMON},"keepAlive":600},
+  "ggMqttPort":${tls},"ggDaemonPort":${daemon},"keepAlive":600},
  "runtime":{"cgroup":{"useSystemd":"yes"}},"managedRespawn":false,
- "evergreen":{"mqtt":{"openBroker":true,"plaintextPort":${P_EVG},"maxQueuedPerClient":100000,
-   "maxInflightPerClient":100}}}
+ "evergreen":{"mqtt":{"openBroker":true,"plaintextPort":${port},"maxQueuedPerClient":100000,
+   "maxInflightPerClient":100,"persistence":${persist}}}}
 JSON
-  "$EVG" run --root "$TMP/evg" >"$TMP/evergreen.out" 2>&1 &
+  "$EVG" run --root "$TMP/$label" >"$TMP/$label.out" 2>&1 &
   EVG_PID=$!
-  if wait_port "$P_EVG" "$EVG_PID" 15; then
+  if wait_port "$port" "$EVG_PID" 15; then
     sleep 0.5
     EVG_STATUS="ran"
-    printf 'evergreen\t%s\n' "$(rss_kb "$EVG_PID")" >>"$TMP/rss.tsv"
-    run_load evergreen "$P_EVG" "$EVG_PID"
-    printf 'evergreen-after\t%s\n' "$(rss_kb "$EVG_PID")" >>"$TMP/rss.tsv"
+    printf '%s\t%s\n' "$label" "$(rss_kb "$EVG_PID")" >>"$TMP/rss.tsv"
+    run_load "$label" "$port" "$EVG_PID"
+    printf '%s-after\t%s\n' "$label" "$(rss_kb "$EVG_PID")" >>"$TMP/rss.tsv"
   else
-    EVG_STATUS="did not start (see ${TMP}/evergreen.out)"
-    tail -20 "$TMP/evergreen.out" >&2 || true
+    EVG_STATUS="did not start (see ${TMP}/$label.out)"
+    tail -20 "$TMP/$label.out" >&2 || true
   fi
   kill "$EVG_PID" 2>/dev/null || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$EVG_PID" 2>/dev/null || break; sleep 0.2; done
+}
+if [ -x "$EVG" ]; then
+  run_evg evergreen "$P_EVG" "$P_EVG_TLS" "$P_EVG_DAEMON" false
+  if [ "$PERSIST" = 1 ]; then
+    run_evg evergreen-persist "$P_EVG2" "$P_EVG2_TLS" "$P_EVG2_DAEMON" true
+  fi
 fi
 
 # --- report --------------------------------------------------------------------------------------
@@ -147,7 +166,8 @@ import csv, os, sys
 tmp, evg_status = sys.argv[1], sys.argv[2]
 rows = {}
 order = []
-for label in ("mosquitto", "evergreen"):
+LABELS = ("mosquitto", "evergreen", "evergreen-persist")
+for label in LABELS:
     path = os.path.join(tmp, label + ".tsv")
     if not os.path.exists(path):
         continue
@@ -170,8 +190,10 @@ print("| scenario | broker | msg/s | p50 us | p99 us | broker CPU us/msg | ratio
 print("|---|---|---:|---:|---:|---:|---|")
 for sc in order:
     m = rows.get((sc, "mosquitto"))
-    e = rows.get((sc, "evergreen"))
-    for label, r in (("mosquitto", m), ("evergreen", e)):
+    for label in LABELS:
+        r = rows.get((sc, label))
+        if r is None and label == "evergreen-persist":
+            continue
         if r is None:
             note = evg_status if label == "evergreen" else "missing"
             print(f"| {sc} | {label} | pending | pending | pending | pending | {note} |")
@@ -179,7 +201,7 @@ for sc in order:
         cpu = num(r, "broker_cpu_us_per_msg")
         cpu_s = fmt(cpu, 2) if cpu is not None and cpu >= 0 else "n/a"
         ratio = ""
-        if label == "evergreen" and m is not None:
+        if label != "mosquitto" and m is not None:
             parts = []
             for key, name, d in (("msg_per_s", "msg/s", 2), ("p99_us", "p99", 2),
                                  ("broker_cpu_us_per_msg", "CPU/msg", 2)):
@@ -203,7 +225,9 @@ with open(os.path.join(tmp, "rss.tsv")) as f:
 print()
 print("| broker | idle VmRSS kB (0 clients) | VmRSS kB after the run |")
 print("|---|---:|---:|")
-for label in ("mosquitto", "evergreen"):
+for label in LABELS:
+    if label not in rss:
+        continue
     print(f"| {label} | {rss.get(label, 'pending')} | {rss.get(label + '-after', 'pending')} |")
 PYEOF
 }

@@ -108,7 +108,8 @@ class ClientSet {
     c.run = run;
     c.topic = topic;
     c.is_publisher = is_publisher;
-    c.mosq = mosquitto_new(id.c_str(), true, &c);
+    const bool clean = is_publisher || !run->opt->persistent_subscribers;
+    c.mosq = mosquitto_new(id.c_str(), clean, &c);
     if (!c.mosq) return Status::internal("mosquitto_new failed for " + id);
     mosquitto_int_option(c.mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     mosquitto_int_option(c.mosq, MOSQ_OPT_TCP_NODELAY, 1);

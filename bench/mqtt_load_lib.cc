@@ -191,7 +191,7 @@ std::string loadUsage() {
   return "usage: mqtt_load [--host H] [--port P] [--broker-pid PID] [--label NAME]\n"
          "                 [--scenarios all|name,name...] [--max-messages N] [--max-seconds S]\n"
          "                 [--drain-seconds S] [--payload BYTES] [--window N] [--inflight N]\n"
-         "                 [--no-header]\n"
+         "                 [--no-header] [--persistent-subscribers]\n"
          "scenarios: qos{0,1}_1to1 qos{0,1}_10to10 qos{0,1}_1to50 qos{0,1}_rate10k\n";
 }
 
@@ -202,6 +202,10 @@ Result<LoadOptions> parseLoadOptions(const std::vector<std::string>& args) {
     const std::string& flag = args[i];
     if (flag == "--no-header") {
       o.header = false;
+      continue;
+    }
+    if (flag == "--persistent-subscribers") {
+      o.persistent_subscribers = true;
       continue;
     }
     if (i + 1 >= args.size()) return Status::invalid("flag " + flag + " needs a value");

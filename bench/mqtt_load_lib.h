@@ -68,6 +68,9 @@ struct LoadOptions {
   std::string label;  // broker label printed in every result row
   std::vector<Scenario> scenarios;
   bool header = true;  // print the TSV header line
+  // Subscribers connect with cleanSession=0 (their sessions and queued messages are what a
+  // broker with persistence writes to disk); publishers stay clean.
+  bool persistent_subscribers = false;
 };
 
 // Parses argv (without argv[0]). kInvalid with a message naming the bad flag.

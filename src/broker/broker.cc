@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "broker/broker_core.h"
+#include "broker/broker_store.h"
 #include "certs/certs.h"
 
 namespace evg::broker {
@@ -90,7 +92,7 @@ class NetConn : public std::enable_shared_from_this<NetConn> {
   bool in_core_ = false;  // BrokerCore::onAccept accepted it
 };
 
-class Broker::Impl : public Transport {
+class Broker::Impl : public Transport, public PersistSink {
  public:
   Impl(asio::io_context& io, BrokerOptions options, BrokerHooks& hooks, Log log)
       : io_(io),
@@ -101,6 +103,7 @@ class Broker::Impl : public Transport {
         tick_timer_(io) {}
 
   ~Impl() override {
+    if (pool_) pool_->join();  // the running commit finishes; its post-back finds alive_ gone
     for (auto& [id, c] : conns_) c->detach();
     for (auto& [id, c] : conns_) c->shutdownNow();
     conns_.clear();
@@ -150,9 +153,138 @@ class Broker::Impl : public Transport {
   }
   void maybeFinishStop() {
     if (stopping_ && stop_done_ && conns_.empty()) {
-      asio::post(io_, std::move(stop_done_));
+      auto done = std::move(stop_done_);
       stop_done_ = nullptr;
+      whenPersisted(std::move(done));
     }
+  }
+
+  // ---- Persistence: PersistSink, group commit on one pool thread ----
+  Status enablePersistence(const std::string& path, std::chrono::milliseconds flush_interval) {
+    if (store_) return Status::conflict("persistence already enabled");
+    flush_interval_ = flush_interval;
+    auto st = BrokerStore::open(path);
+    if (!st) return st.status();
+    if (!st.value()->moved_aside().empty()) {
+      log_.error("broker store was corrupt and was moved aside to " + st.value()->moved_aside() +
+                 "; starting with no saved sessions or retained messages");
+    }
+    auto loaded = st.value()->load();
+    if (!loaded) return loaded.status();
+    store_ = std::move(st).value();
+    pool_ = std::make_unique<asio::thread_pool>(1);
+    core_.setPersistSink(this);
+    restored_ = core_.restore(std::move(loaded).value());
+    log_.info("broker state restored from " + path + ": " + std::to_string(restored_.sessions) +
+              " persistent sessions, " + std::to_string(restored_.messages) + " queued messages, " +
+              std::to_string(restored_.retained) + " retained messages" +
+              (restored_.dropped != 0
+                   ? ", " + std::to_string(restored_.dropped) + " dropped (over the bounds)"
+                   : std::string()));
+    return Status::ok();
+  }
+  void persist(PersistOp&& op) override {
+    using K = PersistOp::Kind;
+    if (op.kind == K::kMessageState || op.kind == K::kMessageDelete) {
+      auto it = batch_adds_.find(op.seq);
+      if (it != batch_adds_.end()) {  // still unwritten: coalesce
+        PersistOp& add = batch_[it->second];
+        if (op.kind == K::kMessageDelete) {
+          add.cancelled = true;
+          add.payload.reset();
+          batch_adds_.erase(it);
+          ++pstats_.coalesced;
+        } else {
+          add.packet_id = op.packet_id;
+          add.awaiting_comp = op.awaiting_comp;
+        }
+        return;
+      }
+    }
+    if (op.kind == K::kMessageAdd) batch_adds_[op.seq] = batch_.size();
+    batch_.push_back(std::move(op));
+    if (!commit_running_) armCommit();
+  }
+  // The next commit starts flush_interval_ from now (0: when this loop turn ends). Messages acked
+  // meanwhile are never written (coalesced in persist()).
+  void armCommit() {
+    if (commit_armed_) return;
+    commit_armed_ = true;
+    std::weak_ptr<bool> alive = alive_;
+    if (flush_interval_.count() == 0) {
+      asio::post(io_, [this, alive] {
+        if (alive.expired() || !commit_armed_) return;
+        commit_armed_ = false;
+        startCommit();
+      });
+      return;
+    }
+    commit_timer_.expires_after(flush_interval_);
+    commit_timer_.async_wait([this, alive](const error_code& ec) {
+      if (alive.expired() || ec || !commit_armed_) return;
+      commit_armed_ = false;
+      startCommit();
+    });
+  }
+  void startCommit() {
+    if (commit_running_) return;
+    if (commit_armed_) {
+      commit_armed_ = false;
+      commit_timer_.cancel();
+    }
+    if (batch_.empty()) {
+      notifyPersisted();
+      return;
+    }
+    commit_running_ = true;
+    auto ops = std::make_shared<std::vector<PersistOp>>(std::move(batch_));
+    batch_.clear();
+    batch_adds_.clear();
+    std::weak_ptr<bool> alive = alive_;
+    BrokerStore* store = store_.get();
+    // The loop must not run out of work (io_context::run returning) while the commit runs on the
+    // pool: the post-back (and a stop() waiting for it) would never run.
+    auto work = std::make_shared<asio::executor_work_guard<asio::io_context::executor_type>>(
+        io_.get_executor());
+    asio::post(*pool_, [this, alive, store, ops, work] {
+      Status st = store->commit(*ops);
+      asio::post(io_, [this, alive, ops, work, st = std::move(st)] {
+        if (alive.expired()) return;
+        commit_running_ = false;
+        if (st) {
+          ++pstats_.commits;
+          pstats_.ops += static_cast<uint64_t>(std::count_if(
+              ops->begin(), ops->end(), [](const PersistOp& o) { return !o.cancelled; }));
+        } else {
+          ++pstats_.failures;
+          if (pstats_.failures == 1 || pstats_.failures % 100 == 0) {
+            log_.error("broker store commit failed (" + std::to_string(pstats_.failures) +
+                       " so far): " + st.message());
+          }
+        }
+        // What accumulated meanwhile is the next group: now if someone waits (stop), else after
+        // the interval.
+        if (!persist_waiters_.empty() || batch_.empty()) {
+          startCommit();
+        } else {
+          armCommit();
+        }
+      });
+    });
+  }
+  void notifyPersisted() {
+    auto waiters = std::move(persist_waiters_);
+    persist_waiters_.clear();
+    for (auto& w : waiters) asio::post(io_, std::move(w));
+  }
+  // done() once everything persisted so far is committed (or at once without persistence).
+  void whenPersisted(std::function<void()> done) {
+    if (!store_ || (!commit_running_ && batch_.empty())) {
+      asio::post(io_, std::move(done));
+      return;
+    }
+    persist_waiters_.push_back(std::move(done));
+    if (!commit_running_) startCommit();
   }
   void stop(std::function<void()> done) {
     stopping_ = true;
@@ -189,6 +321,23 @@ class Broker::Impl : public Transport {
   ConnId next_id_ = 1;
   bool stopping_ = false;
   std::function<void()> stop_done_;
+  // Persistence (null/empty when off). pool_ runs store_'s commits, one at a time.
+  std::unique_ptr<BrokerStore> store_;
+  std::unique_ptr<asio::thread_pool> pool_;
+  std::vector<PersistOp> batch_;
+  std::unordered_map<uint64_t, size_t> batch_adds_;  // seq -> its kMessageAdd in batch_
+  bool commit_running_ = false;
+  bool commit_armed_ = false;
+  std::chrono::milliseconds flush_interval_{0};
+  asio::steady_timer commit_timer_{io_};
+  std::vector<std::function<void()>> persist_waiters_;
+  BrokerCore::RestoreStats restored_;
+  struct {
+    uint64_t commits = 0;
+    uint64_t ops = 0;
+    uint64_t coalesced = 0;
+    uint64_t failures = 0;
+  } pstats_;
 };
 
 void NetConn::send(Frame&& f) {
@@ -546,6 +695,22 @@ void Broker::disconnectIf(std::function<bool(const ClientInfo&)> pred, std::stri
   impl_->core_.disconnectIf(pred, reason);
 }
 void Broker::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
-Broker::Stats Broker::stats() const { return impl_->core_.stats(); }
+Status Broker::enablePersistence(const std::string& path,
+                                 std::chrono::milliseconds flush_interval) {
+  return impl_->enablePersistence(path, flush_interval);
+}
+
+Broker::Stats Broker::stats() const {
+  Stats s = impl_->core_.stats();
+  s.persistence = impl_->store_ != nullptr;
+  s.persist_commits = impl_->pstats_.commits;
+  s.persist_ops = impl_->pstats_.ops;
+  s.persist_coalesced = impl_->pstats_.coalesced;
+  s.persist_failures = impl_->pstats_.failures;
+  s.restored_sessions = impl_->restored_.sessions;
+  s.restored_messages = impl_->restored_.messages;
+  s.restored_retained = impl_->restored_.retained;
+  return s;
+}
 
 }  // namespace evg::broker

@@ -16,6 +16,7 @@
 // io_context. stop(done) stops accepting, closes every connection without wills and calls done()
 // (posted) once all sockets are gone. Destroying a running Broker closes sockets abruptly.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -63,6 +64,15 @@ class Broker {
   void disconnectIf(std::function<bool(const ClientInfo&)> pred, std::string_view reason);
   // Graceful: no new accepts, close sessions (no wills), then done() on the loop thread.
   void stop(std::function<void()> done);
+
+  // Persistent sessions (cleanSession=0) and retained messages are saved in the SQLite file at
+  // `path` (broker_store.h; created if missing) and restored from it now. Call before listening.
+  // Commits run on a private thread, grouped: a commit starts flush_interval after the first
+  // change (0: when the loop turn ends) and takes whatever accumulated; a message acknowledged
+  // before its commit is never written. What a kill -9 can lose is bounded by that interval plus
+  // one commit. stop() completes after the last commit.
+  Status enablePersistence(const std::string& path, std::chrono::milliseconds flush_interval =
+                                                        std::chrono::milliseconds(10));
 
   Stats stats() const;
 

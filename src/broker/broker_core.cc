@@ -21,6 +21,8 @@ StoredPtr makeStored(const Message& msg) {
   return s;
 }
 
+size_t messageBytes(const StoredMessage& m) { return m.topic.size() + m.payload->size(); }
+
 // Largest remaining length a PUBLISH within the payload limit can have: topic (2 + 65535) +
 // packet id (2) + payload.
 size_t decoderLimit(const BrokerOptions& o) { return o.max_payload_bytes + 65535 + 2 + 2; }
@@ -251,15 +253,16 @@ Status BrokerCore::handleConnect(Connection& c, mqtt::Connect&& p) {
     refuseConnect(c, std::min<uint8_t>(code, mqtt::kConnackNotAuthorized), "refused by policy");
     return Status::ok();
   }
-  // Takeover: the older connection of this client id goes (with its will) — but only by the same
-  // identity: one device must not knock another offline or take its persistent session.
+  // Takeover: the newest connection of a client id wins; the older one goes (with its will). A
+  // session left by another identity is discarded, never handed over (attachSession), so a squatter
+  // can neither lock the owner out nor read its queue. Which identity may use which client id is
+  // policy (hooks.authorizeConnect: group mode allows only the thing name).
   auto it = sessions_.find(p.client_id);
-  if (it != sessions_.end() && it->second->identity != c.info.identity) {
-    refuseConnect(c, mqtt::kConnackIdentifierRejected,
-                  "client id in use by another identity ('" + it->second->identity + "')");
-    return Status::ok();
-  }
   if (it != sessions_.end() && it->second->conn != nullptr) {
+    if (it->second->identity != c.info.identity && log_.enabled(LogLevel::kInfo)) {
+      log_.info("client id '" + p.client_id + "' of identity '" + it->second->identity +
+                "' taken over by identity '" + c.info.identity + "' from " + c.info.peer);
+    }
     closeConn(*it->second->conn, "session taken over by a new connection", true, true);
     if (c.closed) return Status::ok();
   }
@@ -301,6 +304,13 @@ Session* BrokerCore::attachSession(Connection& c, bool clean, bool* session_pres
     sessions_.emplace(s->client_id, std::move(owned));
     by_identity_[s->identity].push_back(s);
     *session_present = false;
+    if (!clean) {
+      PersistOp op;
+      op.kind = PersistOp::Kind::kSessionSave;
+      op.client_id = s->client_id;
+      op.identity = s->identity;
+      emit(std::move(op));
+    }
   }
   s->clean = clean;
   s->conn = &c;
@@ -309,6 +319,14 @@ Session* BrokerCore::attachSession(Connection& c, bool clean, bool* session_pres
 
 void BrokerCore::destroySession(Session* s) {
   for (const auto& [filter, qos] : s->subscriptions) trie_.unsubscribe(filter, s);
+  queued_bytes_ -= s->held_bytes;
+  s->held_bytes = 0;
+  if (!s->clean) {
+    PersistOp op;
+    op.kind = PersistOp::Kind::kSessionDelete;
+    op.client_id = s->client_id;
+    emit(std::move(op));
+  }
   auto idx = by_identity_.find(s->identity);
   if (idx != by_identity_.end()) {
     auto& v = idx->second;
@@ -364,17 +382,25 @@ void BrokerCore::handleAck(Connection& c, mqtt::PacketType type, uint16_t packet
   switch (type) {
     case mqtt::PacketType::kPuback:
       if (it->qos != 1) return;
+      release(s, *it, true);
       s.inflight.erase(it);
       fillWindow(s);
       return;
     case mqtt::PacketType::kPubrec:
       if (it->qos != 2) return;
+      if (it->awaiting_comp) {  // a resent PUBREC
+        sendPacket(c, mqtt::Pubrel{packet_id});
+        return;
+      }
       it->awaiting_comp = true;
+      release(s, *it, false);
       it->msg.reset();  // payload no longer needed
+      persistState(s, *it);
       sendPacket(c, mqtt::Pubrel{packet_id});
       return;
     case mqtt::PacketType::kPubcomp:
       if (it->qos != 2 || !it->awaiting_comp) return;
+      release(s, *it, true);
       s.inflight.erase(it);
       fillWindow(s);
       return;
@@ -400,6 +426,14 @@ void BrokerCore::handleSubscribe(Connection& c, const mqtt::Subscribe& p) {
     if (c.closed) return;
     s->subscriptions[t.filter] = t.qos;
     trie_.subscribe(t.filter, s, t.qos);
+    if (!s->clean) {
+      PersistOp op;
+      op.kind = PersistOp::Kind::kSubscribe;
+      op.client_id = s->client_id;
+      op.text = t.filter;
+      op.qos = t.qos;
+      emit(std::move(op));
+    }
     ack.return_codes.push_back(t.qos);
     granted.emplace_back(t.filter, t.qos);
   }
@@ -418,6 +452,13 @@ void BrokerCore::handleUnsubscribe(Connection& c, const mqtt::Unsubscribe& p) {
     if (it == s->subscriptions.end()) continue;
     trie_.unsubscribe(f, s);
     s->subscriptions.erase(it);
+    if (!s->clean) {
+      PersistOp op;
+      op.kind = PersistOp::Kind::kUnsubscribe;
+      op.client_id = s->client_id;
+      op.text = f;
+      emit(std::move(op));
+    }
   }
   sendPacket(c, mqtt::Unsuback{p.packet_id});
 }
@@ -460,7 +501,8 @@ void BrokerCore::deliver(Session& s, const StoredPtr& msg, uint8_t qos, bool ret
     if (s.conn == nullptr) {
       if (options_.queue_qos0_offline && !s.clean &&
           s.queue.size() < options_.max_queued_per_client) {
-        s.queue.push_back({msg, 0, retain, 0, false});
+        Session::Outgoing o{msg, 0, retain, 0, false};
+        if (hold(s, o)) s.queue.push_back(std::move(o));
       } else {
         ++stats_.dropped_offline_qos0;
       }
@@ -488,15 +530,76 @@ void BrokerCore::deliver(Session& s, const StoredPtr& msg, uint8_t qos, bool ret
   }
   if (s.conn != nullptr && s.queue.empty() &&
       s.inflight.size() < options_.max_inflight_per_client) {
-    s.inflight.push_back({msg, qos, retain, allocPacketId(s), false});
+    Session::Outgoing o{msg, qos, retain, allocPacketId(s), false};
+    if (!hold(s, o)) return;
+    s.inflight.push_back(std::move(o));
     sendOutgoing(s, s.inflight.back(), false);
     return;
   }
   if (s.queue.size() >= options_.max_queued_per_client) {
     ++stats_.dropped_queue_full;
+    noteDrop(stats_.dropped_queue_full, [&] {
+      return "message for client '" + s.client_id + "' dropped: its queue holds " +
+             std::to_string(s.queue.size()) + " messages (mqtt.maxQueuedPerClient)";
+    });
     return;
   }
-  s.queue.push_back({msg, qos, retain, 0, false});
+  Session::Outgoing o{msg, qos, retain, 0, false};
+  if (hold(s, o)) s.queue.push_back(std::move(o));
+}
+
+bool BrokerCore::hold(Session& s, Session::Outgoing& o, bool persist) {
+  const size_t bytes = messageBytes(*o.msg);
+  if (s.held_bytes + bytes > options_.max_queued_bytes_per_client) {
+    ++stats_.dropped_queue_bytes;
+    noteDrop(stats_.dropped_queue_bytes, [&] {
+      return "message on '" + o.msg->topic + "' for client '" + s.client_id +
+             "' dropped: " + std::to_string(s.held_bytes) + " bytes held + " +
+             std::to_string(bytes) + " would pass mqtt.maxQueuedBytesPerClient (" +
+             std::to_string(options_.max_queued_bytes_per_client) + ")";
+    });
+    return false;
+  }
+  o.bytes = bytes;
+  s.held_bytes += bytes;
+  queued_bytes_ += bytes;
+  if (!s.clean && persist && persist_ != nullptr) {
+    o.seq = next_seq_++;
+    PersistOp op;
+    op.kind = PersistOp::Kind::kMessageAdd;
+    op.seq = o.seq;
+    op.client_id = s.client_id;
+    op.text = o.msg->topic;
+    op.payload = o.msg->payload;
+    op.qos = o.qos;
+    op.retain = o.retain;
+    op.packet_id = o.packet_id;
+    emit(std::move(op));
+  }
+  return true;
+}
+
+void BrokerCore::release(Session& s, Session::Outgoing& o, bool forget) {
+  s.held_bytes -= o.bytes;
+  queued_bytes_ -= o.bytes;
+  o.bytes = 0;
+  if (forget && o.seq != 0) {
+    PersistOp op;
+    op.kind = PersistOp::Kind::kMessageDelete;
+    op.seq = o.seq;
+    emit(std::move(op));
+    o.seq = 0;
+  }
+}
+
+void BrokerCore::persistState(Session& /*s*/, const Session::Outgoing& o) {
+  if (o.seq == 0) return;
+  PersistOp op;
+  op.kind = PersistOp::Kind::kMessageState;
+  op.seq = o.seq;
+  op.packet_id = o.packet_id;
+  op.awaiting_comp = o.awaiting_comp;
+  emit(std::move(op));
 }
 
 void BrokerCore::fillWindow(Session& s) {
@@ -505,6 +608,7 @@ void BrokerCore::fillWindow(Session& s) {
     if (front.qos == 0) {
       Session::Outgoing o = std::move(front);
       s.queue.pop_front();
+      release(s, o, true);
       Frame f;
       mqtt::encodePublishHeader(f.owned, o.msg->topic, 0, o.retain, false, 0,
                                 o.msg->payload->size());
@@ -518,6 +622,7 @@ void BrokerCore::fillWindow(Session& s) {
     s.queue.pop_front();
     o.packet_id = allocPacketId(s);
     s.inflight.push_back(std::move(o));
+    persistState(s, s.inflight.back());
     sendOutgoing(s, s.inflight.back(), false);
   }
 }
@@ -580,21 +685,134 @@ void BrokerCore::deliverToIdentity(std::string_view identity, const Message& msg
   --publish_depth_;
 }
 
-void BrokerCore::storeRetained(const StoredPtr& msg, std::string_view source_identity) {
+bool BrokerCore::storeRetained(const StoredPtr& msg, std::string_view source_identity,
+                               bool persist) {
   auto it = retained_.find(msg->topic);
+  auto forget = [&] {
+    if (it == retained_.end()) return;
+    retained_bytes_ -= it->second.bytes;
+    retained_.erase(it);
+    it = retained_.end();
+    PersistOp op;
+    op.kind = PersistOp::Kind::kRetainedDelete;
+    op.text = msg->topic;
+    emit(std::move(op));
+  };
   if (msg->payload->empty()) {
-    if (it != retained_.end()) retained_.erase(it);
-    return;
+    forget();
+    return true;
+  }
+  const size_t bytes = messageBytes(*msg);
+  const size_t others = retained_bytes_ - (it != retained_.end() ? it->second.bytes : 0);
+  if (others + bytes > options_.max_retained_bytes) {
+    // The publisher meant to replace the old value: a stale one is not kept either.
+    forget();
+    ++stats_.dropped_retained_bytes;
+    noteDrop(stats_.dropped_retained_bytes, [&] {
+      return "retained message on '" + msg->topic + "' (" + std::to_string(bytes) +
+             " bytes) not stored: the retained store holds " + std::to_string(others) +
+             " bytes (mqtt.maxRetainedBytes " + std::to_string(options_.max_retained_bytes) + ")";
+    });
+    return false;
+  }
+  if (it == retained_.end() && retained_.size() >= options_.max_retained) {
+    ++stats_.dropped_retained_full;
+    noteDrop(stats_.dropped_retained_full, [&] {
+      return "retained message on '" + msg->topic +
+             "' not stored: " + std::to_string(retained_.size()) +
+             " retained topics (mqtt.maxRetained)";
+    });
+    return false;
   }
   if (it != retained_.end()) {
-    it->second = Retained{msg, std::string(source_identity)};
-    return;
+    retained_bytes_ -= it->second.bytes;
+    it->second = Retained{msg, std::string(source_identity), bytes};
+  } else {
+    retained_.emplace(msg->topic, Retained{msg, std::string(source_identity), bytes});
   }
-  if (retained_.size() >= options_.max_retained) {
-    ++stats_.dropped_retained_full;
-    return;
+  retained_bytes_ += bytes;
+  if (persist) {
+    PersistOp op;
+    op.kind = PersistOp::Kind::kRetainedSet;
+    op.text = msg->topic;
+    op.payload = msg->payload;
+    op.qos = msg->qos;
+    op.identity = std::string(source_identity);
+    emit(std::move(op));
   }
-  retained_.emplace(msg->topic, Retained{msg, std::string(source_identity)});
+  return true;
+}
+
+BrokerCore::RestoreStats BrokerCore::restore(RestoredState&& state) {
+  RestoreStats rs;
+  for (auto& r : state.retained) {
+    auto m = std::make_shared<StoredMessage>();
+    m->topic = std::move(r.topic);
+    m->payload = r.payload ? std::move(r.payload) : emptyPayload();
+    m->qos = std::min<uint8_t>(r.qos, 2);
+    if (storeRetained(m, r.source_identity, /*persist=*/false)) {
+      ++rs.retained;
+    } else {
+      ++rs.dropped;
+      PersistOp op;
+      op.kind = PersistOp::Kind::kRetainedDelete;
+      op.text = m->topic;
+      emit(std::move(op));
+    }
+  }
+  for (auto& rsess : state.sessions) {
+    if (rsess.client_id.empty() || sessions_.count(rsess.client_id) != 0) continue;
+    auto owned = std::make_unique<Session>();
+    Session* s = owned.get();
+    s->client_id = rsess.client_id;
+    s->identity = rsess.identity;
+    s->clean = false;
+    sessions_.emplace(s->client_id, std::move(owned));
+    by_identity_[s->identity].push_back(s);
+    ++rs.sessions;
+    for (auto& [filter, qos] : rsess.subscriptions) {
+      if (s->subscriptions.size() >= options_.max_subscriptions_per_client) break;
+      const uint8_t q = std::min<uint8_t>(qos, 2);
+      s->subscriptions[filter] = q;
+      trie_.subscribe(filter, s, q);
+    }
+    uint16_t max_id = 0;
+    for (auto& rm : rsess.messages) {
+      next_seq_ = std::max(next_seq_, rm.seq + 1);
+      auto m = std::make_shared<StoredMessage>();
+      m->topic = std::move(rm.topic);
+      m->payload = rm.payload ? std::move(rm.payload) : emptyPayload();
+      m->qos = std::min<uint8_t>(rm.qos, 2);
+      Session::Outgoing o{m, m->qos, rm.retain, 0, false};
+      o.seq = rm.seq;
+      const bool in_flight =
+          rm.packet_id != 0 && m->qos > 0 &&
+          (rm.awaiting_comp || s->inflight.size() < options_.max_inflight_per_client);
+      const bool fits = in_flight || s->queue.size() < options_.max_queued_per_client;
+      if (!fits || (!rm.awaiting_comp && !hold(*s, o, /*persist=*/false))) {
+        ++rs.dropped;
+        PersistOp op;
+        op.kind = PersistOp::Kind::kMessageDelete;
+        op.seq = rm.seq;
+        emit(std::move(op));
+        continue;
+      }
+      if (in_flight) {
+        o.packet_id = rm.packet_id;
+        o.awaiting_comp = rm.awaiting_comp;
+        if (o.awaiting_comp) o.msg.reset();
+        max_id = std::max(max_id, rm.packet_id);
+        s->inflight.push_back(std::move(o));
+      } else {
+        s->queue.push_back(std::move(o));
+      }
+      ++rs.messages;
+    }
+    // Restored in-flight ids stay in use: allocate after them and check for collisions.
+    s->next_packet_id = static_cast<uint16_t>(max_id + 1 == 0x10000 ? 1 : max_id + 1);
+    s->packet_ids_wrapped = !s->inflight.empty();
+  }
+  return rs;
 }
 
 void BrokerCore::replayRetained(Connection& c, std::string_view filter, uint8_t granted) {
@@ -643,6 +861,8 @@ BrokerStats BrokerCore::stats() const {
   s.connections = conns_.size();
   s.connected_clients = connected_count_;
   s.retained = retained_.size();
+  s.retained_bytes = retained_bytes_;
+  s.queued_bytes = queued_bytes_;
   s.sessions = sessions_.size();
   return s;
 }

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "broker/persist.h"
 #include "broker/subscription_trie.h"
 #include "broker/types.h"
 #include "mqtt/codec.h"
@@ -103,6 +104,8 @@ struct Session {
     bool retain = false;
     uint16_t packet_id = 0;      // 0 while queued
     bool awaiting_comp = false;  // QoS2: PUBREC received, PUBREL sent
+    size_t bytes = 0;            // counted in Session::held_bytes while msg is held
+    uint64_t seq = 0;            // persistence row id (0: not persisted)
   };
   std::string client_id;
   std::string identity;
@@ -112,6 +115,7 @@ struct Session {
   std::deque<Outgoing> inflight;  // sent, unacked (<= max_inflight_per_client)
   std::deque<Outgoing> queue;     // waiting for the window / reconnect (<= max_queued_per_client)
   std::unordered_set<uint16_t> inbound_qos2;  // PUBREC sent, PUBREL not yet received
+  size_t held_bytes = 0;                      // topic + payload bytes in inflight + queue
   uint16_t next_packet_id = 1;
   bool packet_ids_wrapped = false;  // ids may now collide with old in-flight ones
   // Fan-out scratch: dedupes overlapping subscriptions within one publish().
@@ -163,6 +167,19 @@ class BrokerCore {
   // Closes every connection (no wills) and refuses new CONNECTs with CONNACK 3 from now on.
   void closeAll(std::string_view reason);
 
+  // Persistence (persist.h): every change to durable state is reported to `sink` from now on.
+  void setPersistSink(PersistSink* sink) { persist_ = sink; }
+  // Rebuilds persistent sessions (offline) and retained messages saved by an earlier run. Call
+  // before the first connection. The byte and count bounds apply: what does not fit is dropped,
+  // counted and deleted from the store (through the sink).
+  struct RestoreStats {
+    size_t sessions = 0;
+    size_t messages = 0;
+    size_t retained = 0;
+    size_t dropped = 0;
+  };
+  RestoreStats restore(RestoredState&& state);
+
   BrokerStats stats() const;
   size_t connectionCount() const { return conns_.size(); }
   const BrokerOptions& options() const { return options_; }
@@ -188,7 +205,25 @@ class BrokerCore {
   void fillWindow(Session& s);
   uint16_t allocPacketId(Session& s);
   void replayRetained(Connection& c, std::string_view filter, uint8_t granted);
-  void storeRetained(const StoredPtr& msg, std::string_view source_identity);
+  // Returns false when a bound refused it (counted, logged).
+  bool storeRetained(const StoredPtr& msg, std::string_view source_identity, bool persist = true);
+  // Accounts o (topic + payload bytes) to s; false (nothing changed) over the byte bound. A
+  // persistent session also gets a row (unless `persist` is false: restored from the store).
+  bool hold(Session& s, Session::Outgoing& o, bool persist = true);
+  // Drops o's bytes from s; `forget` also deletes its row.
+  void release(Session& s, Session::Outgoing& o, bool forget);
+  void persistState(Session& s, const Session::Outgoing& o);
+  void emit(PersistOp&& op) {
+    if (persist_ != nullptr) persist_->persist(std::move(op));
+  }
+  // Logs a drop at its first occurrence and every 1000th (a flood must not flood the log too);
+  // what() builds the message only then.
+  template <class F>
+  void noteDrop(uint64_t count, F&& what) {
+    if ((count == 1 || count % 1000 == 0) && log_.enabled(LogLevel::kWarn)) {
+      log_.warn(std::string(what()) + " (" + std::to_string(count) + " so far)");
+    }
+  }
   void fanOut(const StoredPtr& msg, const std::vector<SubscriptionTrie::Match>& matches);
 
   BrokerOptions options_;
@@ -207,7 +242,12 @@ class BrokerCore {
   struct Retained {
     StoredPtr msg;
     std::string source_identity;
+    size_t bytes = 0;
   };
+  PersistSink* persist_ = nullptr;
+  uint64_t next_seq_ = 1;
+  size_t retained_bytes_ = 0;
+  size_t queued_bytes_ = 0;
   std::map<std::string, Retained, std::less<>> retained_;
   uint64_t epoch_ = 0;
   uint64_t auto_id_ = 0;

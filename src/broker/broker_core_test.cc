@@ -1,7 +1,11 @@
 #include "broker/broker_core.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+
+#include "broker/broker_store.h"
 #include "broker/fake_transport.h"
 
 namespace evg::broker {
@@ -426,6 +430,31 @@ TEST_F(CoreTest, ClientIdTakeover) {
   EXPECT_EQ(t_.take(3).size(), 1u);
 }
 
+TEST_F(CoreTest, SquattedClientIdIsTakenOverAndTheSquattersSessionDiscarded) {
+  // Issue 11 item 5: identity "Squatter" (TLS) uses the client id "Owner" with cleanSession=0 and
+  // leaves; the owner then connects: accepted (not CONNACK 2), with a fresh session.
+  ASSERT_TRUE(core_->onAccept(1, true, "Squatter", "p1"));
+  mqtt::Connect c;
+  c.client_id = "Owner";
+  c.clean_session = false;
+  send(1, c);
+  ASSERT_EQ(connackCode(t_.take(1)), 0);
+  subscribe(1, "spy/#", 1);
+  core_->onClosed(1, "gone");
+  core_->publish(Message{"spy/a", str("for the squatter"), 1, false}, "x");
+  ASSERT_TRUE(core_->onAccept(2, true, "Owner", "p2"));
+  send(2, c);
+  auto out = t_.take(2);
+  ASSERT_EQ(out.size(), 1u);  // no queued message of the squatter's session
+  EXPECT_EQ(std::get<mqtt::Connack>(out[0]).return_code, 0);
+  EXPECT_FALSE(std::get<mqtt::Connack>(out[0]).session_present);
+  // While online, the newest connection wins: the squatter again takes over, the owner goes.
+  ASSERT_TRUE(core_->onAccept(3, true, "Squatter", "p3"));
+  send(3, c);
+  EXPECT_EQ(connackCode(t_.take(3)), 0);
+  EXPECT_TRUE(t_.closed.count(2));
+}
+
 TEST_F(CoreTest, RetainedStoreReplaceDelete) {
   connectOk(1, "pub");
   pub(1, "r/a", "v1", 1, 1, /*retain=*/true);
@@ -559,6 +588,168 @@ TEST_F(CoreTest, TlsIdentityIsKept) {
   subscribe(1, "a", 0);
   core_->deliverToIdentity("ThingOne", Message{"a", str("hi"), 0, false});
   EXPECT_EQ(publishes(1).size(), 1u);
+}
+
+// ---- Byte bounds (issue 11 item 6) ----
+
+TEST_F(CoreTest, RetainedStoreIsBoundedInBytes) {
+  BrokerOptions o;
+  o.max_retained_bytes = 1000;
+  make(o);
+  for (int i = 0; i < 5; ++i) {
+    core_->publish(Message{"k/" + std::to_string(i), str(std::string(300, 'v')), 0, true}, "s");
+  }
+  EXPECT_EQ(core_->stats().retained, 3u);  // 3 x (3 + 300) bytes fit in 1000
+  EXPECT_EQ(core_->stats().retained_bytes, 909u);
+  EXPECT_EQ(core_->stats().dropped_retained_bytes, 2u);
+  // Replacing with a smaller value fits; deleting frees the bytes.
+  core_->publish(Message{"k/0", str("small"), 0, true}, "s");
+  EXPECT_EQ(core_->stats().retained_bytes, 606u + 8u);
+  core_->publish(Message{"k/1", str(""), 0, true}, "s");
+  EXPECT_EQ(core_->stats().retained_bytes, 303u + 8u);
+  // A replacement over the budget is refused and the stale value removed.
+  core_->publish(Message{"k/2", str(std::string(2000, 'x')), 0, true}, "s");
+  EXPECT_EQ(core_->stats().retained, 1u);
+  EXPECT_EQ(core_->stats().dropped_retained_bytes, 3u);
+}
+
+TEST_F(CoreTest, SessionQueueIsBoundedInBytes) {
+  BrokerOptions o;
+  o.max_queued_bytes_per_client = 1000;
+  make(o);
+  connectOk(1, "sub", /*clean=*/false);
+  subscribe(1, "q/#", 1);
+  core_->onClosed(1, "gone");
+  for (int i = 0; i < 5; ++i) {
+    core_->publish(Message{"q/" + std::to_string(i), str(std::string(300, 'p')), 1, false}, "s");
+  }
+  EXPECT_EQ(core_->stats().dropped_queue_bytes, 2u);
+  EXPECT_EQ(core_->stats().queued_bytes, 909u);
+  mqtt::Connect c;
+  c.client_id = "sub";
+  c.clean_session = false;
+  auto out = connect(2, c);
+  ASSERT_EQ(out.size(), 4u);  // CONNACK + the 3 that fit
+  for (size_t i = 1; i < out.size(); ++i) {
+    send(2, mqtt::Puback{std::get<mqtt::Publish>(out[i]).packet_id});
+  }
+  EXPECT_EQ(core_->stats().queued_bytes, 0u);
+}
+
+// ---- Persistence (issue 11 item 9): ops -> BrokerStore -> restore into a new core ----
+
+class StoreSink : public PersistSink {
+ public:
+  void persist(PersistOp&& op) override { ops.push_back(std::move(op)); }
+  std::vector<PersistOp> ops;
+};
+
+class PersistTest : public CoreTest {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("evg-broker-store-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    CoreTest::SetUp();
+    core_->setPersistSink(&sink_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  // Commits what the core reported, then starts a new core from the store (a restart).
+  BrokerCore::RestoreStats restart(BrokerOptions o = {}) {
+    auto store = BrokerStore::open((dir_ / "broker.db").string());
+    EXPECT_TRUE(store.isOk()) << store.status().message();
+    EXPECT_TRUE(store.value()->commit(sink_.ops).isOk());
+    sink_.ops.clear();
+    auto state = store.value()->load();
+    EXPECT_TRUE(state.isOk());
+    t_ = FakeTransport();
+    make(o);
+    core_->setPersistSink(&sink_);
+    return core_->restore(std::move(state).value());
+  }
+  std::filesystem::path dir_;
+  StoreSink sink_;
+};
+
+TEST_F(PersistTest, PersistentSessionQueueAndRetainedSurviveARestart) {
+  connectOk(1, "dev", /*clean=*/false);
+  subscribe(1, "cmd/#", 1);
+  core_->onClosed(1, "offline");
+  connectOk(2, "pub");
+  for (int i = 0; i < 3; ++i) pub(2, "cmd/" + std::to_string(i), "m" + std::to_string(i), 1, i + 1);
+  pub(2, "state/x", "retained", 1, 9, /*retain=*/true);
+  auto rs = restart();
+  EXPECT_EQ(rs.sessions, 1u);
+  EXPECT_EQ(rs.messages, 3u);
+  EXPECT_EQ(rs.retained, 1u);
+  mqtt::Connect c;
+  c.client_id = "dev";
+  c.clean_session = false;
+  auto out = connect(3, c);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_TRUE(std::get<mqtt::Connack>(out[0]).session_present);
+  for (int i = 0; i < 3; ++i) {
+    auto& p = std::get<mqtt::Publish>(out[i + 1]);
+    EXPECT_EQ(p.topic, "cmd/" + std::to_string(i));
+    EXPECT_EQ(*p.payload, "m" + std::to_string(i));
+    EXPECT_EQ(p.qos, 1);
+  }
+  // The restored subscription still routes live messages.
+  core_->publish(Message{"cmd/live", str("live"), 1, false}, "x");
+  auto live = publishes(3);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].topic, "cmd/live");
+  connectOk(4, "newcomer");
+  subscribe(4, "state/#", 1);
+  auto ret = publishes(4);
+  ASSERT_EQ(ret.size(), 1u);
+  EXPECT_EQ(*ret[0].payload, "retained");
+  EXPECT_TRUE(ret[0].retain);
+}
+
+TEST_F(PersistTest, AckedMessagesAndCleanSessionsAreForgotten) {
+  connectOk(1, "dev", false);
+  subscribe(1, "t", 1);
+  core_->publish(Message{"t", str("acked"), 1, false}, "x");
+  auto got = publishes(1);
+  ASSERT_EQ(got.size(), 1u);
+  send(1, mqtt::Puback{got[0].packet_id});
+  core_->publish(Message{"t", str("in flight"), 1, false}, "x");  // sent, never acked
+  connectOk(2, "clean");  // clean sessions are not persisted
+  subscribe(2, "t", 1);
+  auto rs = restart();
+  EXPECT_EQ(rs.sessions, 1u);
+  EXPECT_EQ(rs.messages, 1u);
+  mqtt::Connect c;
+  c.client_id = "dev";
+  c.clean_session = false;
+  auto out = connect(3, c);
+  ASSERT_EQ(out.size(), 2u);
+  auto& p = std::get<mqtt::Publish>(out[1]);
+  EXPECT_EQ(*p.payload, "in flight");
+  EXPECT_TRUE(p.dup);  // it was in flight: resent with DUP and its packet id
+  EXPECT_EQ(p.packet_id, got[0].packet_id + 1);
+  // cleanSession=1 reconnect discards the persisted session (and its rows).
+  mqtt::Connect clean;
+  clean.client_id = "dev";
+  auto out2 = connect(4, clean);
+  ASSERT_GE(out2.size(), 1u);
+  EXPECT_EQ(restart().sessions, 0u);
+}
+
+TEST_F(PersistTest, RestoreIsBoundedByTheByteLimits) {
+  for (int i = 0; i < 4; ++i) {
+    core_->publish(Message{"r/" + std::to_string(i), str(std::string(300, 'r')), 0, true}, "s");
+  }
+  BrokerOptions small;
+  small.max_retained_bytes = 700;
+  auto rs = restart(small);
+  EXPECT_EQ(rs.retained, 2u);
+  EXPECT_EQ(rs.dropped, 2u);
+  EXPECT_EQ(core_->stats().retained_bytes, 606u);
+  // The dropped ones are deleted from the store too.
+  EXPECT_EQ(restart(small).retained, 2u);
 }
 
 }  // namespace

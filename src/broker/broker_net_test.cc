@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -333,6 +334,51 @@ TEST_F(BrokerNetTest, MutualTls) {
   }
   std::lock_guard<std::mutex> l(hooks_.mu);
   EXPECT_EQ(hooks_.identities.size(), 1u);
+}
+
+TEST_F(BrokerNetTest, PersistenceIsCommittedByStopAndRestoredByTheNextBroker) {
+  // A long flush interval: stop() itself must commit what is pending.
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("evg-broker-net-" + std::to_string(::getpid()) + ".db"))
+                               .string();
+  std::filesystem::remove(path);
+  ASSERT_TRUE(broker_->enablePersistence(path, std::chrono::milliseconds(1000)).isOk());
+  ASSERT_TRUE(broker_->listenTcp("127.0.0.1", 0).isOk());
+  run();
+  {
+    auto dev = tcpClient();
+    mqtt::Connect con;
+    con.client_id = "dev";
+    con.clean_session = false;
+    dev.send(con);
+    ASSERT_TRUE(dev.read().has_value());
+    dev.send(mqtt::Subscribe{1, {{"p/#", 1}}});
+    ASSERT_TRUE(dev.read().has_value());
+    dev.send(mqtt::Disconnect{});
+    EXPECT_FALSE(dev.read().has_value());
+  }
+  std::promise<void> published;
+  asio::post(io_, [&] {
+    broker_->publish(Message{"p/1", std::make_shared<const std::string>("queued"), 1, false}, "x");
+    broker_->publish(Message{"r/1", std::make_shared<const std::string>("kept"), 0, true}, "x");
+    published.set_value();
+  });
+  published.get_future().wait();
+  TearDown();  // stop(): waits for the commit
+
+  asio::io_context io2;
+  Broker second(io2, BrokerOptions{}, hooks_, Log());
+  ASSERT_TRUE(second.enablePersistence(path).isOk());
+  auto st = second.stats();
+  EXPECT_TRUE(st.persistence);
+  EXPECT_EQ(st.restored_sessions, 1u);
+  EXPECT_EQ(st.restored_messages, 1u);
+  EXPECT_EQ(st.restored_retained, 1u);
+  EXPECT_EQ(st.sessions, 1u);
+  EXPECT_EQ(st.retained, 1u);
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
 }
 
 }  // namespace

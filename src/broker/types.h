@@ -50,8 +50,14 @@ struct BrokerOptions {
   size_t max_inflight_per_client = 20;    // unacked outbound QoS1/2 per session
   size_t max_subscriptions_per_client = 100;  // more -> SUBACK 0x80
   size_t max_retained = 10000;                // retained topics; new topics beyond -> not stored
-  size_t max_inbound_qos2_per_client = 100;   // PUBREC'd ids awaiting PUBREL; more -> close
-  size_t max_client_id_bytes = 256;           // longer -> CONNACK 2
+  // Topic + payload bytes of all retained messages; a message that would pass it is not stored
+  // (a replaced one is then removed too) and counted in dropped_retained_bytes.
+  size_t max_retained_bytes = 32 * 1024 * 1024;
+  // Topic + payload bytes a session holds for delivery (queued + in flight, online or offline);
+  // a QoS1/2 message (or queued QoS0) that would pass it is dropped (dropped_queue_bytes).
+  size_t max_queued_bytes_per_client = 16 * 1024 * 1024;
+  size_t max_inbound_qos2_per_client = 100;         // PUBREC'd ids awaiting PUBREL; more -> close
+  size_t max_client_id_bytes = 256;                 // longer -> CONNACK 2
   size_t max_write_buffer_bytes = 4 * 1024 * 1024;  // per connection; QoS0 beyond is dropped
   bool queue_qos0_offline =
       false;  // queue QoS0 for offline persistent sessions (mosquitto default)
@@ -62,21 +68,34 @@ struct BrokerOptions {
 };
 
 struct BrokerStats {
-  uint64_t connections = 0;            // currently open sockets (accepted)
-  uint64_t connected_clients = 0;      // currently CONNECTed
-  uint64_t connections_total = 0;      // accepted since start
-  uint64_t connections_refused = 0;    // over max_pending_connects or CONNACK != 0
-  uint64_t messages_in = 0;            // PUBLISH accepted from clients (incl. wills)
-  uint64_t messages_out = 0;           // PUBLISH packets sent (incl. redeliveries)
-  uint64_t dropped_queue_full = 0;     // QoS1/2 not queued: max_queued_per_client reached
-  uint64_t dropped_oversize = 0;       // PUBLISH over max_payload_bytes (connection closed)
-  uint64_t dropped_slow_consumer = 0;  // QoS0 not sent: write buffer over its limit
-  uint64_t dropped_offline_qos0 = 0;   // QoS0 for an offline session (queue_qos0_offline off)
-  uint64_t dropped_retained_full = 0;  // retained message not stored: max_retained reached
-  uint64_t protocol_errors = 0;        // malformed input; the connection was closed
+  uint64_t connections = 0;             // currently open sockets (accepted)
+  uint64_t connected_clients = 0;       // currently CONNECTed
+  uint64_t connections_total = 0;       // accepted since start
+  uint64_t connections_refused = 0;     // over max_pending_connects or CONNACK != 0
+  uint64_t messages_in = 0;             // PUBLISH accepted from clients (incl. wills)
+  uint64_t messages_out = 0;            // PUBLISH packets sent (incl. redeliveries)
+  uint64_t dropped_queue_full = 0;      // QoS1/2 not queued: max_queued_per_client reached
+  uint64_t dropped_oversize = 0;        // PUBLISH over max_payload_bytes (connection closed)
+  uint64_t dropped_slow_consumer = 0;   // QoS0 not sent: write buffer over its limit
+  uint64_t dropped_offline_qos0 = 0;    // QoS0 for an offline session (queue_qos0_offline off)
+  uint64_t dropped_retained_full = 0;   // retained message not stored: max_retained reached
+  uint64_t dropped_retained_bytes = 0;  // retained message not stored: max_retained_bytes
+  uint64_t dropped_queue_bytes = 0;     // not queued: max_queued_bytes_per_client reached
+  uint64_t protocol_errors = 0;         // malformed input; the connection was closed
   uint64_t keepalive_timeouts = 0;
-  uint64_t retained = 0;  // retained messages stored now
-  uint64_t sessions = 0;  // sessions (online + persistent offline)
+  uint64_t retained = 0;        // retained messages stored now
+  uint64_t retained_bytes = 0;  // their topic + payload bytes
+  uint64_t queued_bytes = 0;    // topic + payload bytes held by all sessions (queued + in flight)
+  uint64_t sessions = 0;        // sessions (online + persistent offline)
+  // Persistence (Broker::enablePersistence); zero when off.
+  bool persistence = false;
+  uint64_t persist_commits = 0;    // transactions committed
+  uint64_t persist_ops = 0;        // operations written (incl. coalesced ones skipped)
+  uint64_t persist_coalesced = 0;  // messages acked before they were written: never written
+  uint64_t persist_failures = 0;   // failed commits (logged)
+  uint64_t restored_sessions = 0;  // at start
+  uint64_t restored_messages = 0;
+  uint64_t restored_retained = 0;
 };
 
 // Policy callbacks. All calls happen on the loop thread, possibly re-entrantly from Broker calls

@@ -210,6 +210,13 @@ Status parseEvergreenMqtt(const json& j, const std::string& path, MqttOptions* m
   EVG_RETURN_IF_ERROR(
       r.integer("maxSubscriptionsPerClient", 1, 1000000, &m->max_subscriptions_per_client));
   EVG_RETURN_IF_ERROR(r.integer("maxRetained", 0, 10000000, &m->max_retained));
+  EVG_RETURN_IF_ERROR(r.integer("maxRetainedBytes", 0, INT64_MAX, &m->max_retained_bytes));
+  EVG_RETURN_IF_ERROR(
+      r.integer("maxQueuedBytesPerClient", 1024, INT64_MAX, &m->max_queued_bytes_per_client));
+  EVG_RETURN_IF_ERROR(r.boolean("persistence", &m->persistence));
+  EVG_RETURN_IF_ERROR(r.string("persistencePath", &m->persistence_path));
+  EVG_RETURN_IF_ERROR(
+      r.integer("persistenceFlushIntervalMs", 0, 1000, &m->persistence_flush_interval_ms));
   return r.rejectUnknown();
 }
 
@@ -271,6 +278,7 @@ Status parseEvergreenRuntime(const json& j, const std::string& path, EvergreenRu
   EVG_RETURN_IF_ERROR(r.boolean("containerLimitsMandatory", &o->container_limits_mandatory));
   EVG_RETURN_IF_ERROR(r.integer("containerTmpSizeMb", 1, 65536, &o->container_tmp_size_mb));
   EVG_RETURN_IF_ERROR(r.integer("containerPidsMax", 8, 1 << 22, &o->container_pids_max));
+  EVG_RETURN_IF_ERROR(r.integer("maxWorkQueueBytes", 1024, INT64_MAX, &o->max_work_queue_bytes));
   return r.rejectUnknown();
 }
 
@@ -461,6 +469,9 @@ Result<CoreConfig> parseConfig(const json& j, const std::string& root_dir) {
   const CloudConfig& cl = c.evergreen.cloud;
   if (!cl.spool_path.empty()) {
     c.evergreen.cloud.spool_path = resolveAgainst(cl.spool_path, root_dir);
+  }
+  if (!c.evergreen.mqtt.persistence_path.empty()) {
+    c.evergreen.mqtt.persistence_path = resolveAgainst(c.evergreen.mqtt.persistence_path, root_dir);
   }
   if (cl.enabled && cl.host.empty() && c.core_thing.iot_host.empty()) {
     return fieldError("evergreen.cloud.enabled",

@@ -78,6 +78,12 @@ struct MqttOptions {
   int max_inflight_per_client = 20;
   int max_subscriptions_per_client = 100;
   int max_retained = 10000;
+  int64_t max_retained_bytes = 33554432;  // topic + payload bytes of retained messages
+  int64_t max_queued_bytes_per_client =
+      16777216;                  // bytes a client's session holds (queue+inflight)
+  bool persistence = true;       // persistent sessions + retained messages survive a restart
+  std::string persistence_path;  // default <writeDirectory>/var/spool/broker.db
+  int persistence_flush_interval_ms = 10;  // group commit delay: bounds what a kill -9 loses
 };
 
 // "evergreen.log".
@@ -111,6 +117,7 @@ struct EvergreenRuntimeOptions {
   bool container_limits_mandatory = false;
   int container_tmp_size_mb = 64;  // each container's private /tmp (tmpfs) and /dev/shm bound
   int container_pids_max = 512;    // pids limit per worker cgroup
+  int64_t max_work_queue_bytes = 33554432;  // payload bytes queued per function (invokes)
 };
 
 // "evergreen.metrics": GET /metrics (Prometheus) and /health on a loopback-only HTTP port

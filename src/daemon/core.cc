@@ -30,6 +30,8 @@ broker::BrokerOptions brokerOptions(const config::MqttOptions& m) {
   o.max_inflight_per_client = static_cast<size_t>(m.max_inflight_per_client);
   o.max_subscriptions_per_client = static_cast<size_t>(m.max_subscriptions_per_client);
   o.max_retained = static_cast<size_t>(m.max_retained);
+  o.max_retained_bytes = static_cast<size_t>(m.max_retained_bytes);
+  o.max_queued_bytes_per_client = static_cast<size_t>(m.max_queued_bytes_per_client);
   return o;
 }
 
@@ -66,6 +68,20 @@ Status Core::start() {
   const auto& m = cfg_.evergreen.mqtt;
   broker_ = std::make_unique<broker::Broker>(io_, brokerOptions(m), *this,
                                              Log(&logger_, "GGConnManager"));
+  if (m.persistence) {
+    // Before listening: sessions and retained messages of the last run are back before anyone
+    // connects. A store that cannot be opened is logged; the broker then runs without it.
+    std::string db = m.persistence_path.empty() ? cfg_.write_directory + "/var/spool/broker.db"
+                                                : m.persistence_path;
+    if (Status ps = broker_->enablePersistence(
+            db, std::chrono::milliseconds(m.persistence_flush_interval_ms));
+        !ps) {
+      log_.error(
+          "broker persistence unavailable (sessions and retained messages will not "
+          "survive a restart): " +
+          ps.message());
+    }
+  }
   broker::TlsFiles tls{paths_.certs_dir + "/" + std::string(certs::kCaCertFile),
                        paths_.certs_dir + "/" + std::string(certs::kServerCertFile),
                        paths_.certs_dir + "/" + std::string(certs::kServerKeyFile)};
@@ -139,6 +155,7 @@ Status Core::start() {
   ho.account = cfg_.core_thing.account;
   ho.thing_name = cfg_.core_thing.thing_name;
   ho.max_work_items = static_cast<size_t>(cfg_.runtime.max_work_item_count);
+  ho.max_work_bytes = static_cast<size_t>(cfg_.evergreen.runtime.max_work_queue_bytes);
   ho.max_concurrent = static_cast<size_t>(cfg_.runtime.max_concurrent_limit);
   ho.allow_root = cfg_.runtime.allow_functions_to_run_as_root;
   ho.stop_grace_ms = 1000;  // SIGTERM of the core completes within 2 s
@@ -267,6 +284,11 @@ void Core::reloadConfig() {
     restart.push_back("evergreen.mqtt.plaintextPort");
   if (next.evergreen.mqtt.bind_address != cfg_.evergreen.mqtt.bind_address)
     restart.push_back("evergreen.mqtt.bindAddress");
+  if (next.evergreen.mqtt.persistence != cfg_.evergreen.mqtt.persistence ||
+      next.evergreen.mqtt.persistence_path != cfg_.evergreen.mqtt.persistence_path ||
+      next.evergreen.mqtt.persistence_flush_interval_ms !=
+          cfg_.evergreen.mqtt.persistence_flush_interval_ms)
+    restart.push_back("evergreen.mqtt.persistence*");
   {
     const auto& oc = cfg_.evergreen.cloud;
     const auto& nc = next.evergreen.cloud;
@@ -312,7 +334,10 @@ void Core::swapPolicy(std::shared_ptr<const GroupPolicy> next, bool deny_list_ch
   broker_->disconnectIf(
       [&](const broker::ClientInfo& c) {
         if (next->openBroker()) return !prev->openBroker() || deny_list_changed;
-        if (prev->openBroker()) return next->authorizeConnect(c.identity) != 0;
+        if (prev->openBroker()) {
+          // Group mode: also the v1 client id rule (authorizeConnect).
+          return next->authorizeConnect(c.identity) != 0 || c.client_id != c.identity;
+        }
         return prev->accessSignature(c.identity) != next->accessSignature(c.identity) ||
                next->authorizeConnect(c.identity) != 0;
       },
@@ -624,6 +649,14 @@ std::optional<std::string> Core::identityForCertificate(std::string_view sha256_
 }
 
 uint8_t Core::authorizeConnect(const broker::ClientInfo& c) {
+  // v1 rule (group mode): a device connects with its own thing name as client id, so no device
+  // can squat another's client id (issue 11 item 5). Open mode: the newest connection wins.
+  if (!policy_->openBroker() && c.client_id != c.identity) {
+    conn_log_.warn("CONNECT refused (code 2, identifier rejected) for client '" + c.client_id +
+                   "' from " + c.peer + ": the certificate belongs to thing '" + c.identity +
+                   "', and a device must use its thing name as client id");
+    return 2;
+  }
   uint8_t rc = policy_->authorizeConnect(c.identity);
   if (rc != 0) {
     conn_log_.warn("CONNECT refused (code " + std::to_string(rc) + ") for client '" + c.client_id +
@@ -636,13 +669,20 @@ bool Core::authorizeSubscribe(const broker::ClientInfo& c, std::string_view filt
   bool ok = policy_->authorizeSubscribe(c.identity, filter);
   if (!ok) {
     conn_log_.info("SUBSCRIBE '" + std::string(filter) + "' refused for '" + c.identity +
-                   "': no subscription in the group delivers there");
+                   (policy_->openBroker() ? "': the filter matches only denied topics (denyList)"
+                                          : "': no subscription in the group delivers there"));
   }
   return ok;
 }
 
 void Core::onPublish(const broker::ClientInfo& c, const broker::Message& msg) {
   if (policy_->openBroker()) {
+    // A denied topic is delivered to no one and not retained (issue 10 item 4: subscriptions
+    // such as '#' are granted, so the deny list is enforced here, per message).
+    if (policy_->isDenied(msg.topic)) {
+      ++counters_.denied;
+      return;
+    }
     broker_->publish(msg, c.identity);
     return;
   }
@@ -662,6 +702,10 @@ void Core::route(const group::Endpoint& source, const broker::Message& msg) {
     ++counters_.out_by_source_target[src][static_cast<size_t>(t.kind)];
     switch (t.kind) {
       case group::Endpoint::Kind::kThing:
+        if (policy_->isDenied(msg.topic)) {
+          ++counters_.denied;
+          break;
+        }
         ++counters_.to_devices;
         broker_->deliverToIdentity(t.id, msg);
         break;
@@ -746,7 +790,7 @@ void Core::onCloudConnected() {
 
 bool Core::mayReceiveRetained(const broker::ClientInfo& subscriber,
                               std::string_view source_identity, std::string_view topic) {
-  if (policy_->openBroker()) return true;
+  if (policy_->openBroker()) return !policy_->isDenied(topic);
   return policy_->mayReceive(source_identity, subscriber.identity, topic);
 }
 

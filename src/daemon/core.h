@@ -58,6 +58,7 @@ struct RouteCounters {
   uint64_t pending_shadow = 0;     // Target=GGShadowService: counted until the shadow service lands
   uint64_t pending_connector = 0;  // connectors are not implemented
   uint64_t unrouted = 0;           // no subscription matched: dropped
+  uint64_t denied = 0;             // open mode: topic on the deny list, delivered to no client
   uint64_t publish_refused_all_or_error = 0;  // AllOrError publishes refused (a queue was full)
   uint64_t deployments = 0;
   uint64_t deployments_rejected = 0;

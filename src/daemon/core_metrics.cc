@@ -123,6 +123,14 @@ std::string Core::prometheusText() const {
               d(s.dropped_offline_qos0));
     e.counter("evergreen_mqtt_dropped_messages_total", drop_help, {{"reason", "retained_full"}},
               d(s.dropped_retained_full));
+    e.counter("evergreen_mqtt_dropped_messages_total", drop_help, {{"reason", "retained_bytes"}},
+              d(s.dropped_retained_bytes));
+    e.counter("evergreen_mqtt_dropped_messages_total", drop_help, {{"reason", "queue_bytes"}},
+              d(s.dropped_queue_bytes));
+    e.gauge("evergreen_mqtt_retained_bytes", "Topic + payload bytes of retained messages.", {},
+            d(s.retained_bytes));
+    e.gauge("evergreen_mqtt_queued_bytes", "Topic + payload bytes held by sessions.", {},
+            d(s.queued_bytes));
     e.counter("evergreen_mqtt_protocol_errors_total", "Malformed input (connection closed).", {},
               d(s.protocol_errors));
     e.counter("evergreen_mqtt_keepalive_timeouts_total", "Clients closed for keep-alive.", {},

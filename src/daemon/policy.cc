@@ -6,6 +6,42 @@
 
 namespace evg::daemon {
 
+namespace {
+
+std::vector<std::string_view> levels(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t slash = s.find('/', start);
+    if (slash == std::string_view::npos) {
+      out.push_back(s.substr(start));
+      return out;
+    }
+    out.push_back(s.substr(start, slash - start));
+    start = slash + 1;
+  }
+}
+
+}  // namespace
+
+bool filterCoveredBy(std::string_view filter, std::string_view deny) {
+  const auto f = levels(filter);
+  const auto d = levels(deny);
+  for (size_t i = 0;; ++i) {
+    if (i < d.size() && d[i] == "#") {
+      // '#' also matches the parent level, but not '$' topics at the first level.
+      return !(i == 0 && !f.empty() && !f[0].empty() && f[0][0] == '$');
+    }
+    if (i == f.size() || i == d.size()) return i == f.size() && i == d.size();
+    if (f[i] == "#") return false;  // matches deeper topics (and the parent) d does not
+    if (d[i] == "+") {
+      if (i == 0 && !f[0].empty() && f[0][0] == '$') return false;
+      continue;
+    }
+    if (f[i] != d[i]) return false;  // '+' in f, or another literal
+  }
+}
+
 GroupPolicy::GroupPolicy(group::Group g, std::set<std::string> revoked, PolicyOptions opts)
     : group_(std::move(g)),
       revoked_(std::move(revoked)),
@@ -37,11 +73,19 @@ uint8_t GroupPolicy::authorizeConnect(std::string_view identity) const {
 bool GroupPolicy::authorizeSubscribe(std::string_view identity, std::string_view filter) const {
   if (opts_.open_broker) {
     for (const auto& d : opts_.deny_list) {
-      if (router::filtersOverlap(d, filter)) return false;
+      if (filterCoveredBy(filter, d)) return false;
     }
     return true;
   }
   return table_.couldDeliverTo(group::Endpoint::thing(std::string(identity)), filter);
+}
+
+bool GroupPolicy::isDenied(std::string_view topic) const {
+  if (!opts_.open_broker) return false;
+  for (const auto& d : opts_.deny_list) {
+    if (mqtt::topicMatches(d, topic)) return true;
+  }
+  return false;
 }
 
 void GroupPolicy::route(const group::Endpoint& source, std::string_view topic,

@@ -7,7 +7,8 @@
 //               minus revoked fingerprints (DIR/certs/revoked.txt)
 //   connect     group mode: the identity must be a thing of the group; open mode: anyone
 //   subscribe   group mode: some subscription targeting the thing could deliver on the filter;
-//               open mode: any filter not overlapping the deny list
+//               open mode: any filter except one that can match only denied topics (like
+//               mosquitto ACLs); denied topics are never delivered (isDenied) nor replayed
 //   route       group mode: the subscription table; open mode: every matching client subscriber
 
 #include <memory>
@@ -23,9 +24,14 @@ namespace evg::daemon {
 
 struct PolicyOptions {
   bool open_broker = false;
-  std::vector<std::string> deny_list;  // open mode: SUBSCRIBE to these (or overlapping) -> 0x80
+  // Open mode: topics matching these are never delivered; a SUBSCRIBE whose filter can match only
+  // denied topics is refused (0x80), any other filter is granted.
+  std::vector<std::string> deny_list;
   bool plaintext_requires_known_thing = true;
 };
+
+// True when every topic `filter` can match also matches `deny` (both valid MQTT filters).
+bool filterCoveredBy(std::string_view filter, std::string_view deny);
 
 class GroupPolicy {
  public:
@@ -38,6 +44,8 @@ class GroupPolicy {
   // 0 = accept, else a CONNACK code (5 = not authorized).
   uint8_t authorizeConnect(std::string_view identity) const;
   bool authorizeSubscribe(std::string_view identity, std::string_view filter) const;
+  // Open mode: `topic` matches a deny-list filter (never delivered, stored or replayed).
+  bool isDenied(std::string_view topic) const;
   // Calls back once per distinct target of a message from `source` on `topic`.
   void route(const group::Endpoint& source, std::string_view topic,
              const std::function<void(const group::Endpoint&)>& fn) const;

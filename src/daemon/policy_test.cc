@@ -77,7 +77,34 @@ TEST(GroupPolicyTest, OpenModeDenyList) {
   auto p = makePolicy(open);
   EXPECT_TRUE(p.authorizeSubscribe("x", "public/a"));
   EXPECT_FALSE(p.authorizeSubscribe("x", "secret/a"));
-  EXPECT_FALSE(p.authorizeSubscribe("x", "#"));  // overlaps the denied subtree
+  // Filters that can also match allowed topics are granted; delivery filters the denied ones.
+  EXPECT_TRUE(p.authorizeSubscribe("x", "#"));
+  EXPECT_TRUE(p.authorizeSubscribe("x", "+/a"));
+  EXPECT_FALSE(p.authorizeSubscribe("x", "secret/#"));
+  EXPECT_FALSE(p.authorizeSubscribe("x", "secret/+/b"));
+  EXPECT_TRUE(p.isDenied("secret/a"));
+  EXPECT_TRUE(p.isDenied("secret"));
+  EXPECT_FALSE(p.isDenied("public/a"));
+  EXPECT_FALSE(makePolicy().isDenied("secret/a"));  // group mode: no deny list
+}
+
+TEST(GroupPolicyTest, FilterCoveredBy) {
+  EXPECT_TRUE(filterCoveredBy("test/nosubscribe", "test/nosubscribe"));
+  EXPECT_FALSE(filterCoveredBy("#", "test/nosubscribe"));
+  EXPECT_FALSE(filterCoveredBy("+/+", "test/nosubscribe"));
+  EXPECT_FALSE(filterCoveredBy("test/+", "test/nosubscribe"));
+  EXPECT_TRUE(filterCoveredBy("a/b/c", "a/+/c"));
+  EXPECT_TRUE(filterCoveredBy("a/+/c", "a/+/c"));
+  EXPECT_FALSE(filterCoveredBy("a/+/c", "a/b/c"));
+  EXPECT_TRUE(filterCoveredBy("a", "a/#"));
+  EXPECT_TRUE(filterCoveredBy("a/+/#", "a/#"));
+  EXPECT_FALSE(filterCoveredBy("a/#", "a/+"));
+  EXPECT_FALSE(filterCoveredBy("a/b", "a/b/c"));
+  EXPECT_FALSE(filterCoveredBy("a/b/c", "a/b"));
+  EXPECT_TRUE(filterCoveredBy("#", "#"));
+  EXPECT_FALSE(filterCoveredBy("$SYS/#", "#"));
+  EXPECT_FALSE(filterCoveredBy("$SYS/x", "+/x"));
+  EXPECT_TRUE(filterCoveredBy("$SYS/x", "$SYS/+"));
 }
 
 TEST(GroupPolicyTest, RoutesByTable) {

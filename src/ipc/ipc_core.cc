@@ -79,6 +79,7 @@ struct IpcCore::Invocation {
 struct IpcCore::Function {
   FunctionRegistration reg;
   std::deque<std::string> queue;                    // invocation ids, FIFO
+  size_t queued_bytes = 0;                          // payload bytes of the queued invocations
   std::deque<std::pair<ParkId, WorkerId>> pollers;  // parked E3s, FIFO
   std::vector<WorkerId> workers;
   FunctionStats st;
@@ -174,6 +175,7 @@ size_t IpcCore::queueSpace(const std::string& arn) const {
   auto it = functions_.find(arn);
   if (it == functions_.end()) return 0;
   size_t bound = it->second->bound(opts_);
+  if (it->second->queued_bytes >= opts_.max_work_bytes) return 0;
   return it->second->queue.size() >= bound ? 0 : bound - it->second->queue.size();
 }
 
@@ -259,6 +261,7 @@ std::vector<FunctionStats> IpcCore::stats() const {
   for (const auto& [arn, f] : functions_) {
     FunctionStats s = f->st;
     s.queued = f->queue.size();
+    s.queued_bytes = f->queued_bytes;
     s.workers = f->workers.size();
     s.waiting_workers = f->pollers.size();
     out.push_back(std::move(s));
@@ -285,6 +288,15 @@ Result<std::string> IpcCore::enqueue(Function& f, std::shared_ptr<const std::str
     return Status::retry("work queue of " + f.reg.arn + " is full (" + std::to_string(bound) +
                          " items, runtime.maxWorkItemCount)");
   }
+  const size_t bytes = payload ? payload->size() : 0;
+  if (f.queued_bytes + bytes > opts_.max_work_bytes) {
+    f.st.dropped++;
+    f.st.dropped_bytes++;
+    return Status::retry(
+        "work queue of " + f.reg.arn + " is full: " + std::to_string(f.queued_bytes) +
+        " bytes queued + " + std::to_string(bytes) + " would pass " +
+        std::to_string(opts_.max_work_bytes) + " (evergreen.runtime.maxWorkQueueBytes)");
+  }
   auto inv = std::make_unique<Invocation>();
   inv->id = newInvocationId();
   inv->arn = f.reg.arn;
@@ -295,6 +307,7 @@ Result<std::string> IpcCore::enqueue(Function& f, std::shared_ptr<const std::str
   std::string id = inv->id;
   invocations_[id] = std::move(inv);
   f.queue.push_back(id);
+  f.queued_bytes += bytes;
   f.st.accepted++;
   dispatch(f);
   return id;
@@ -317,6 +330,7 @@ void IpcCore::assign(Function& f, Worker& w, ParkId park) {
   std::string id = f.queue.front();
   f.queue.pop_front();
   Invocation& inv = *invocations_.at(id);
+  f.queued_bytes -= std::min(f.queued_bytes, inv.payload->size());
   inv.state = Invocation::State::kRunning;
   inv.worker = w.id;
   w.current = id;
@@ -351,7 +365,11 @@ void IpcCore::complete(const std::string& invocation_id, std::string body,
     listener_.onWorkFinished(inv.worker, inv.id);
   } else if (auto fit = functions_.find(inv.arn); fit != functions_.end()) {
     auto& q = fit->second->queue;
+    auto before = q.size();
     q.erase(std::remove(q.begin(), q.end(), inv.id), q.end());
+    if (q.size() != before) {
+      fit->second->queued_bytes -= std::min(fit->second->queued_bytes, inv.payload->size());
+    }
   }
   if (!inv.request_response) {
     invocations_.erase(it);

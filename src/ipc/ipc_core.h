@@ -49,6 +49,9 @@ using WorkerId = uint64_t;
 
 struct IpcOptions {
   size_t max_work_items = 1024;  // default per-function queue bound (runtime.maxWorkItemCount)
+  // Payload bytes queued per function (evergreen.runtime.maxWorkQueueBytes): an invocation that
+  // would pass it is refused like a full queue (429 / Status::retry naming the bound).
+  size_t max_work_bytes = 32 * 1024 * 1024;
   size_t max_retained_results = 4096;  // finished RequestResponse results not yet fetched (E2)
   size_t max_health_workers = 1024;    // E7 POST answer bound
   std::function<int64_t()> now_ms;     // wall clock (ms since epoch); default: system clock
@@ -83,7 +86,9 @@ struct FunctionStats {
   size_t workers = 0;
   size_t waiting_workers = 0;  // parked on E3
   uint64_t accepted = 0;       // work items accepted
-  uint64_t dropped = 0;        // rejected because the queue was full
+  uint64_t dropped = 0;        // rejected because the queue was full (items or bytes)
+  uint64_t dropped_bytes = 0;  // of those: rejected by max_work_bytes
+  size_t queued_bytes = 0;     // payload bytes queued now
   uint64_t succeeded = 0;
   uint64_t handled_errors = 0;
   uint64_t unhandled_errors = 0;  // crash/timeout/removal

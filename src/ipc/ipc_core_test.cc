@@ -65,6 +65,7 @@ class IpcCoreTest : public ::testing::Test {
   static IpcOptions makeOptions() {
     IpcOptions o;
     o.max_retained_results = 4;
+    o.max_work_bytes = 1000;
     o.now_ms = [] { return int64_t{1700000000000}; };
     return o;
   }
@@ -207,6 +208,28 @@ TEST_F(IpcCoreTest, QueueOverflowIs429AndCounted) {
   ASSERT_EQ(now(req("GET", fn(kB) + "/work", "tokB")).status, 200);
   EXPECT_EQ(core_.queueSpace(kB), 1u);
   EXPECT_EQ(listener_.queued.back().first, kB);
+}
+
+TEST_F(IpcCoreTest, QueueByteBoundIs429NamingTheBound) {
+  // Issue 11 item 6: queued Event invokes are bounded in bytes, not only in count.
+  invoke(kA, "tokB", std::string(600, 'x'), "Event");
+  auto r = req("POST", fn(kA), "tokB", std::string(600, 'y'));
+  r.headers["x-amz-invocation-type"] = "Event";
+  auto a = now(r);
+  EXPECT_EQ(a.status, 429);
+  EXPECT_NE(a.body.find("maxWorkQueueBytes"), std::string::npos) << a.body;
+  auto st = core_.stats();
+  EXPECT_EQ(st[0].arn, kA);
+  EXPECT_EQ(st[0].dropped_bytes, 1u);
+  EXPECT_EQ(st[0].queued_bytes, 600u);
+  EXPECT_EQ(core_.queueSpace(kA), 1023u);  // 600 < 1000 bytes: room for a smaller one
+  EXPECT_EQ(
+      core_.submitEvent(kA, std::make_shared<const std::string>(400, 'z'), "").status().code(),
+      Code::kOk);
+  EXPECT_EQ(core_.queueSpace(kA), 0u);  // bytes exhausted
+  // Draining frees the bytes.
+  ASSERT_EQ(now(req("GET", fn(kA) + "/work", "tokA")).status, 200);
+  EXPECT_EQ(core_.stats()[0].queued_bytes, 400u);
 }
 
 TEST_F(IpcCoreTest, RouterPublishUsesTokenFunctionAsSource) {

@@ -167,6 +167,7 @@ FunctionHost::FunctionHost(asio::io_context& io, HostOptions opts, HostHooks& ho
   impl_->container_spawner = std::move(container_spawner);
   ipc::IpcOptions io_opts;
   io_opts.max_work_items = impl_->opts.max_work_items;
+  io_opts.max_work_bytes = impl_->opts.max_work_bytes;
   impl_->core = std::make_unique<ipc::IpcCore>(io_opts, static_cast<ipc::IpcListener&>(*this),
                                                impl_->log.child("IPC"));
   ipc::IpcServerOptions so;

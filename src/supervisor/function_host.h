@@ -49,8 +49,9 @@ struct HostOptions {
   std::string root_dir;     // user logs under <root_dir>/var/log/user/...
   std::string runtime_dir;  // <runtime_dir>/python/lambda_runtime.py and python/lib
   std::string region, account, thing_name;
-  size_t max_work_items = 1024;  // runtime.maxWorkItemCount (per function queue)
-  size_t max_concurrent = 25;    // runtime.maxConcurrentLimit (on-demand workers, all functions)
+  size_t max_work_items = 1024;              // runtime.maxWorkItemCount (per function queue)
+  size_t max_work_bytes = 32 * 1024 * 1024;  // evergreen.runtime.maxWorkQueueBytes (per function)
+  size_t max_concurrent = 25;  // runtime.maxConcurrentLimit (on-demand workers, all functions)
   size_t max_instances_per_function = 10;
   bool allow_root = false;           // runtime.allowFunctionsToRunAsRoot == "yes"
   uint32_t idle_timeout_ms = 60000;  // on-demand worker idle time before it is stopped

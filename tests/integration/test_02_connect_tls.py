@@ -84,15 +84,63 @@ def test_paho_routes_over_mutual_tls(tls_core):
         sensor.close()
 
 
-def test_identity_is_the_certificate_not_the_client_id(tls_core):
-    # Sensor's certificate with client id "Dashboard": routed as Sensor (its cert), so a
-    # Dashboard-only filter is refused for it.
+def test_device_must_use_its_thing_name_as_client_id(tls_core):
+    """v1 rule (issue 11 item 5): in group mode a device's client id is its thing name. Sensor's
+    certificate with client id "Dashboard" gets CONNACK 2 (identifier rejected), logged."""
     core = tls_core
-    c = h.Paho("Dashboard", core.tls_port, device=core.sensor)
+    ctx = h.client_tls_context(core.sensor.ca, core.sensor.cert, core.sensor.key)
+    c = h.RawClient(core.tls_port, tls_ctx=ctx)
     try:
-        assert c.subscribe("sensors/#") == 128
+        assert c.connect("Dashboard") == 2
     finally:
         c.close()
+    h.wait_until(lambda: "must use its thing name as client id" in core.log("GGConnManager"), 5,
+                 what="refusal logged")
+
+
+def test_squatter_cannot_lock_the_owner_out_group_mode(tls_core):
+    """Issue 11 item 5: Sensor squats Dashboard's client id with cleanSession=0 while Dashboard is
+    offline. Before: accepted, and Dashboard then got CONNACK 2 until the squatter left."""
+    core = tls_core
+    ctx = h.client_tls_context(core.sensor.ca, core.sensor.cert, core.sensor.key)
+    squatter = h.RawClient(core.tls_port, tls_ctx=ctx)
+    try:
+        assert squatter.connect("Dashboard", clean=False) == 2
+    finally:
+        squatter.close()
+    dash = h.Paho("Dashboard", core.tls_port, device=core.dash)  # asserts CONNACK 0
+    dash.close()
+
+
+def test_squatter_cannot_lock_the_owner_out_open_mode(make_core):
+    """Open mode: the newest connection of a client id wins; the squatter's session is discarded,
+    not handed to the owner."""
+    core = make_core()
+    core.set_mqtt(openBroker=True)
+    core.start()
+    sensor = core.issue_device("Sensor")
+    dash = core.issue_device("Dashboard")
+    core.deploy_ok(h.Group().device("Sensor", sensor.fingerprint)
+                   .device("Dashboard", dash.fingerprint))
+    squatter = h.Paho("Dashboard", core.tls_port, device=sensor, clean_session=False)
+    try:
+        assert squatter.subscribe("private/#", qos=1) == 1
+        # The owner connects while the squatter is online: it takes over.
+        owner = h.Paho("Dashboard", core.tls_port, device=dash, clean_session=False)
+        assert owner.session_present == 0  # the squatter's session is not handed over
+        squatter.disconnects.get(timeout=5)
+        squatter.c.loop_stop()  # no automatic reconnect
+        owner.close()
+    finally:
+        squatter.c.loop_stop()
+    # Squatter comes back and leaves (offline persistent session); the owner still gets in.
+    squatter = h.Paho("Dashboard", core.tls_port, device=sensor, clean_session=False)
+    squatter.close()
+    owner = h.Paho("Dashboard", core.tls_port, device=dash, clean_session=False)
+    try:
+        assert owner.session_present == 0
+    finally:
+        owner.close()
 
 
 def test_certificate_not_in_group_is_refused(tls_core):

@@ -209,8 +209,8 @@ def test_open_broker_any_client_may_pub_sub_except_deny_list(make_core):
         assert x.subscribe("free/#", qos=1) == 1
         assert x.subscribe("secret/a") == 128
         assert x.subscribe("admin/root/keys") == 128
-        assert x.subscribe("admin/+/+") == 128  # overlaps a denied filter
-        assert x.subscribe("#") == 128  # overlaps too
+        assert x.subscribe("admin/+/keys") == 128  # matches only denied topics
+        assert x.subscribe("secret/+/b") == 128
         assert x.subscribe("admin/root/other") == 0
         y.publish("free/1", b"open", qos=1)
         x.expect_only("free/1", b"open")
@@ -232,6 +232,43 @@ def test_open_broker_any_client_may_pub_sub_except_deny_list(make_core):
     finally:
         x.close()
         y.close()
+
+
+def test_open_broker_deny_list_grants_wildcards_and_never_delivers_denied(make_core):
+    """Issue 10 item 4: like mosquitto ACLs, only filters that can match nothing but denied
+    topics are refused; '#' and '+/+' are granted, and a denied topic is neither delivered nor
+    retained-replayed to them."""
+    core = make_core()
+    core.set_mqtt(openBroker=True, denyList=["test/nosubscribe"])
+    core.start()
+    pub = h.Paho("pub", core.plain_port)
+    x = h.Paho("x", core.plain_port)
+    try:
+        pub.publish("test/nosubscribe", b"denied retained", qos=1, retain=True)
+        pub.publish("test/ok", b"allowed retained", qos=1, retain=True)
+        assert x.subscribe("test/nosubscribe") == 128
+        assert x.subscribe("#", qos=1) == 1
+        x.expect_only("test/ok", b"allowed retained")  # retained replay skips the denied topic
+        x.expect_none()
+        assert x.subscribe("+/+", qos=1) == 1
+        x.expect_only("test/ok", b"allowed retained")
+        pub.publish("test/nosubscribe", b"must not arrive", qos=1)
+        pub.publish("test/ok", b"sentinel", qos=1)
+        x.expect_only("test/ok", b"sentinel")  # once, at max QoS, for both filters
+        x.expect_none()
+        # A leading '+' (mosquitto_sub) works too, and still gets nothing denied.
+        sub = h.mosquitto_sub_start(core.plain_port, "mosq-sub", "+/ok", 1, qos=1)
+        try:
+            out, _ = sub.communicate(timeout=10)  # -C 1: exits after the retained message
+            assert out.strip() == "test/ok allowed retained"
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+                sub.wait()
+        assert core.status()["router"]["deniedTopic"] >= 2
+    finally:
+        x.close()
+        pub.close()
 
 
 def non_loopback_ipv4():

@@ -18,6 +18,7 @@ import subprocess
 
 import pytest
 
+import c_helpers as ch
 import evg_harness as h
 import genuine_helpers as gh
 import lambda_helpers as lh
@@ -176,7 +177,7 @@ def snapshot(d):
     return out
 
 
-def seed_tree(tmp_path, **kw):
+def seed_tree(tmp_path, c_code=None, **kw):
     t = V1Tree(tmp_path / "site", **kw).device("Sensor").device("Dashboard")
     seed = t.function("SeedExample", 3, SEED, "lambda_function.function_handler", "python3.7",
                       sdk=True)
@@ -186,6 +187,11 @@ def seed_tree(tmp_path, **kw):
     t.sub(seed, "test/topic_results", thing("Dashboard"))
     t.sub(thing("Sensor"), "node/in", node)
     t.sub(node, "node/out", thing("Dashboard"))
+    if c_code:  # a pinned Lambda executable: group.json names its Executable, no Runtime
+        cfn = t.function("CEcho", 2, c_code, "", "", pinned=True, Executable="c_lambda",
+                         EncodingType="binary")
+        t.sub(thing("Sensor"), "c/in", cfn)
+        t.sub(cfn, "c/out", thing("Dashboard"))
     t.sub(thing("Sensor"), "sensors/#", "cloud")
     t.sub(thing("Sensor"), "to/connector",
           f"arn:aws:greengrass:{R}::/connectors/TwilioNotifications/versions/4")
@@ -210,12 +216,14 @@ def start_imported(make_core, root, tree):
 
 @pytest.mark.parametrize("layout", ["default", "writeDirectory+legacy-paths"])
 def test_imported_core_runs_functions_and_devices_keep_their_certificates(make_core, tmp_path,
-                                                                          layout):
+                                                                          tmp_path_factory, layout):
     if not os.path.isdir(GENUINE_PY_SDK):
         pytest.fail(f"genuine Python SDK not found at {GENUINE_PY_SDK} (set {gh.SHARED_ENV})")
     kw = {} if layout == "default" else {"write_dir": str(tmp_path / "site" / "write"),
                                          "legacy_paths": True}
-    tree = seed_tree(tmp_path, **kw)
+    prefix = ch.install_prefix(tmp_path_factory)
+    c_code = ch.build_function(prefix, str(tmp_path / "c_build"))
+    tree = seed_tree(tmp_path, c_code=c_code, **kw)
     before = snapshot(tree.gg)
     root = tmp_path / "imported"
     r = import_v1(tree, root, "--json")
@@ -226,6 +234,8 @@ def test_imported_core_runs_functions_and_devices_keep_their_certificates(make_c
     assert by[("function", "SeedExample:3")]["result"] == "imported"
     assert by[("function", "NodeEcho:PROD")]["result"] == "imported"
     assert "alias PROD -> version 7" in by[("function", "NodeEcho:PROD")]["detail"]
+    assert by[("function", "CEcho:2")]["result"] == "imported"
+    assert "runtime/function/executable, handler c_lambda" in by[("function", "CEcho:2")]["detail"]
     assert by[("system-function", "GGCloudSpooler")]["result"] == "mapped"
     assert by[("connector", "TwilioNotifications")]["result"] == "unsupported"
     assert by[("resource", "model")]["result"] == "imported"
@@ -252,6 +262,11 @@ def test_imported_core_runs_functions_and_devices_keep_their_certificates(make_c
         got = json.loads(m.payload)
         assert got["event"] == {"x": 1}
         assert got["functionVersion"] in ("7", "PROD")
+        # The pinned executable runs from the start and answers on c/out.
+        assert dashboard.subscribe("c/out") == 0
+        sensor.publish("c/in", b"publish c/out hi-from-an-imported-executable")
+        m = dashboard.expect(timeout=15)
+        assert (m.topic, m.payload) == ("c/out", b"hi-from-an-imported-executable")
     finally:
         sensor.close()
         dashboard.close()

@@ -5,6 +5,7 @@
 #             -> {"FunctionError", "Payload", "elapsed_ms"} or {"error"}
 #   publish - iot-data.publish(topic, payload, queueFullPolicy) -> {"ok"} or {"error"}
 #   raw     - one HTTP request to the IPC port with this worker's own token -> {"status", "body"}
+#             (event["pad_bytes"]: the body is {"sleep": 0, "pad": "x" * pad_bytes})
 #   bench   - n RequestResponse invokes of target in a loop -> {"lat_us": [...], "errors": k}
 import base64
 import http.client
@@ -53,8 +54,11 @@ def _raw(event):
     conn = http.client.HTTPConnection('127.0.0.1', port, timeout=float(event.get('timeout', 3)))
     headers = {'Authorization': os.environ.get('AWS_CONTAINER_AUTHORIZATION_TOKEN', '')}
     headers.update(event.get('headers', {}))
+    body = event.get('body')
+    if event.get('pad_bytes'):  # a JSON body bigger than an MQTT message may be
+        body = json.dumps({'sleep': 0, 'pad': 'x' * int(event['pad_bytes'])})
     try:
-        conn.request(event.get('method', 'GET'), event['path'], body=event.get('body'),
+        conn.request(event.get('method', 'GET'), event['path'], body=body,
                      headers=headers)
         r = conn.getresponse()
         return {'status': r.status, 'body': r.read().decode('utf-8', 'replace')}
