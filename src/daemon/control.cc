@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/json.h"
+
 namespace evg::daemon {
 
 namespace asio = boost::asio;
@@ -41,13 +43,15 @@ class ControlServer::Conn : public std::enable_shared_from_this<ControlServer::C
         });
   }
   void dispatch(const std::string& line) {
-    auto req = nlohmann::json::parse(line, nullptr, false);
-    if (req.is_discarded() || !req.is_object()) {
-      send({{"ok", false}, {"error", "control request is not a JSON object"}});
+    auto parsed = parseJson(line);
+    if (!parsed || !parsed->is_object()) {
+      send({{"ok", false},
+            {"error", "control request is not a JSON object" +
+                          (parsed ? std::string() : ": " + parsed.status().message())}});
       return;
     }
     auto self = shared_from_this();
-    handler_(req, [self](nlohmann::json resp) { self->send(std::move(resp)); });
+    handler_(*parsed, [self](nlohmann::json resp) { self->send(std::move(resp)); });
   }
   void send(nlohmann::json resp) {
     auto out = std::make_shared<std::string>(resp.dump() + "\n");
@@ -155,8 +159,8 @@ Result<nlohmann::json> controlCall(const std::string& socket_path, const nlohman
     in.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  auto resp = nlohmann::json::parse(in.substr(0, in.find('\n')), nullptr, false);
-  if (resp.is_discarded()) return Status::corruption("core sent a malformed control response");
+  auto resp = parseJson(in.substr(0, in.find('\n')));
+  if (!resp) return Status::corruption("core sent a malformed control response");
   return resp;
 }
 

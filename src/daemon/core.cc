@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <set>
 
+#include "base/json.h"
 #include "certs/certs.h"
 #include "container/container_spawner.h"
 #include "daemon/function_specs.h"
@@ -136,8 +137,8 @@ Status Core::start() {
 
   if (std::filesystem::exists(paths_.group_file)) {
     auto text = readFile(paths_.group_file);
-    auto j = text ? nlohmann::json::parse(*text, nullptr, false) : json();
-    auto p = j.is_discarded() ? Result<Prepared>(Status::invalid("not valid JSON")) : prepare(j);
+    auto j = text ? parseJson(*text) : Result<json>(text.status());
+    auto p = !j ? Result<Prepared>(j.status()) : prepare(*j);
     if (!p) {
       log_.error("the group in " + paths_.group_file +
                  " was not activated: " + p.status().message());

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "base/json.h"
+
 namespace evg::shadow {
 
 namespace {
@@ -104,7 +106,7 @@ json versionedView(const json& doc) {
 std::variant<std::string, ShadowError> tokenOf(std::string_view payload,
                                                const ShadowLimits& limits) {
   if (payload.empty()) return std::string();
-  json j = json::parse(payload, nullptr, false);
+  json j = parseJsonOrDiscarded(payload);
   if (j.is_discarded() || !j.is_object()) {
     // The SDKs send an empty body (Python/Node) or "{}" (Java); anything else is tolerated only
     // when it is a JSON object.
@@ -202,7 +204,7 @@ std::variant<UpdateOutcome, ShadowError> applyUpdate(const std::optional<json>& 
                                                      std::string_view payload, int64_t now_s,
                                                      const ShadowLimits& limits) {
   if (payload.empty()) return err(400, "Missing update payload");
-  json req = json::parse(payload, nullptr, false);
+  json req = parseJsonOrDiscarded(payload);
   if (req.is_discarded() || !req.is_object()) return err(400, "Invalid JSON");
   std::string token;
   if (auto t = req.find("clientToken"); t != req.end()) {

@@ -1,5 +1,7 @@
 #include "shadow/shadow_sync.h"
 
+#include "base/json.h"
+
 namespace evg::shadow {
 
 namespace {
@@ -74,7 +76,7 @@ ShadowSync::State ShadowSync::load(const std::string& thing) {
   State s;
   std::string text = service_.syncState(thing);
   if (text.empty()) return s;
-  json j = json::parse(text, nullptr, false);
+  json j = parseJsonOrDiscarded(text);
   if (!j.is_object()) {
     log_.warn("sync state of " + thing + " unreadable; starting from an empty base");
     return s;
@@ -215,7 +217,7 @@ bool ShadowSync::onCloudMessage(const std::string& topic, const std::string& pay
   std::string thing = topic.substr(kPrefix.size(), end - kPrefix.size());
   if (!things_.count(thing)) return false;
   std::string rest = topic.substr(end + 8);
-  json j = json::parse(payload, nullptr, false);
+  json j = parseJsonOrDiscarded(payload);
   if (!j.is_object()) {
     log_.warn("cloud shadow message on " + topic + " is not a JSON object; ignored");
     return true;
