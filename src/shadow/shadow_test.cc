@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -109,6 +110,18 @@ TEST_F(ServiceTest, UpdateGetMetadataVersionAndToken) {
   EXPECT_FALSE(gj["state"].contains("delta"));
   EXPECT_EQ(gj["state"]["reported"]["color"], "red");
   EXPECT_EQ(gj["metadata"]["reported"]["color"]["timestamp"], 1700000000);
+}
+
+TEST_F(ServiceTest, DeepOrDuplicateKeyDocumentsAre400NotACrash) {
+  std::string deep = R"({"state":{"reported":)";
+  for (int i = 0; i < 100000; ++i) deep += R"({"a":)";
+  auto r = update("t", deep);
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(json::parse(r.payload)["code"], 400) << r.payload;
+  auto d = update("t", R"({"state":{"reported":{"a":1,"a":2}}})");
+  EXPECT_FALSE(d.accepted);
+  EXPECT_EQ(json::parse(d.payload)["code"], 400) << d.payload;
+  EXPECT_FALSE(svc_.document("t"));
 }
 
 TEST_F(ServiceTest, NullDeletesKeysAndSections) {
@@ -253,6 +266,36 @@ TEST(SqliteStoreTest, PersistsAcrossReopen) {
   auto things = (*s)->things();
   ASSERT_TRUE(things);
   EXPECT_EQ(things->size(), 2u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SqliteStoreTest, DatabaseFilesAreOwnerOnly) {
+  std::string dir = tempPath("perm");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string path = dir + "/shadows.db";
+  auto mode = [](const std::string& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return -1;
+    return static_cast<int>(st.st_mode & 0777);
+  };
+  {
+    mode_t old = ::umask(022);
+    auto s = SqliteShadowStore::open(path);
+    ::umask(old);
+    ASSERT_TRUE(s) << s.status().toString();
+    ShadowService svc(
+        {}, **s, [](const std::string&, const std::string&) {}, Log());
+    ASSERT_TRUE(
+        svc.handle("a", ShadowOp::kUpdate, R"({"state":{"reported":{"v":1}}})", Origin::kSdk)
+            .accepted);
+    EXPECT_EQ(mode(path), 0600);
+    EXPECT_EQ(mode(path + "-wal"), 0600);
+  }
+  // A store left 0644 by an older build is narrowed when opened.
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  ASSERT_TRUE(SqliteShadowStore::open(path));
+  EXPECT_EQ(mode(path), 0600);
   std::filesystem::remove_all(dir);
 }
 
