@@ -96,6 +96,12 @@ Status Core::start() {
   ho.stop_grace_ms = 1000;  // SIGTERM of the core completes within 2 s
   ho.log_level = std::string(logLevelName(cfg_.evergreen.log.level));
   ho.worker_registry_dir = paths_.run_dir + "/workers";  // leftovers of a kill -9 are swept
+  const config::IpcConfig& ipc = cfg_.evergreen.ipc;
+  ho.max_connections = static_cast<size_t>(ipc.max_connections);
+  ho.max_connections_per_peer = static_cast<size_t>(ipc.max_connections_per_peer);
+  ho.ipc_header_timeout_ms = static_cast<uint32_t>(ipc.header_timeout_ms);
+  ho.ipc_idle_timeout_ms = static_cast<uint32_t>(ipc.idle_timeout_ms);
+  ho.ipc_body_timeout_ms = static_cast<uint32_t>(ipc.body_timeout_ms);
   // GreengrassContainer functions: namespaces + cgroups (src/container); needs root.
   std::unique_ptr<supervisor::WorkerSpawner> containers;
   std::unique_ptr<supervisor::WorkerSpawner> plain;  // null: the host's NoContainerSpawner
