@@ -54,7 +54,8 @@ class ControlServer::Conn : public std::enable_shared_from_this<ControlServer::C
     handler_(*parsed, [self](nlohmann::json resp) { self->send(std::move(resp)); });
   }
   void send(nlohmann::json resp) {
-    auto out = std::make_shared<std::string>(resp.dump() + "\n");
+    auto out = std::make_shared<std::string>(
+        resp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     auto self = shared_from_this();
     asio::async_write(sock_, asio::buffer(*out),
                       [self, out](boost::system::error_code, size_t) { self->read(); });
@@ -127,7 +128,7 @@ Result<nlohmann::json> controlCall(const std::string& socket_path, const nlohman
     return Status::notFound("no core is running (control socket " + socket_path + ": " +
                             strerror(e) + ")");
   }
-  std::string out = request.dump() + "\n";
+  std::string out = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   size_t off = 0;
   while (off < out.size()) {
     ssize_t n = ::write(fd, out.data() + off, out.size() - off);

@@ -34,12 +34,13 @@ HttpResponse jsonResponse(int status, const json& j) {
   HttpResponse r;
   r.status = status;
   r.headers.emplace_back("Content-Type", "application/json");
-  r.body = j.dump();
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 
 std::string unhandledBody(const std::string& message, const std::string& type) {
-  return json{{"errorMessage", message}, {"errorType", type}}.dump();
+  return json{{"errorMessage", message}, {"errorType", type}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -510,7 +511,7 @@ std::optional<HttpResponse> IpcCore::handleInvoke(const HttpRequest& req, const 
                    "No shadow exists with name: Unnamed Shadow (the local shadow service "
                    "is not available)"},
                   {"timestamp", opts_.now_ms()}}
-                 .dump();
+                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
     if (!request_response) return accepted(newInvocationId());
     return accepted(storeImmediateResult(w.arn, std::move(body)));

@@ -143,7 +143,7 @@ std::string SecretService::handle(const std::string& caller_arn, std::string_vie
   } else {
     out["SecretString"] = v->value;
   }
-  return out.dump();
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace evg::secrets

@@ -88,7 +88,8 @@ ShadowSync::State ShadowSync::load(const std::string& thing) {
 
 void ShadowSync::save(const std::string& thing, const State& s) {
   json j{{"base", s.base}, {"cloudVersion", s.cloud_version}};
-  Status st = service_.setSyncState(thing, j.dump());
+  Status st = service_.setSyncState(
+      thing, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!st) log_.error("sync state of " + thing + " not saved: " + st.message());
 }
 
@@ -121,8 +122,9 @@ void ShadowSync::subscribeThing(const std::string& thing) {
 
 void ShadowSync::fullSync(const std::string& thing) {
   ++stats_.full_syncs;
-  Status s =
-      link_.publish(shadowTopic(thing, ShadowOp::kGet), json{{"clientToken", token()}}.dump());
+  Status s = link_.publish(shadowTopic(thing, ShadowOp::kGet),
+                           json{{"clientToken", token()}}.dump(
+                               -1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!s) ++stats_.push_errors;
 }
 
@@ -152,8 +154,10 @@ void ShadowSync::reconcile(const std::string& thing, const json& cloud_state,
     if (!cp.empty()) cloud_patch[name] = cp;
   }
   if (!local_patch.empty()) {
-    ShadowReply r = service_.handle(thing, ShadowOp::kUpdate, json{{"state", local_patch}}.dump(),
-                                    Origin::kCloud);
+    ShadowReply r = service_.handle(
+        thing, ShadowOp::kUpdate,
+        json{{"state", local_patch}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+        Origin::kCloud);
     if (!r.accepted) {
       log_.error("cloud shadow change of " + thing + " not applied locally: " + r.payload);
       return;  // base unchanged: retried at the next sync
@@ -162,7 +166,8 @@ void ShadowSync::reconcile(const std::string& thing, const json& cloud_state,
   }
   if (!cloud_patch.empty()) {
     Status s = link_.publish(shadowTopic(thing, ShadowOp::kUpdate),
-                             json{{"state", cloud_patch}, {"clientToken", token()}}.dump());
+                             json{{"state", cloud_patch}, {"clientToken", token()}}.dump(
+                                 -1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (s) {
       ++stats_.pushed;
     } else {
@@ -186,7 +191,8 @@ void ShadowSync::pushLocal(const std::string& thing) {
   }
   if (patch.empty()) return;
   Status s = link_.publish(shadowTopic(thing, ShadowOp::kUpdate),
-                           json{{"state", patch}, {"clientToken", token()}}.dump());
+                           json{{"state", patch}, {"clientToken", token()}}.dump(
+                               -1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (s) {
     ++stats_.pushed;
   } else {
@@ -201,7 +207,8 @@ void ShadowSync::onShadowChanged(const std::string& thing, ShadowOp op, Origin o
     save(thing, st);
     if (link_.connected()) {
       Status s = link_.publish(shadowTopic(thing, ShadowOp::kDelete),
-                               json{{"clientToken", token()}}.dump());
+                               json{{"clientToken", token()}}.dump(
+                                   -1, ' ', false, nlohmann::json::error_handler_t::replace));
       if (!s) ++stats_.push_errors;
     }
     return;
