@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "base/host_paths.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/status.h"
 
@@ -109,6 +110,59 @@ TEST(LoggerTest, WritesComponentFile) {
   EXPECT_NE(line.find("][INFO]-runtime: Created worker."), std::string::npos) << line;
   EXPECT_EQ(line[0], '[');
   std::filesystem::remove_all(dir);
+}
+
+TEST(ParseJsonTest, ParsesOrdinaryDocuments) {
+  auto r = parseJson(R"({"a":{"b":[1,2,{"c":null}]},"d":"x","e":1.5,"f":true})");
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ((*r)["a"]["b"][2]["c"], nullptr);
+  EXPECT_EQ((*r)["d"], "x");
+  // The same key in different objects is not a duplicate.
+  EXPECT_TRUE(parseJson(R"({"k":{"k":1},"j":{"k":2}})").isOk());
+}
+
+TEST(ParseJsonTest, SyntaxErrorNamesLineAndColumn) {
+  auto r = parseJson("{\n  \"a\": }");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+  EXPECT_NE(r.status().message().find("line 2"), std::string::npos) << r.status().message();
+  EXPECT_EQ(r.status().message().find("json.exception"), std::string::npos);
+}
+
+TEST(ParseJsonTest, RefusesDeepNestingWithoutCrashing) {
+  // 100,000 levels used to overflow the stack in later recursive walks (issue 11 item 7).
+  std::string deep(100000, '[');
+  deep += std::string(100000, ']');
+  auto r = parseJson(deep);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("nesting deeper than 64 levels"), std::string::npos)
+      << r.status().message();
+  std::string objs;
+  for (int i = 0; i < 100000; ++i) objs += "{\"k\":";
+  auto o = parseJson(objs);
+  ASSERT_FALSE(o.isOk());
+  EXPECT_NE(o.status().message().find("at k.k.k"), std::string::npos) << o.status().message();
+  // Exactly the limit is fine; one more is refused.
+  std::string ok64 = std::string(64, '[') + std::string(64, ']');
+  EXPECT_TRUE(parseJson(ok64).isOk());
+  std::string bad65 = std::string(65, '[') + std::string(65, ']');
+  EXPECT_FALSE(parseJson(bad65).isOk());
+  EXPECT_TRUE(parseJson(bad65, JsonLimits{100, false}).isOk());
+}
+
+TEST(ParseJsonTest, RefusesDuplicateKeysNamingThem) {
+  auto r = parseJson(R"({"coreThing":{"ggHost":"a","ggMqttPort":8883,"ggMqttPort":1}})");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().message(), "duplicate key \"ggMqttPort\" in object at coreThing");
+  auto top = parseJson(R"({"a":1,"a":2})");
+  ASSERT_FALSE(top.isOk());
+  EXPECT_EQ(top.status().message(), "duplicate key \"a\" in object at (top level)");
+  auto arr = parseJson(R"({"x":[{"y":1},{"y":1,"y":2}]})");
+  ASSERT_FALSE(arr.isOk());
+  EXPECT_EQ(arr.status().message(), "duplicate key \"y\" in object at x[1]");
+  auto allowed = parseJson(R"({"a":1,"a":2})", JsonLimits{kMaxJsonDepth, true});
+  ASSERT_TRUE(allowed.isOk());
+  EXPECT_EQ((*allowed)["a"], 2);
 }
 
 }  // namespace

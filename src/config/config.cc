@@ -357,11 +357,23 @@ Status parseEvergreenCerts(const json& j, const std::string& path, CertsConfig* 
   return r.rejectUnknown();
 }
 
+Status parseEvergreenIpc(const json& j, const std::string& path, IpcConfig* o) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.integer("maxConnections", 1, 1000000, &o->max_connections));
+  EVG_RETURN_IF_ERROR(r.integer("maxConnectionsPerPeer", 1, 1000000, &o->max_connections_per_peer));
+  EVG_RETURN_IF_ERROR(r.integer("headerTimeoutMs", 100, 3600000, &o->header_timeout_ms));
+  EVG_RETURN_IF_ERROR(r.integer("idleTimeoutMs", 100, 86400000, &o->idle_timeout_ms));
+  EVG_RETURN_IF_ERROR(r.integer("bodyTimeoutMs", 100, 3600000, &o->body_timeout_ms));
+  return r.rejectUnknown();
+}
+
 Status parseEvergreen(const json& j, EvergreenConfig* e) {
   FieldReader r(j, "evergreen");
   const json* obj = nullptr;
   EVG_RETURN_IF_ERROR(r.object("mqtt", &obj));
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenMqtt(*obj, r.path("mqtt"), &e->mqtt));
+  EVG_RETURN_IF_ERROR(r.object("ipc", &obj));
+  if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenIpc(*obj, r.path("ipc"), &e->ipc));
   EVG_RETURN_IF_ERROR(r.object("log", &obj));
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenLog(*obj, r.path("log"), &e->log));
   EVG_RETURN_IF_ERROR(r.object("certs", &obj));
@@ -535,6 +547,12 @@ json defaultConfigJson(const DefaultConfigOptions& o) {
           {"maxInflightPerClient", 20},
           {"maxSubscriptionsPerClient", 100},
           {"maxRetained", 10000}}},
+        {"ipc",
+         {{"maxConnections", 1024},
+          {"maxConnectionsPerPeer", 512},
+          {"headerTimeoutMs", 10000},
+          {"idleTimeoutMs", 120000},
+          {"bodyTimeoutMs", 30000}}},
         {"log", {{"level", "INFO"}, {"maxFileBytes", 131072}, {"keepFiles", 1}, {"stderr", true}}},
         {"cloud", {{"enabled", false}, {"plaintext", false}}}}}};
   return j;

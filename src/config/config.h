@@ -169,11 +169,21 @@ struct CertsConfig {
   int check_interval_s = 3600;
 };
 
+// "evergreen.ipc": the v1 IPC HTTP server on 127.0.0.1:ggDaemonPort (src/ipc/ipc_server.h).
+struct IpcConfig {
+  int max_connections = 1024;          // idle/incomplete connections are evicted first at the cap
+  int max_connections_per_peer = 512;  // per client uid (loopback) or address
+  int header_timeout_ms = 10000;       // request header complete after accept / first byte
+  int idle_timeout_ms = 120000;        // keep-alive with no request in progress
+  int body_timeout_ms = 30000;         // request body receive / response send
+};
+
 struct EvergreenConfig {
   MqttOptions mqtt;
   MetricsConfig metrics;
   DiscoveryConfig discovery;
   CertsConfig certs;
+  IpcConfig ipc;
   LogConfig log;
   CloudConfig cloud;
   EvergreenRuntimeOptions runtime;

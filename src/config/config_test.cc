@@ -438,6 +438,55 @@ TEST_F(ConfigFileTest, ValueErrorIsPrefixedWithFile) {
   EXPECT_EQ(r.status().message(), path + ": coreThing.keepAlive: expected integer 30-1200, got 5");
 }
 
+TEST_F(ConfigFileTest, DuplicateKeyIsRefusedNamingIt) {
+  std::string text = defaultConfigJson().dump(2);
+  // A second ggMqttPort in coreThing: the DOM would silently keep the last one.
+  auto pos = text.find("\"ggMqttPort\"");
+  ASSERT_NE(pos, std::string::npos);
+  text.insert(pos, "\"ggMqttPort\": 9999,\n    ");
+  std::string path = write(text);
+  auto r = loadConfigFile(path);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+  EXPECT_EQ(r.status().message(), path + ": duplicate key \"ggMqttPort\" in object at coreThing");
+}
+
+TEST_F(ConfigFileTest, DeepNestingIsRefusedNotACrash) {
+  std::string text = R"({"coreThing":)";
+  for (int i = 0; i < 100000; ++i) text += "[";
+  std::string path = write(text);
+  auto r = loadConfigFile(path);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+  EXPECT_NE(r.status().message().find(path + ": nesting deeper than 64 levels at coreThing"),
+            std::string::npos)
+      << r.status().message();
+}
+
+TEST(ConfigTest, IpcBlock) {
+  json j = minimal();
+  j["evergreen"]["ipc"] = {{"maxConnections", 10},
+                           {"maxConnectionsPerPeer", 4},
+                           {"headerTimeoutMs", 500},
+                           {"idleTimeoutMs", 1000},
+                           {"bodyTimeoutMs", 2000}};
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->evergreen.ipc.max_connections, 10);
+  EXPECT_EQ(r->evergreen.ipc.max_connections_per_peer, 4);
+  EXPECT_EQ(r->evergreen.ipc.header_timeout_ms, 500);
+  EXPECT_EQ(r->evergreen.ipc.idle_timeout_ms, 1000);
+  EXPECT_EQ(r->evergreen.ipc.body_timeout_ms, 2000);
+  j["evergreen"]["ipc"]["headerTimeoutMs"] = 0;
+  EXPECT_EQ(errorOf(j), "evergreen.ipc.headerTimeoutMs: expected integer 100-3600000, got 0");
+  j["evergreen"]["ipc"] = {{"headerTimeout", 1}};
+  EXPECT_EQ(errorOf(j), "evergreen.ipc.headerTimeout: unknown field");
+  auto d = parseConfig(minimal(), "/gg");
+  ASSERT_TRUE(d.isOk());
+  EXPECT_EQ(d->evergreen.ipc.header_timeout_ms, 10000);
+  EXPECT_EQ(d->evergreen.ipc.max_connections, 1024);
+}
+
 TEST_F(ConfigFileTest, MissingFileIsIo) {
   auto r = loadConfigFile((dir_ / "nope.json").string());
   ASSERT_FALSE(r.isOk());

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/json.h"
+
 namespace evg::config {
 
 using nlohmann::json;
@@ -282,16 +284,9 @@ Result<json> readJsonFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return Status::io(path + ": read error");
-  std::string text = ss.str();
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." -> drop the tag.
-    std::string what = e.what();
-    auto pos = what.find("] ");
-    if (pos != std::string::npos) what = what.substr(pos + 2);
-    return Status::invalid(path + ": " + what);
-  }
+  auto j = parseJson(ss.str());
+  if (!j) return Status::invalid(path + ": " + j.status().message());
+  return j;
 }
 
 }  // namespace evg::config

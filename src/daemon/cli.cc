@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/json.h"
 #include "certs/certs.h"
 #include "config/config.h"
 #include "daemon/control.h"
@@ -293,13 +294,12 @@ int cmdDeploy(const Args& a, std::ostream& out, std::ostream& err) {
     err << "evergreen deploy: " << text.status().message() << "\n";
     return kExitInvalid;
   }
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(*text);
-  } catch (const nlohmann::json::parse_error& e) {
-    err << a.positional[0] << ": invalid JSON: " << e.what() << "\n";
+  auto parsed = parseJson(*text);
+  if (!parsed) {
+    err << a.positional[0] << ": invalid JSON: " << parsed.status().message() << "\n";
     return kExitInvalid;
   }
+  nlohmann::json j = std::move(parsed).value();
   // Validate locally first so the error names the element even when no core runs.
   auto g = group::parseGroup(j);
   if (!g) {

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/json.h"
+
 namespace evg::daemon {
 
 namespace asio = boost::asio;
@@ -41,16 +43,19 @@ class ControlServer::Conn : public std::enable_shared_from_this<ControlServer::C
         });
   }
   void dispatch(const std::string& line) {
-    auto req = nlohmann::json::parse(line, nullptr, false);
-    if (req.is_discarded() || !req.is_object()) {
-      send({{"ok", false}, {"error", "control request is not a JSON object"}});
+    auto parsed = parseJson(line);
+    if (!parsed || !parsed->is_object()) {
+      send({{"ok", false},
+            {"error", "control request is not a JSON object" +
+                          (parsed ? std::string() : ": " + parsed.status().message())}});
       return;
     }
     auto self = shared_from_this();
-    handler_(req, [self](nlohmann::json resp) { self->send(std::move(resp)); });
+    handler_(*parsed, [self](nlohmann::json resp) { self->send(std::move(resp)); });
   }
   void send(nlohmann::json resp) {
-    auto out = std::make_shared<std::string>(resp.dump() + "\n");
+    auto out = std::make_shared<std::string>(
+        resp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     auto self = shared_from_this();
     asio::async_write(sock_, asio::buffer(*out),
                       [self, out](boost::system::error_code, size_t) { self->read(); });
@@ -123,7 +128,7 @@ Result<nlohmann::json> controlCall(const std::string& socket_path, const nlohman
     return Status::notFound("no core is running (control socket " + socket_path + ": " +
                             strerror(e) + ")");
   }
-  std::string out = request.dump() + "\n";
+  std::string out = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   size_t off = 0;
   while (off < out.size()) {
     ssize_t n = ::write(fd, out.data() + off, out.size() - off);
@@ -155,8 +160,8 @@ Result<nlohmann::json> controlCall(const std::string& socket_path, const nlohman
     in.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  auto resp = nlohmann::json::parse(in.substr(0, in.find('\n')), nullptr, false);
-  if (resp.is_discarded()) return Status::corruption("core sent a malformed control response");
+  auto resp = parseJson(in.substr(0, in.find('\n')));
+  if (!resp) return Status::corruption("core sent a malformed control response");
   return resp;
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <set>
 
+#include "base/json.h"
 #include "certs/certs.h"
 #include "container/container_spawner.h"
 #include "daemon/function_specs.h"
@@ -161,6 +162,12 @@ Status Core::start() {
   ho.stop_grace_ms = 1000;  // SIGTERM of the core completes within 2 s
   ho.log_level = std::string(logLevelName(cfg_.evergreen.log.level));
   ho.worker_registry_dir = paths_.run_dir + "/workers";  // leftovers of a kill -9 are swept
+  const config::IpcConfig& ipc = cfg_.evergreen.ipc;
+  ho.max_connections = static_cast<size_t>(ipc.max_connections);
+  ho.max_connections_per_peer = static_cast<size_t>(ipc.max_connections_per_peer);
+  ho.ipc_header_timeout_ms = static_cast<uint32_t>(ipc.header_timeout_ms);
+  ho.ipc_idle_timeout_ms = static_cast<uint32_t>(ipc.idle_timeout_ms);
+  ho.ipc_body_timeout_ms = static_cast<uint32_t>(ipc.body_timeout_ms);
   // GreengrassContainer functions: namespaces + cgroups (src/container); needs root.
   std::unique_ptr<supervisor::WorkerSpawner> containers;
   std::unique_ptr<supervisor::WorkerSpawner> plain;  // null: the host's NoContainerSpawner
@@ -202,8 +209,8 @@ Status Core::start() {
 
   if (std::filesystem::exists(paths_.group_file)) {
     auto text = readFile(paths_.group_file);
-    auto j = text ? nlohmann::json::parse(*text, nullptr, false) : json();
-    auto p = j.is_discarded() ? Result<Prepared>(Status::invalid("not valid JSON")) : prepare(j);
+    auto j = text ? parseJson(*text) : Result<json>(text.status());
+    auto p = !j ? Result<Prepared>(j.status()) : prepare(*j);
     if (!p) {
       log_.error("the group in " + paths_.group_file +
                  " was not activated: " + p.status().message());

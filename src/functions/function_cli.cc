@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "base/json.h"
 #include "config/config.h"
 #include "functions/arn.h"
 #include "functions/function_store.h"
@@ -63,7 +64,7 @@ Result<std::map<std::string, std::string>> parseEnvironment(const std::string& t
     return Status::invalid("bad --environment \"" + text + "\": " + why);
   };
   if (!text.empty() && text[0] == '{') {
-    json j = json::parse(text, nullptr, false);
+    json j = parseJsonOrDiscarded(text);
     if (j.is_discarded() || !j.is_object()) return bad("not valid JSON");
     if (!j.contains("Variables") || !j["Variables"].is_object()) {
       return bad("expected {\"Variables\":{...}}");
@@ -94,7 +95,9 @@ Result<std::map<std::string, std::string>> parseEnvironment(const std::string& t
 void regionFromConfig(const std::string& root, std::string* region, std::string* account) {
   std::ifstream in(root + "/config/config.json");
   if (!in) return;
-  json j = json::parse(in, nullptr, false);
+  std::stringstream text;
+  text << in.rdbuf();
+  json j = parseJsonOrDiscarded(text.str());
   if (j.is_discarded() || !j.contains("coreThing")) return;
   std::string arn = j["coreThing"].value("thingArn", "");
   std::vector<std::string> parts;

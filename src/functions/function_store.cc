@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "functions/arn.h"
 
@@ -143,7 +144,7 @@ Result<Meta> loadMeta(const std::string& dir, const std::string& name) {
   }
   auto text = readFile(dir + "/" + kMetaFile);
   if (!text) return text.status();
-  json j = json::parse(*text, nullptr, false);
+  json j = parseJsonOrDiscarded(*text);
   if (j.is_discarded() || !j.is_object()) {
     return Status::corruption("function metadata unreadable: " + dir + "/" + kMetaFile);
   }

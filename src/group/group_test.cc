@@ -426,5 +426,27 @@ TEST(GroupTest, LoadFile) {
   EXPECT_EQ(loadGroupFile(path.string()).status().code(), Code::kIo);
 }
 
+TEST(GroupTest, LoadFileRefusesDuplicateKeysAndDeepNesting) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("evg_group_dup_" + std::to_string(::getpid()) + ".json");
+  std::string text = realGroup().dump(2);
+  auto pos = text.find("\"Subject\"");
+  ASSERT_NE(pos, std::string::npos);
+  text.insert(pos, "\"Subject\": \"other/topic\",\n");
+  std::ofstream(path) << text;
+  auto dup = loadGroupFile(path.string());
+  ASSERT_FALSE(dup.isOk());
+  EXPECT_EQ(dup.status().code(), Code::kInvalid);
+  EXPECT_NE(dup.status().message().find(": duplicate key \"Subject\" in object at "),
+            std::string::npos)
+      << dup.status().message();
+  std::ofstream(path) << "{\"Subscriptions\":" + std::string(100000, '[');
+  auto deep = loadGroupFile(path.string());
+  ASSERT_FALSE(deep.isOk());
+  EXPECT_NE(deep.status().message().find("nesting deeper than 64 levels"), std::string::npos)
+      << deep.status().message();
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace evg::group

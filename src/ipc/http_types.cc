@@ -51,7 +51,7 @@ HttpResponse errorResponse(const Status& st) {
   r.headers.emplace_back("Content-Type", "application/json");
   r.body = nlohmann::json{{"errorType", std::string(codeName(st.code()))},
                           {"errorMessage", st.message()}}
-               .dump();
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 

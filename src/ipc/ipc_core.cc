@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "base/json.h"
 #include "ipc/base64.h"
 #include "ipc/secret_wire.h"
 
@@ -33,12 +34,13 @@ HttpResponse jsonResponse(int status, const json& j) {
   HttpResponse r;
   r.status = status;
   r.headers.emplace_back("Content-Type", "application/json");
-  r.body = j.dump();
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 
 std::string unhandledBody(const std::string& message, const std::string& type) {
-  return json{{"errorMessage", message}, {"errorType", type}}.dump();
+  return json{{"errorMessage", message}, {"errorType", type}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -513,7 +515,7 @@ std::optional<HttpResponse> IpcCore::handleInvoke(const HttpRequest& req, const 
       std::string subject;
       if (!client_context.empty()) {
         auto decoded = base64Decode(client_context);
-        json j = decoded ? json::parse(*decoded, nullptr, false) : json();
+        json j = decoded ? parseJsonOrDiscarded(*decoded) : json();
         if (j.is_object() && j.contains("custom") && j["custom"].is_object() &&
             j["custom"].contains("subject") && j["custom"]["subject"].is_string()) {
           subject = j["custom"]["subject"].get<std::string>();
@@ -527,7 +529,7 @@ std::optional<HttpResponse> IpcCore::handleInvoke(const HttpRequest& req, const 
                    "No shadow exists with name: Unnamed Shadow (the local shadow service "
                    "is not available)"},
                   {"timestamp", opts_.now_ms()}}
-                 .dump();
+                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
     if (!request_response) return accepted(newInvocationId());
     return accepted(storeImmediateResult(w.arn, std::move(body)));
@@ -537,7 +539,7 @@ std::optional<HttpResponse> IpcCore::handleInvoke(const HttpRequest& req, const 
     if (services_ != nullptr) {
       body = services_->secretInvoke(w.arn, req.body);
     } else {
-      json req_json = json::parse(req.body, nullptr, false);
+      json req_json = parseJsonOrDiscarded(req.body);
       auto sid = req_json.is_object() ? req_json.find("SecretId") : req_json.end();
       bool has_id = req_json.is_object() && sid != req_json.end() && sid->is_string() &&
                     !sid->get_ref<const std::string&>().empty();
@@ -568,8 +570,12 @@ HttpResponse IpcCore::publish(const Worker& caller, const HttpRequest& req) {
   if (!decoded) {
     return errorResponse(Status::invalid("X-Amz-Client-Context: " + decoded.status().message()));
   }
-  json j = json::parse(*decoded, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("custom") || !j["custom"].is_object()) {
+  auto parsed = parseJson(*decoded);
+  if (!parsed) {
+    return errorResponse(Status::invalid("X-Amz-Client-Context: " + parsed.status().message()));
+  }
+  json j = std::move(parsed).value();
+  if (!j.is_object() || !j.contains("custom") || !j["custom"].is_object()) {
     return errorResponse(Status::invalid("X-Amz-Client-Context is not a JSON object with custom"));
   }
   const json& custom = j["custom"];
@@ -710,7 +716,7 @@ HttpResponse IpcCore::handleInitialized(const HttpRequest& req, const std::strin
   if (w.arn != arn) {
     return errorResponse(Status::forbidden("token belongs to " + w.arn + ", not " + arn));
   }
-  json j = json::parse(req.body, nullptr, false);
+  json j = parseJsonOrDiscarded(req.body);
   if (j.is_discarded() || !j.is_object() || !j.contains("Success") || !j["Success"].is_boolean()) {
     return errorResponse(Status::invalid("expected {\"Success\": <bool>, \"Response\": \"...\"}"));
   }
@@ -740,7 +746,7 @@ HttpResponse IpcCore::handleHealth(const HttpRequest& req) {
     return jsonResponse(200, arr);
   }
   if (req.method != "POST") return errorResponse(Status::invalid("Invalid request"));
-  json j = json::parse(req.body, nullptr, false);
+  json j = parseJsonOrDiscarded(req.body);
   if (j.is_discarded() || !j.is_object() || !j.contains("FuncArns") || !j["FuncArns"].is_array()) {
     return errorResponse(Status::invalid("Invalid request"));
   }

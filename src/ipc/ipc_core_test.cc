@@ -412,6 +412,24 @@ TEST_F(IpcCoreTest, BadRequestsAreClearErrors) {
   EXPECT_EQ(now(req("DELETE", fn(kB), "tokA")).status, 400);
 }
 
+// Found by fuzz/ipc_http_fuzz.cc: a path with invalid UTF-8 made the JSON error body throw
+// (nlohmann type_error 316) and terminated the core. The answer must be a JSON error instead.
+TEST_F(IpcCoreTest, InvalidUtf8InPathOrHeadersIsAnErrorAnswerNotACrash) {
+  auto a = now(req("POST",
+                   fn("arn:aws:lambda:us-east-1:1:function:\xff\xff\xff\xff"
+                      "1"),
+                   "tokA"));
+  EXPECT_EQ(a.status, 404);
+  auto j = nlohmann::json::parse(a.body);  // valid JSON (the bad bytes replaced)
+  EXPECT_NE(j["errorMessage"].get<std::string>().find("function not found"), std::string::npos);
+  auto inv = req("POST", fn(kB), "tokA");
+  inv.headers["x-amz-invocation-type"] = "\xc3\x28";
+  auto b = now(inv);
+  EXPECT_EQ(b.status, 400);
+  auto bj = nlohmann::json::parse(b.body, nullptr, false);
+  EXPECT_FALSE(bj.is_discarded()) << b.body;
+}
+
 TEST_F(IpcCoreTest, UnfetchedResultsAreBounded) {
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i) {

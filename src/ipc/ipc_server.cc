@@ -2,10 +2,16 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <unordered_map>
+
+#include "ipc/http_reader.h"
+#include "ipc/peer_identity.h"
 
 namespace evg::ipc {
 
@@ -13,6 +19,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
 
 namespace {
 class Session;
@@ -20,34 +27,72 @@ class Session;
 
 struct IpcServer::Impl {
   Impl(asio::io_context& io_, IpcCore& c, IpcServerOptions o, Log l)
-      : io(io_), core(&c), opts(std::move(o)), log(std::move(l)), acceptor(io_) {}
+      : io(io_),
+        core(&c),
+        opts(std::move(o)),
+        log(std::move(l)),
+        acceptor(io_),
+        accept_retry(io_) {}
   void accept();
+  void onAccepted(tcp::socket socket);
   void deliver(ParkId park, HttpResponse r);
+  // Closes the best eviction candidate (of `peer` when not empty); false when none is idle.
+  bool evict(const std::string& peer);
+  std::string peerKey(const tcp::socket& s) const;
+  void warnRateLimited(const std::string& what);
 
   asio::io_context& io;
   IpcCore* core;  // null after stop()
   IpcServerOptions opts;
   Log log;
   tcp::acceptor acceptor;
+  asio::steady_timer accept_retry;
   uint16_t port = 0;
   ParkId next_park = 1;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  std::unordered_map<std::string, size_t> per_peer;
   std::unordered_map<ParkId, std::weak_ptr<Session>> parked;
   std::weak_ptr<Impl> shared_from_impl;
+  IpcServerStats stats;
+  Clock::time_point last_warning{};
+  uint64_t suppressed_warnings = 0;
 };
 
 namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<IpcServer::Impl> server, tcp::socket socket)
-      : server_(std::move(server)), socket_(std::move(socket)) {}
+  enum class Phase {
+    kIdle,     // keep-alive, no byte of the next request yet (idle timeout)
+    kReading,  // a request is arriving (header timeout, then body timeout)
+    kBusy,     // the core has the request (parked long poll: no timeout)
+    kWriting,  // response being written (body timeout)
+  };
 
-  void start() { readRequest(); }
+  Session(std::shared_ptr<IpcServer::Impl> server, tcp::socket socket, std::string peer)
+      : server_(std::move(server)),
+        socket_(std::move(socket)),
+        timer_(server_->io),
+        reader_(HttpReaderLimits{server_->opts.max_header_bytes, server_->opts.max_body_bytes}),
+        peer_(std::move(peer)) {}
+
+  void start() {
+    server_->sessions[this] = weak_from_this();
+    ++server_->per_peer[peer_];
+    registered_ = true;
+    // The first request's header must be complete header_timeout after the accept.
+    setPhase(Phase::kReading);
+    arm(server_->opts.header_timeout_ms, Timeout::kHeader);
+    readSome();
+  }
 
   void close() {
+    if (closed_) return;
+    closed_ = true;
     cancelPark();
+    release();
     beast::error_code ec;
+    timer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
   }
@@ -60,12 +105,38 @@ class Session : public std::enable_shared_from_this<Session> {
     writeResponse(std::move(r));
   }
 
+  // Eviction candidate: no request in progress (idle keep-alive, or a header still incomplete).
+  bool evictable() const {
+    if (closed_) return false;
+    if (phase_ == Phase::kIdle) return true;
+    if (phase_ != Phase::kReading) return false;
+    auto s = reader_.state();
+    return s == HttpRequestReader::State::kEmpty || s == HttpRequestReader::State::kHeader;
+  }
+  Clock::time_point since() const { return since_; }
+  const std::string& peer() const { return peer_; }
+
   ~Session() {
     cancelPark();
-    server_->sessions.erase(this);
+    release();
   }
 
  private:
+  enum class Timeout { kHeader, kIdle, kBody };
+
+  void setPhase(Phase p) {
+    phase_ = p;
+    since_ = Clock::now();
+  }
+
+  void release() {
+    if (!registered_) return;
+    registered_ = false;
+    server_->sessions.erase(this);
+    auto it = server_->per_peer.find(peer_);
+    if (it != server_->per_peer.end() && --it->second == 0) server_->per_peer.erase(it);
+  }
+
   void cancelPark() {
     if (park_ == 0) return;
     ParkId p = park_;
@@ -74,41 +145,89 @@ class Session : public std::enable_shared_from_this<Session> {
     if (server_->core != nullptr) server_->core->cancel(p);
   }
 
-  void readRequest() {
-    parser_.emplace();
-    parser_->body_limit(server_->opts.max_body_bytes);
-    parser_->header_limit(static_cast<uint32_t>(server_->opts.max_header_bytes));
-    http::async_read(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
+  void arm(uint32_t ms, Timeout kind) {
+    ++timer_gen_;
+    timer_.expires_after(std::chrono::milliseconds(ms));
+    timer_.async_wait([weak = weak_from_this(), gen = timer_gen_, kind](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closed_ || gen != self->timer_gen_) return;
+      self->onTimeout(kind);
+    });
   }
 
-  void onRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted) return close();
-    if (ec == http::error::body_limit) {
-      keep_alive_ = false;
-      return writeResponse(errorResponse(Status::tooLarge(
-          "request body exceeds " + std::to_string(server_->opts.max_body_bytes) + " bytes")));
+  void disarm() {
+    ++timer_gen_;
+    timer_.cancel();
+  }
+
+  void onTimeout(Timeout kind) {
+    auto& st = server_->stats;
+    switch (kind) {
+      case Timeout::kHeader:
+        ++st.header_timeouts;
+        server_->log.debug("ipc: request header not complete within " +
+                           std::to_string(server_->opts.header_timeout_ms) + " ms; closing");
+        break;
+      case Timeout::kIdle:
+        ++st.idle_timeouts;
+        break;
+      case Timeout::kBody:
+        ++st.body_timeouts;
+        server_->log.debug("ipc: request body or response not transferred within " +
+                           std::to_string(server_->opts.body_timeout_ms) + " ms; closing");
+        break;
     }
-    if (ec) {
-      if (ec != asio::error::connection_reset && ec != asio::error::eof) {
-        server_->log.debug("ipc read: " + ec.message());
-      }
-      return close();
-    }
+    close();
+  }
+
+  void readSome() {
+    socket_.async_read_some(
+        asio::buffer(rbuf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+          if (self->closed_) return;
+          if (ec) {
+            if (ec != asio::error::eof && ec != asio::error::connection_reset &&
+                ec != asio::error::operation_aborted) {
+              self->server_->log.debug("ipc read: " + ec.message());
+            }
+            return self->close();
+          }
+          auto before = self->reader_.state();
+          auto after = self->reader_.feed(std::string_view(self->rbuf_.data(), n));
+          self->advance(before, after);
+        });
+  }
+
+  // Reacts to the reader's progress: new timers, dispatch, error answer, or more reading.
+  void advance(HttpRequestReader::State before, HttpRequestReader::State after) {
+    using S = HttpRequestReader::State;
     if (server_->core == nullptr) return close();
-    auto msg = parser_->release();
-    keep_alive_ = msg.keep_alive();
-    HttpRequest req;
-    req.method = std::string(msg.method_string());
-    std::string target(msg.target());
-    req.path = std::string(target.substr(0, target.find('?')));
-    for (const auto& f : msg) {
-      std::string name(f.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers[name] = std::string(f.value());
+    switch (after) {
+      case S::kEmpty:
+        return readSome();
+      case S::kHeader:
+        if (phase_ == Phase::kIdle) {  // first byte of a keep-alive request
+          setPhase(Phase::kReading);
+          arm(server_->opts.header_timeout_ms, Timeout::kHeader);
+        }
+        return readSome();
+      case S::kBody:
+        if (phase_ == Phase::kIdle) setPhase(Phase::kReading);
+        if (before != S::kBody) arm(server_->opts.body_timeout_ms, Timeout::kBody);
+        return readSome();
+      case S::kDone:
+        return dispatch();
+      case S::kFailed:
+        ++server_->stats.bad_requests;
+        keep_alive_ = false;
+        return writeResponse(reader_.failure());
     }
-    req.body = std::move(msg.body());
+  }
+
+  void dispatch() {
+    disarm();
+    setPhase(Phase::kBusy);
+    keep_alive_ = reader_.keepAlive();
+    HttpRequest req = reader_.take();
     // Register the park before handling: the core may answer it re-entrantly (a listener
     // callback stopping this very worker) before handle() returns.
     ParkId park = server_->next_park++;
@@ -126,7 +245,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // While parked, a readable socket means EOF (client gone) or a pipelined request.
   void watchDisconnect() {
     socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->park_ == 0) return;
+      if (ec || self->park_ == 0 || self->closed_) return;
       char c;
       ssize_t n = ::recv(self->socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) self->close();
@@ -135,6 +254,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void writeResponse(HttpResponse r) {
+    if (closed_) return;
+    setPhase(Phase::kWriting);
+    arm(server_->opts.body_timeout_ms, Timeout::kBody);
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(11);
     res->result(static_cast<unsigned>(r.status));
@@ -145,41 +267,130 @@ class Session : public std::enable_shared_from_this<Session> {
     res->prepare_payload();
     http::async_write(socket_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (self->closed_) return;
                         if (ec || !self->keep_alive_) return self->close();
-                        self->readRequest();
+                        self->nextRequest();
                       });
+  }
+
+  void nextRequest() {
+    auto after = reader_.next();
+    if (after == HttpRequestReader::State::kEmpty) {
+      setPhase(Phase::kIdle);
+      arm(server_->opts.idle_timeout_ms, Timeout::kIdle);
+      return readSome();
+    }
+    // Pipelined bytes already buffered.
+    setPhase(Phase::kReading);
+    arm(server_->opts.header_timeout_ms, Timeout::kHeader);
+    advance(HttpRequestReader::State::kEmpty, after);
   }
 
   std::shared_ptr<IpcServer::Impl> server_;
   tcp::socket socket_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  asio::steady_timer timer_;
+  uint64_t timer_gen_ = 0;
+  HttpRequestReader reader_;
+  std::array<char, 16 * 1024> rbuf_;
+  std::string peer_;
+  Phase phase_ = Phase::kReading;
+  Clock::time_point since_ = Clock::now();
   bool keep_alive_ = true;
+  bool closed_ = false;
+  bool registered_ = false;
   ParkId park_ = 0;
 };
 
 }  // namespace
 
+std::string IpcServer::Impl::peerKey(const tcp::socket& s) const {
+  beast::error_code ec1, ec2;
+  auto remote = s.remote_endpoint(ec1);
+  auto local = s.local_endpoint(ec2);
+  if (ec1 || ec2) return "?";
+  if (remote.address().is_loopback()) {
+    if (auto uid = tcpPeerUid(local, remote)) return "uid " + std::to_string(*uid);
+  }
+  return "address " + remote.address().to_string();
+}
+
+bool IpcServer::Impl::evict(const std::string& peer) {
+  std::shared_ptr<Session> best;
+  size_t best_count = 0;
+  for (auto& [_, w] : sessions) {
+    auto s = w.lock();
+    if (!s || !s->evictable()) continue;
+    if (!peer.empty() && s->peer() != peer) continue;
+    size_t count = per_peer.count(s->peer()) != 0 ? per_peer.at(s->peer()) : 0;
+    if (!best || count > best_count || (count == best_count && s->since() < best->since())) {
+      best = s;
+      best_count = count;
+    }
+  }
+  if (!best) return false;
+  ++stats.evicted;
+  best->close();
+  return true;
+}
+
+void IpcServer::Impl::warnRateLimited(const std::string& what) {
+  auto now = Clock::now();
+  if (now - last_warning < std::chrono::seconds(10)) {
+    ++suppressed_warnings;
+    return;
+  }
+  std::string extra = suppressed_warnings == 0
+                          ? ""
+                          : " (" + std::to_string(suppressed_warnings) + " similar suppressed)";
+  suppressed_warnings = 0;
+  last_warning = now;
+  log.warn(what + extra);
+}
+
+void IpcServer::Impl::onAccepted(tcp::socket socket) {
+  beast::error_code ignored;
+  std::string peer = peerKey(socket);
+  auto it = per_peer.find(peer);
+  if (it != per_peer.end() && it->second >= opts.max_connections_per_peer && !evict(peer)) {
+    ++stats.refused;
+    warnRateLimited("ipc connection refused: " + peer + " holds its share of " +
+                    std::to_string(opts.max_connections_per_peer) +
+                    " connections (maxConnectionsPerPeer), all busy");
+    socket.close(ignored);
+    return;
+  }
+  if (sessions.size() >= opts.max_connections && !evict("")) {
+    ++stats.refused;
+    warnRateLimited("ipc connection refused: max_connections (" +
+                    std::to_string(opts.max_connections) + ") reached, all busy");
+    socket.close(ignored);
+    return;
+  }
+  ++stats.accepted;
+  socket.set_option(tcp::no_delay(true), ignored);
+  // Sessions keep the Impl alive through their shared_ptr.
+  auto self = std::shared_ptr<Impl>(shared_from_impl.lock());
+  auto s = std::make_shared<Session>(self, std::move(socket), std::move(peer));
+  s->start();
+}
+
 void IpcServer::Impl::accept() {
   acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (!ec) {
-      if (sessions.size() >= opts.max_connections) {
-        log.warn("ipc connection refused: max_connections (" +
-                 std::to_string(opts.max_connections) + ") reached");
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else {
-        beast::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        // Sessions keep the Impl alive through their shared_ptr.
-        auto self = std::shared_ptr<Impl>(shared_from_impl.lock());
-        auto s = std::make_shared<Session>(self, std::move(socket));
-        sessions[s.get()] = s;
-        s->start();
-      }
+      onAccepted(std::move(socket));
+      return accept();
     }
-    accept();
+    // Out of descriptors/memory: free an idle connection, and do not spin on the error.
+    warnRateLimited("ipc accept: " + ec.message());
+    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+        ec == asio::error::no_memory || ec.value() == ENFILE) {
+      evict("");
+    }
+    accept_retry.expires_after(std::chrono::milliseconds(10));
+    accept_retry.async_wait([this](beast::error_code e) {
+      if (!e && acceptor.is_open()) accept();
+    });
   });
 }
 
@@ -229,10 +440,13 @@ uint16_t IpcServer::port() const { return impl_->port; }
 
 size_t IpcServer::connectionCount() const { return impl_->sessions.size(); }
 
+IpcServerStats IpcServer::stats() const { return impl_->stats; }
+
 void IpcServer::stop() {
   if (!impl_) return;
   beast::error_code ec;
   impl_->acceptor.close(ec);
+  impl_->accept_retry.cancel();
   std::vector<std::shared_ptr<Session>> live;
   for (auto& [_, w] : impl_->sessions) {
     if (auto s = w.lock()) live.push_back(s);

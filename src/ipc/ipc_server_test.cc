@@ -1,12 +1,20 @@
 #include "ipc/ipc_server.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <future>
 #include <thread>
+
+#include "ipc/http_reader.h"
+#include "ipc/peer_identity.h"
 
 namespace evg::ipc {
 namespace {
@@ -66,13 +74,17 @@ class Client {
 
 class IpcServerTest : public ::testing::Test {
  protected:
+  virtual IpcServerOptions options() {
+    IpcServerOptions o;
+    o.port = 0;
+    o.max_body_bytes = 1024;
+    return o;
+  }
   void SetUp() override {
     core_ = std::make_unique<IpcCore>(IpcOptions{}, listener_, Log());
     core_->addFunction({kA, 3000, 0});
     ASSERT_TRUE(core_->addWorker(1, kA, "tokA", 1).isOk());
-    IpcServerOptions o;
-    o.port = 0;
-    o.max_body_bytes = 1024;
+    IpcServerOptions o = options();
     server_ = std::make_unique<IpcServer>(io_, *core_, o, Log());
     ASSERT_TRUE(server_->start().isOk());
     guard_.emplace(io_.get_executor());
@@ -85,6 +97,15 @@ class IpcServerTest : public ::testing::Test {
     thread_.join();
   }
   std::string fn(const std::string& arn) { return "/2016-11-01/functions/" + arn; }
+  template <typename T, typename F>
+  T onLoop(F f) {
+    std::promise<T> p;
+    asio::post(io_, [&] { p.set_value(f()); });
+    return p.get_future().get();
+  }
+  IpcServerStats stats() {
+    return onLoop<IpcServerStats>([this] { return server_->stats(); });
+  }
 
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
@@ -154,6 +175,232 @@ TEST_F(IpcServerTest, ClientDisconnectCancelsParkedPoll) {
   std::promise<size_t> queued;
   asio::post(io_, [&] { queued.set_value(core_->stats()[0].queued); });
   EXPECT_EQ(queued.get_future().get(), 1u);
+}
+
+// A plain connected TCP socket (no HTTP), closed on destruction.
+class Raw {
+ public:
+  explicit Raw(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~Raw() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Raw(const Raw&) = delete;
+  Raw& operator=(const Raw&) = delete;
+  bool ok() const { return ok_; }
+  void send(std::string_view s) { (void)!::send(fd_, s.data(), s.size(), MSG_NOSIGNAL); }
+  // Everything the server sends until it closes (or `ms` pass); closed() tells which.
+  std::string readUntilClosed(int ms) {
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now())
+                                      .count());
+      if (::poll(&p, 1, std::max(left, 1)) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        closed_ = true;
+        break;
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+  bool closed() const { return closed_; }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+  bool closed_ = false;
+};
+
+TEST_F(IpcServerTest, MalformedRequestIsAnswered400NamingTheProblem) {
+  Raw r(server_->port());
+  ASSERT_TRUE(r.ok());
+  r.send("GET /2016-11-01/health/workers HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n");
+  std::string out = r.readUntilClosed(5000);
+  EXPECT_TRUE(r.closed());
+  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
+  EXPECT_NE(out.find("malformed HTTP request: bad field"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"errorType\":\"Invalid\""), std::string::npos) << out;
+
+  Raw big(server_->port());
+  big.send("GET / HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+  out = big.readUntilClosed(5000);
+  EXPECT_EQ(out.rfind("HTTP/1.1 431", 0), 0u) << out;
+  EXPECT_NE(out.find("request header exceeds 16384 bytes"), std::string::npos) << out;
+  EXPECT_EQ(stats().bad_requests, 2u);
+}
+
+TEST(PeerIdentityTest, LoopbackPeerUidIsTheClientSocketsOwner) {
+  asio::io_context io;
+  tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
+  tcp::socket client(io);
+  client.connect(acc.local_endpoint());
+  tcp::socket server = acc.accept();
+  auto uid = tcpPeerUid(server.local_endpoint(), server.remote_endpoint());
+  ASSERT_TRUE(uid.has_value()) << "sock_diag exact lookup failed";
+  EXPECT_EQ(*uid, ::getuid());
+}
+
+class IpcServerLimitsTest : public IpcServerTest {
+ protected:
+  IpcServerOptions options() override {
+    IpcServerOptions o = IpcServerTest::options();
+    o.max_connections = 64;
+    o.max_connections_per_peer = 48;
+    o.header_timeout_ms = 400;
+    o.idle_timeout_ms = 400;
+    return o;
+  }
+};
+
+TEST_F(IpcServerLimitsTest, HalfOpenConnectionsAreClosedAfterTheHeaderTimeout) {
+  std::vector<std::unique_ptr<Raw>> conns;
+  for (int i = 0; i < 20; ++i) {
+    conns.push_back(std::make_unique<Raw>(server_->port()));
+    ASSERT_TRUE(conns.back()->ok());
+    if (i % 2 == 1) conns.back()->send("GET /2016-11-01/health/workers HTTP/1.1\r\nHost: x\r\n");
+  }
+  auto start = std::chrono::steady_clock::now();
+  for (auto& c : conns) {
+    c->readUntilClosed(3000);
+    EXPECT_TRUE(c->closed());
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::milliseconds(2500));
+  EXPECT_EQ(stats().header_timeouts, 20u);
+  EXPECT_EQ(onLoop<size_t>([this] { return server_->connectionCount(); }), 0u);
+}
+
+TEST_F(IpcServerLimitsTest, ParkedLongPollOutlivesIdleTimeoutButIdleKeepAliveIsClosed) {
+  Client worker(server_->port());
+  worker.send(http::verb::get, fn(kA) + "/work", {{"Authorization", "tokA"}});
+  while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+
+  Client idle(server_->port());
+  auto h = idle.call(http::verb::get, "/2016-11-01/health/workers", {});
+  EXPECT_EQ(h.result_int(), 200u);
+
+  // Well past both the header and the idle timeout.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  Client caller(server_->port());
+  auto r = caller.call(http::verb::post, fn(kA),
+                       {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, "late");
+  ASSERT_EQ(r.result_int(), 202u);
+  auto work = worker.receive();
+  EXPECT_EQ(work.result_int(), 200u);
+  EXPECT_EQ(work.body(), "late");
+  EXPECT_GE(stats().idle_timeouts, 1u);
+  EXPECT_THROW(idle.call(http::verb::get, "/2016-11-01/health/workers", {}), std::exception)
+      << "the idle keep-alive connection was closed";
+}
+
+class IpcServerFloodTest : public IpcServerTest {
+ protected:
+  IpcServerOptions options() override {
+    IpcServerOptions o = IpcServerTest::options();
+    o.max_connections = 64;
+    o.max_connections_per_peer = 64;
+    o.header_timeout_ms = 60000;  // the flood stays until evicted
+    return o;
+  }
+};
+
+TEST_F(IpcServerFloodTest, HalfOpenFloodAtTheCapDoesNotLockOutWorkers) {
+  Client worker(server_->port());
+  worker.send(http::verb::get, fn(kA) + "/work", {{"Authorization", "tokA"}});
+  while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::vector<std::unique_ptr<Raw>> flood;
+  for (int i = 0; i < 100; ++i) {
+    flood.push_back(std::make_unique<Raw>(server_->port()));
+    if (i % 3 == 0) flood.back()->send("POST /2016-11-01/functions/x HTTP/1.1\r\n");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_LE(onLoop<size_t>([this] { return server_->connectionCount(); }), 64u);
+
+  auto start = std::chrono::steady_clock::now();
+  Client caller(server_->port());
+  auto r = caller.call(http::verb::post, fn(kA),
+                       {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, "in");
+  ASSERT_EQ(r.result_int(), 202u);
+  auto work = worker.receive();
+  EXPECT_EQ(work.body(), "in");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  auto st = stats();
+  EXPECT_GE(st.evicted, 37u);  // 1 worker + 100 + 1 caller into 64 slots
+  EXPECT_EQ(st.refused, 0u);
+}
+
+class IpcServerPeerShareTest : public IpcServerTest {
+ protected:
+  IpcServerOptions options() override {
+    IpcServerOptions o = IpcServerTest::options();
+    o.max_connections = 100;
+    o.max_connections_per_peer = 8;
+    o.header_timeout_ms = 60000;
+    return o;
+  }
+};
+
+TEST_F(IpcServerPeerShareTest, OnePeerHoldsAtMostItsShare) {
+  // Every connection here comes from this process's uid: one peer.
+  std::vector<std::unique_ptr<Raw>> conns;
+  for (int i = 0; i < 20; ++i) conns.push_back(std::make_unique<Raw>(server_->port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(onLoop<size_t>([this] { return server_->connectionCount(); }), 8u);
+  EXPECT_EQ(stats().evicted, 12u);
+  // The oldest ones were recycled, the newest remain usable.
+  conns.back()->send(
+      "GET /2016-11-01/health/workers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(conns.back()->readUntilClosed(3000).rfind("HTTP/1.1 200", 0), 0u);
+  conns.front()->readUntilClosed(1000);
+  EXPECT_TRUE(conns.front()->closed());
+}
+
+TEST(HttpRequestReaderTest, ChunksPipeliningAndErrors) {
+  HttpRequestReader r(HttpReaderLimits{1024, 16});
+  using S = HttpRequestReader::State;
+  std::string two =
+      "POST /a?q=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nX-Amz-InvocationId: i\r\n\r\nabc"
+      "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  S s = S::kEmpty;
+  for (char c : two.substr(0, 20)) s = r.feed(std::string_view(&c, 1));
+  EXPECT_EQ(s, S::kHeader);
+  s = r.feed(two.substr(20, 55));
+  EXPECT_EQ(s, S::kBody);
+  s = r.feed(two.substr(75));
+  ASSERT_EQ(s, S::kDone);
+  HttpRequest a = r.take();
+  EXPECT_EQ(a.method, "POST");
+  EXPECT_EQ(a.path, "/a");
+  EXPECT_EQ(a.body, "abc");
+  ASSERT_NE(a.header("x-amz-invocationid"), nullptr);
+  EXPECT_TRUE(r.keepAlive());
+  ASSERT_EQ(r.next(), S::kDone);
+  HttpRequest b = r.take();
+  EXPECT_EQ(b.path, "/b");
+  EXPECT_FALSE(r.keepAlive());
+  EXPECT_EQ(r.next(), S::kEmpty);
+
+  HttpRequestReader big(HttpReaderLimits{1024, 16});
+  EXPECT_EQ(big.feed("POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n"), S::kFailed);
+  EXPECT_EQ(big.failure().status, 413);
+  HttpRequestReader bad(HttpReaderLimits{1024, 16});
+  EXPECT_EQ(bad.feed("\x01\x02 / HTTP/1.1\r\n\r\n"), S::kFailed);
+  EXPECT_EQ(bad.failure().status, 400);
+  EXPECT_NE(bad.failure().body.find("malformed HTTP request"), std::string::npos);
 }
 
 }  // namespace

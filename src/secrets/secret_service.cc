@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "ipc/secret_wire.h"
 #include "secrets/secret_crypto.h"
 
@@ -65,7 +66,7 @@ std::string SecretService::error(ipc::SecretError e, const std::string& message)
 }
 
 std::string SecretService::handle(const std::string& caller_arn, std::string_view body) {
-  json req = json::parse(body, nullptr, false);
+  json req = parseJsonOrDiscarded(body);
   if (req.is_discarded() || !req.is_object()) {
     return error(ipc::SecretError::kBadRequest, "the request body is not a JSON object");
   }
@@ -142,7 +143,7 @@ std::string SecretService::handle(const std::string& caller_arn, std::string_vie
   } else {
     out["SecretString"] = v->value;
   }
-  return out.dump();
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace evg::secrets

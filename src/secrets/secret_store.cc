@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/json.h"
 #include "secrets/secret_crypto.h"
 
 namespace evg::secrets {
@@ -135,7 +136,7 @@ Status SecretStore::load() {
   if (!in) return Status::io("cannot read " + opts_.path);
   std::stringstream ss;
   ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, false);
+  json j = parseJsonOrDiscarded(ss.str());
   auto bad = [&](const std::string& why) { return Status::corruption(opts_.path + ": " + why); };
   if (!j.is_object() || j.value("format", 0) != 1) return bad("not a format-1 secret store");
   if (!j.contains("wrappedKey") || !j["wrappedKey"].is_string()) return bad("no wrappedKey");

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "base/json.h"
+
 namespace evg::shadow {
 
 namespace {
@@ -104,7 +106,7 @@ json versionedView(const json& doc) {
 std::variant<std::string, ShadowError> tokenOf(std::string_view payload,
                                                const ShadowLimits& limits) {
   if (payload.empty()) return std::string();
-  json j = json::parse(payload, nullptr, false);
+  json j = parseJsonOrDiscarded(payload);
   if (j.is_discarded() || !j.is_object()) {
     // The SDKs send an empty body (Python/Node) or "{}" (Java); anything else is tolerated only
     // when it is a JSON object.
@@ -168,7 +170,7 @@ std::string shadowTopic(std::string_view thing, ShadowOp op, std::string_view su
 std::string errorPayload(const ShadowError& e, int64_t now_s) {
   json j{{"code", e.code}, {"message", e.message}, {"timestamp", now_s}};
   if (!e.client_token.empty()) j["clientToken"] = e.client_token;
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 json computeDelta(const json& desired, const json& reported) {
@@ -202,7 +204,7 @@ std::variant<UpdateOutcome, ShadowError> applyUpdate(const std::optional<json>& 
                                                      std::string_view payload, int64_t now_s,
                                                      const ShadowLimits& limits) {
   if (payload.empty()) return err(400, "Missing update payload");
-  json req = json::parse(payload, nullptr, false);
+  json req = parseJsonOrDiscarded(payload);
   if (req.is_discarded() || !req.is_object()) return err(400, "Invalid JSON");
   std::string token;
   if (auto t = req.find("clientToken"); t != req.end()) {
@@ -266,7 +268,9 @@ std::variant<UpdateOutcome, ShadowError> applyUpdate(const std::optional<json>& 
     accepted_meta[name] = metadataFor(it.value(), now_s);
   }
   prune(doc);
-  if (doc["state"].dump().size() > limits.max_document_bytes) return tooLarge(token);
+  if (doc["state"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size() >
+      limits.max_document_bytes)
+    return tooLarge(token);
   int64_t version = current_version + 1;
   doc["version"] = version;
   doc["timestamp"] = now_s;
@@ -275,7 +279,7 @@ std::variant<UpdateOutcome, ShadowError> applyUpdate(const std::optional<json>& 
   out.desired_changed = desired_changed;
   json acc{{"state", *st}, {"metadata", accepted_meta}, {"version", version}, {"timestamp", now_s}};
   if (!token.empty()) acc["clientToken"] = token;
-  out.accepted = acc.dump();
+  out.accepted = acc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
   json delta = computeDelta(section(doc, "state", "desired"), section(doc, "state", "reported"));
   if (desired_changed && !delta.empty()) {
@@ -284,12 +288,12 @@ std::variant<UpdateOutcome, ShadowError> applyUpdate(const std::optional<json>& 
             {"state", delta},
             {"metadata", metadataSubset(section(doc, "metadata", "desired"), delta)}};
     if (!token.empty()) dj["clientToken"] = token;
-    out.delta = dj.dump();
+    out.delta = dj.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   json docs{{"current", versionedView(doc)}, {"timestamp", now_s}};
   if (!previous.is_null()) docs["previous"] = previous;
   if (!token.empty()) docs["clientToken"] = token;
-  out.documents = docs.dump();
+  out.documents = docs.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   out.document = std::move(doc);
   return out;
 }
@@ -315,7 +319,7 @@ std::variant<std::string, ShadowError> getResponse(const std::optional<json>& cu
          {"version", doc.value("version", int64_t{0})},
          {"timestamp", now_s}};
   if (!token.empty()) j["clientToken"] = token;
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::variant<std::string, ShadowError> deleteResponse(const std::optional<json>& current,
@@ -328,7 +332,7 @@ std::variant<std::string, ShadowError> deleteResponse(const std::optional<json>&
   if (!current) return err(404, noShadow(thing), token);
   json j{{"version", current->value("version", int64_t{0})}, {"timestamp", now_s}};
   if (!token.empty()) j["clientToken"] = token;
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace evg::shadow

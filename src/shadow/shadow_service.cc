@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "base/json.h"
+
 namespace evg::shadow {
 
 namespace {
@@ -44,7 +46,7 @@ Result<ShadowService::Entry*> ShadowService::entry(const std::string& thing, boo
     e.version = (*row)->version;
     e.sync = (*row)->sync;
     if (!(*row)->document.empty()) {
-      json j = json::parse((*row)->document, nullptr, false);
+      json j = parseJsonOrDiscarded((*row)->document);
       if (j.is_discarded() || !j.is_object()) {
         return Status::corruption("stored shadow of " + thing + " is not a JSON object");
       }

@@ -1,7 +1,12 @@
 #include "shadow/shadow_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -62,6 +67,17 @@ Result<std::unique_ptr<SqliteShadowStore>> SqliteShadowStore::open(const std::st
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Status::io("cannot create " + parent.string() + ": " + ec.message());
+  // Shadows hold device state: owner-only (0600). SQLite creates the -wal/-shm files with the
+  // database file's mode, so the file is created (or an older 0644 one narrowed) first.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::io("cannot open " + path + ": " + std::strerror(errno));
+  if (::fchmod(fd, 0600) != 0) {
+    int e = errno;
+    ::close(fd);
+    return Status::io("cannot chmod 0600 " + path + ": " + std::strerror(e));
+  }
+  ::close(fd);
+  for (const char* suffix : {"-wal", "-shm"}) ::chmod((path + suffix).c_str(), 0600);
   if (sqlite3_open_v2(path.c_str(), &s->db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {

@@ -1,5 +1,7 @@
 #include "shadow/shadow_sync.h"
 
+#include "base/json.h"
+
 namespace evg::shadow {
 
 namespace {
@@ -74,7 +76,7 @@ ShadowSync::State ShadowSync::load(const std::string& thing) {
   State s;
   std::string text = service_.syncState(thing);
   if (text.empty()) return s;
-  json j = json::parse(text, nullptr, false);
+  json j = parseJsonOrDiscarded(text);
   if (!j.is_object()) {
     log_.warn("sync state of " + thing + " unreadable; starting from an empty base");
     return s;
@@ -86,7 +88,8 @@ ShadowSync::State ShadowSync::load(const std::string& thing) {
 
 void ShadowSync::save(const std::string& thing, const State& s) {
   json j{{"base", s.base}, {"cloudVersion", s.cloud_version}};
-  Status st = service_.setSyncState(thing, j.dump());
+  Status st = service_.setSyncState(
+      thing, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!st) log_.error("sync state of " + thing + " not saved: " + st.message());
 }
 
@@ -119,8 +122,9 @@ void ShadowSync::subscribeThing(const std::string& thing) {
 
 void ShadowSync::fullSync(const std::string& thing) {
   ++stats_.full_syncs;
-  Status s =
-      link_.publish(shadowTopic(thing, ShadowOp::kGet), json{{"clientToken", token()}}.dump());
+  Status s = link_.publish(shadowTopic(thing, ShadowOp::kGet),
+                           json{{"clientToken", token()}}.dump(
+                               -1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!s) ++stats_.push_errors;
 }
 
@@ -150,8 +154,10 @@ void ShadowSync::reconcile(const std::string& thing, const json& cloud_state,
     if (!cp.empty()) cloud_patch[name] = cp;
   }
   if (!local_patch.empty()) {
-    ShadowReply r = service_.handle(thing, ShadowOp::kUpdate, json{{"state", local_patch}}.dump(),
-                                    Origin::kCloud);
+    ShadowReply r = service_.handle(
+        thing, ShadowOp::kUpdate,
+        json{{"state", local_patch}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+        Origin::kCloud);
     if (!r.accepted) {
       log_.error("cloud shadow change of " + thing + " not applied locally: " + r.payload);
       return;  // base unchanged: retried at the next sync
@@ -160,7 +166,8 @@ void ShadowSync::reconcile(const std::string& thing, const json& cloud_state,
   }
   if (!cloud_patch.empty()) {
     Status s = link_.publish(shadowTopic(thing, ShadowOp::kUpdate),
-                             json{{"state", cloud_patch}, {"clientToken", token()}}.dump());
+                             json{{"state", cloud_patch}, {"clientToken", token()}}.dump(
+                                 -1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (s) {
       ++stats_.pushed;
     } else {
@@ -184,7 +191,8 @@ void ShadowSync::pushLocal(const std::string& thing) {
   }
   if (patch.empty()) return;
   Status s = link_.publish(shadowTopic(thing, ShadowOp::kUpdate),
-                           json{{"state", patch}, {"clientToken", token()}}.dump());
+                           json{{"state", patch}, {"clientToken", token()}}.dump(
+                               -1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (s) {
     ++stats_.pushed;
   } else {
@@ -199,7 +207,8 @@ void ShadowSync::onShadowChanged(const std::string& thing, ShadowOp op, Origin o
     save(thing, st);
     if (link_.connected()) {
       Status s = link_.publish(shadowTopic(thing, ShadowOp::kDelete),
-                               json{{"clientToken", token()}}.dump());
+                               json{{"clientToken", token()}}.dump(
+                                   -1, ' ', false, nlohmann::json::error_handler_t::replace));
       if (!s) ++stats_.push_errors;
     }
     return;
@@ -215,7 +224,7 @@ bool ShadowSync::onCloudMessage(const std::string& topic, const std::string& pay
   std::string thing = topic.substr(kPrefix.size(), end - kPrefix.size());
   if (!things_.count(thing)) return false;
   std::string rest = topic.substr(end + 8);
-  json j = json::parse(payload, nullptr, false);
+  json j = parseJsonOrDiscarded(payload);
   if (!j.is_object()) {
     log_.warn("cloud shadow message on " + topic + " is not a JSON object; ignored");
     return true;

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -433,6 +434,36 @@ TEST_F(SyncTest, DeletesBothWays) {
   svc_.handle("dev", ShadowOp::kUpdate, R"({"state":{"reported":{"v":2}}})", Origin::kCloud);
   sync_.onCloudMessage("$aws/things/dev/shadow/delete/accepted", R"({"version":9})");
   EXPECT_FALSE(svc_.document("dev"));
+}
+
+TEST(SqliteStoreTest, DatabaseFilesAreOwnerOnly) {
+  std::string dir = tempPath("perm");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string path = dir + "/shadows.db";
+  auto mode = [](const std::string& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return -1;
+    return static_cast<int>(st.st_mode & 0777);
+  };
+  {
+    mode_t old = ::umask(022);
+    auto s = SqliteShadowStore::open(path);
+    ::umask(old);
+    ASSERT_TRUE(s) << s.status().toString();
+    ShadowService svc(
+        {}, **s, [](const std::string&, const std::string&) {}, Log());
+    ASSERT_TRUE(
+        svc.handle("a", ShadowOp::kUpdate, R"({"state":{"reported":{"v":1}}})", Origin::kSdk)
+            .accepted);
+    EXPECT_EQ(mode(path), 0600);
+    EXPECT_EQ(mode(path + "-wal"), 0600);
+  }
+  // A store left 0644 by an older build is narrowed when opened.
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  ASSERT_TRUE(SqliteShadowStore::open(path));
+  EXPECT_EQ(mode(path), 0600);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

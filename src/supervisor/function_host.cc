@@ -175,6 +175,10 @@ FunctionHost::FunctionHost(asio::io_context& io, HostOptions opts, HostHooks& ho
   so.port = impl_->opts.port;
   so.max_body_bytes = impl_->opts.max_payload_bytes;
   so.max_connections = impl_->opts.max_connections;
+  so.max_connections_per_peer = impl_->opts.max_connections_per_peer;
+  so.header_timeout_ms = impl_->opts.ipc_header_timeout_ms;
+  so.idle_timeout_ms = impl_->opts.ipc_idle_timeout_ms;
+  so.body_timeout_ms = impl_->opts.ipc_body_timeout_ms;
   impl_->server =
       std::make_unique<ipc::IpcServer>(io, *impl_->core, so, impl_->log.child("IPCServer"));
   impl_->watchChildren();

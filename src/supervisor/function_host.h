@@ -61,7 +61,11 @@ struct HostOptions {
   uint32_t crash_loop_threshold = 5;
   uint32_t stable_after_ms = 30000;
   size_t max_payload_bytes = 6 * 1024 * 1024;
-  size_t max_connections = 1024;
+  size_t max_connections = 1024;  // IPC server bounds: see ipc::IpcServerOptions
+  size_t max_connections_per_peer = 512;
+  uint32_t ipc_header_timeout_ms = 10000;
+  uint32_t ipc_idle_timeout_ms = 120000;
+  uint32_t ipc_body_timeout_ms = 30000;
   std::string log_level = "INFO";          // LOG_LEVEL exported to workers
   size_t user_log_max_bytes = 128 * 1024;  // per file; disk bound = max * (keep + 1)
   int user_log_keep_files = 1;
