@@ -1,4 +1,4 @@
-"""Helpers for the token exchange black-box tests (test_18_tes.py) and bench/tes_bench.py.
+"""Helpers for the token exchange black-box tests (test_19_tes.py) and bench/tes_bench.py.
 
 * make_pki(): a test CA (openssl CLI), the fake provider's server certificate (localhost,
   127.0.0.1) and the core's IoT client certificate (CN = thing name).
@@ -359,12 +359,3 @@ def tes_core(make_core, pki, provider, name="core", serve_wait_ms=3000, retry_ma
 def tes_status(core):
     return core.status()["tes"]
 
-
-def shared_dir():
-    """The session's shared/ folder (genuine SDKs under vendor/): beside the repository in CI,
-    /work/shared on a developer machine, or $EVERGREEN_SHARED_DIR."""
-    for d in (os.environ.get("EVERGREEN_SHARED_DIR"), os.path.join(lh.REPO, "..", "shared"),
-              "/work/shared"):
-        if d and os.path.isdir(os.path.join(d, "vendor")):
-            return os.path.abspath(d)
-    return None

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import evg_harness as h
+import genuine_helpers as gh
 import lambda_helpers as lh
 import node_helpers as nh
 import tes_helpers as th
@@ -172,11 +173,7 @@ def test_node_aws_sdk_v2_kinesis_with_rotating_credentials(make_core, pki, provi
 
 
 def test_genuine_python_sdk_tes_example_runs_unmodified(make_core, pki, provider, tmp_path):
-    shared = th.shared_dir()
-    if not shared:
-        pytest.skip("shared/vendor (genuine SDKs) not found beside the repository")
-    src = os.path.join(shared, "vendor", "aws-greengrass-core-sdk-python", "examples", "TES",
-                       "lambda_function.py")
+    src = gh.vendor("aws-greengrass-core-sdk-python", "examples", "TES", "lambda_function.py")
     code = os.path.join(str(tmp_path), "tes_example")
     os.makedirs(code)
     shutil.copy(src, code)  # unmodified
