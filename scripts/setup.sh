@@ -6,7 +6,7 @@ PKGS=(
   libboost-dev libboost-system-dev nlohmann-json3-dev libssl-dev libsqlite3-dev openssl
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang clang-format libclang-rt-dev
-  mosquitto mosquitto-clients libmosquitto-dev python3 python3-pytest python3-paho-mqtt
+  mosquitto mosquitto-clients libmosquitto-dev python3 python3-pytest python3-paho-mqtt python3-boto3
   nodejs npm default-jdk-headless
   libsystemd-dev systemd dpkg-dev adduser prometheus
 )

@@ -367,6 +367,36 @@ Status parseEvergreenIpc(const json& j, const std::string& path, IpcConfig* o) {
   return r.rejectUnknown();
 }
 
+Status parseEvergreenTes(const json& j, const std::string& path, TesConfig* t) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.string("credentialsEndpoint", &t->credentials_endpoint));
+  EVG_RETURN_IF_ERROR(r.string("roleAlias", &t->role_alias));
+  EVG_RETURN_IF_ERROR(r.integer("refreshMarginSeconds", 300, 43200, &t->refresh_margin_s));
+  EVG_RETURN_IF_ERROR(r.integer("requestTimeoutMs", 100, 120000, &t->request_timeout_ms));
+  EVG_RETURN_IF_ERROR(r.integer("retryInitialMs", 10, 600000, &t->retry_initial_ms));
+  EVG_RETURN_IF_ERROR(r.integer("retryMaxMs", 10, 3600000, &t->retry_max_ms));
+  EVG_RETURN_IF_ERROR(r.integer("serveWaitMs", 0, 60000, &t->serve_wait_ms));
+  EVG_RETURN_IF_ERROR(r.integer("maxWaiting", 1, 1000000, &t->max_waiting));
+  for (char c : t->role_alias) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("=,@-_").find(c) == std::string_view::npos) {
+      return fieldError(r.path("roleAlias"), "expected 1-128 characters of [A-Za-z0-9=,@_-], got " +
+                                                 describeJson(json(t->role_alias)));
+    }
+  }
+  if (t->role_alias.size() > 128) {
+    return fieldError(r.path("roleAlias"), "longer than 128 characters");
+  }
+  if (t->credentials_endpoint.empty() != t->role_alias.empty()) {
+    return fieldError(r.path(t->role_alias.empty() ? "roleAlias" : "credentialsEndpoint"),
+                      "credentialsEndpoint and roleAlias must be set together");
+  }
+  if (t->retry_max_ms < t->retry_initial_ms) {
+    return fieldError(r.path("retryMaxMs"), "must be >= retryInitialMs");
+  }
+  return r.rejectUnknown();
+}
+
 Status parseEvergreen(const json& j, EvergreenConfig* e) {
   FieldReader r(j, "evergreen");
   const json* obj = nullptr;
@@ -396,6 +426,8 @@ Status parseEvergreen(const json& j, EvergreenConfig* e) {
   if (obj != nullptr) {
     EVG_RETURN_IF_ERROR(parseEvergreenFunctions(*obj, r.path("functions"), &e->functions));
   }
+  EVG_RETURN_IF_ERROR(r.object("tes", &obj));
+  if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenTes(*obj, r.path("tes"), &e->tes));
   EVG_RETURN_IF_ERROR(r.object("deployments", &obj));
   if (obj != nullptr) {
     EVG_RETURN_IF_ERROR(parseEvergreenDeployments(*obj, r.path("deployments"), &e->deployments));

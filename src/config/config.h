@@ -178,12 +178,26 @@ struct IpcConfig {
   int body_timeout_ms = 30000;         // request body receive / response send
 };
 
+// "evergreen.tes": AWS credentials for functions from the AWS IoT credentials provider (src/tes).
+// Off while credentials_endpoint is empty.
+struct TesConfig {
+  std::string credentials_endpoint;  // host[:port] or https://host[:port] (iot:CredentialProvider)
+  std::string role_alias;            // AWS IoT role alias
+  int refresh_margin_s = 900;        // refresh this long before expiry (or at half-life)
+  int request_timeout_ms = 10000;    // one fetch attempt
+  int retry_initial_ms = 1000;       // backoff after a failed fetch, doubling, with jitter
+  int retry_max_ms = 60000;
+  int serve_wait_ms = 3000;  // E9 without valid credentials waits this long for a fetch
+  int max_waiting = 1024;    // E9 requests waiting for a fetch
+};
+
 struct EvergreenConfig {
   MqttOptions mqtt;
   MetricsConfig metrics;
   DiscoveryConfig discovery;
   CertsConfig certs;
   IpcConfig ipc;
+  TesConfig tes;
   LogConfig log;
   CloudConfig cloud;
   EvergreenRuntimeOptions runtime;

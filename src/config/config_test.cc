@@ -385,6 +385,43 @@ TEST(ConfigTest, EvergreenFunctionStoreBounds) {
       << errorOf(j);
 }
 
+TEST(ConfigTest, EvergreenTesBlock) {
+  json j = minimal();
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_TRUE(r->evergreen.tes.credentials_endpoint.empty());  // off by default
+  EXPECT_EQ(r->evergreen.tes.refresh_margin_s, 900);
+  j["evergreen"]["tes"] =
+      json::parse(R"({"credentialsEndpoint": "c2x.credentials.iot.us-east-1.amazonaws.com",
+    "roleAlias": "GreengrassCoreTokenExchangeRoleAlias", "refreshMarginSeconds": 600,
+    "requestTimeoutMs": 2000, "retryInitialMs": 100, "retryMaxMs": 500, "serveWaitMs": 0,
+    "maxWaiting": 8})");
+  r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  const auto& t = r->evergreen.tes;
+  EXPECT_EQ(t.credentials_endpoint, "c2x.credentials.iot.us-east-1.amazonaws.com");
+  EXPECT_EQ(t.role_alias, "GreengrassCoreTokenExchangeRoleAlias");
+  EXPECT_EQ(t.refresh_margin_s, 600);
+  EXPECT_EQ(t.request_timeout_ms, 2000);
+  EXPECT_EQ(t.retry_initial_ms, 100);
+  EXPECT_EQ(t.retry_max_ms, 500);
+  EXPECT_EQ(t.serve_wait_ms, 0);
+  EXPECT_EQ(t.max_waiting, 8);
+  auto bad = [&](const char* tes, const char* expect) {
+    json k = minimal();
+    k["evergreen"]["tes"] = json::parse(tes);
+    auto b = parseConfig(k, "/gg");
+    ASSERT_FALSE(b.isOk()) << tes;
+    EXPECT_NE(b.status().message().find(expect), std::string::npos) << b.status().message();
+  };
+  bad(R"({"credentialsEndpoint": "x.example.com"})",
+      "evergreen.tes.roleAlias: credentialsEndpoint and roleAlias must be set together");
+  bad(R"({"credentialsEndpoint": "x", "roleAlias": "bad alias"})", "evergreen.tes.roleAlias");
+  bad(R"({"refreshMarginSeconds": 60})", "evergreen.tes.refreshMarginSeconds");
+  bad(R"({"retryInitialMs": 1000, "retryMaxMs": 100})", "evergreen.tes.retryMaxMs");
+  bad(R"({"roleAlias2": "x"})", "evergreen.tes.roleAlias2: unknown field");
+}
+
 TEST(ConfigTest, DefaultConfigJsonIsValid) {
   DefaultConfigOptions o;
   o.thing_name = "dev-core";

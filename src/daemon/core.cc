@@ -200,6 +200,7 @@ Status Core::start() {
   log_.info("IPC server (v1 SDK protocol) listening on 127.0.0.1:" + std::to_string(host_->port()) +
             ", runtimes in " + ho.runtime_dir);
   EVG_RETURN_IF_ERROR(startServices());
+  startTes();
 
   control_ = std::make_unique<ControlServer>(
       io_, paths_.control_socket,
@@ -248,6 +249,7 @@ void Core::stop(std::function<void()> done) {
   if (metrics_) metrics_->stop();
   if (discovery_) discovery_->stop();
   cert_timer_.cancel();
+  if (tes_) tes_->stop();
   auto finish = [this, done = std::move(done)]() {
     log_.info("stopped");
     logger_.flush();
@@ -306,6 +308,17 @@ void Core::reloadConfig() {
         oc.sync_full != nc.sync_full ||
         oc.persistent_subscriptions != nc.persistent_subscriptions) {
       restart.push_back("evergreen.cloud");
+    }
+  }
+  {
+    const auto& ot = cfg_.evergreen.tes;
+    const auto& nt = next.evergreen.tes;
+    if (ot.credentials_endpoint != nt.credentials_endpoint || ot.role_alias != nt.role_alias ||
+        ot.refresh_margin_s != nt.refresh_margin_s || ot.serve_wait_ms != nt.serve_wait_ms ||
+        ot.request_timeout_ms != nt.request_timeout_ms ||
+        ot.retry_initial_ms != nt.retry_initial_ms || ot.retry_max_ms != nt.retry_max_ms ||
+        ot.max_waiting != nt.max_waiting) {
+      restart.push_back("evergreen.tes");
     }
   }
   bool deny_changed = next.evergreen.mqtt.deny_list != cfg_.evergreen.mqtt.deny_list;

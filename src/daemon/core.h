@@ -44,6 +44,7 @@
 #include "shadow/shadow_store.h"
 #include "shadow/shadow_sync.h"
 #include "supervisor/function_host.h"
+#include "tes/credential_provider.h"
 
 namespace evg::daemon {
 
@@ -205,6 +206,14 @@ class Core final : public broker::BrokerHooks,
   std::unique_ptr<shadow::ShadowService> shadows_;
   std::unique_ptr<secrets::SecretStore> secret_store_;
   std::unique_ptr<secrets::SecretService> secrets_;
+  // Token exchange (src/tes, core_tes.cc): the credential provider when evergreen.tes is
+  // configured, else an E9 answerer explaining how to configure it. Declared before host_ so they
+  // outlive the IPC server that calls them.
+  void startTes();
+  nlohmann::json tesStatus() const;
+  std::unique_ptr<tes::CredentialProvider> tes_;
+  std::unique_ptr<tes::UnavailableCredentialSource> tes_off_;
+  std::string tes_off_reason_;
   std::unique_ptr<lambda::FunctionHost> host_;
   std::unique_ptr<cloud::CloudClient> cloud_;  // null while evergreen.cloud.enabled is false
   // Shadow cloud sync (SyncShadow: true things) over cloud_; null when cloud_ is. Declared after

@@ -154,6 +154,7 @@ json Core::status() const {
                     {"notFound", s.not_found},
                     {"badRequests", s.bad_requests}};
   }
+  j["tes"] = tesStatus();
   if (host_) {
     json fns = json::array();
     for (const auto& f : host_->functionStatus()) {

@@ -103,14 +103,17 @@ struct IpcCore::Worker {
 };
 
 struct IpcCore::Park {
-  enum class Kind { kResult, kWork };
+  enum class Kind { kResult, kWork, kCredentials };
   Kind kind = Kind::kWork;
   std::string key;  // invocation id (kResult) or function ARN (kWork)
   WorkerId worker = 0;
 };
 
 IpcCore::IpcCore(IpcOptions opts, IpcListener& listener, Log log)
-    : opts_(std::move(opts)), listener_(listener), log_(std::move(log)) {
+    : opts_(std::move(opts)),
+      listener_(listener),
+      log_(std::move(log)),
+      self_(std::make_shared<IpcCore*>(this)) {
   if (!opts_.now_ms) {
     opts_.now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -430,6 +433,7 @@ void IpcCore::cancel(ParkId park) {
   if (it == parks_.end()) return;
   Park p = it->second;
   parks_.erase(it);
+  if (p.kind == Park::Kind::kCredentials) return;  // the late answer is dropped
   if (p.kind == Park::Kind::kResult) {
     auto inv = invocations_.find(p.key);
     if (inv != invocations_.end()) {
@@ -479,6 +483,10 @@ std::optional<HttpResponse> IpcCore::handle(const HttpRequest& req, ParkId park)
       if (req.method == "GET") return handleGetResult(req, arn, park);
     }
     return errorResponse(Status::invalid("unsupported request " + req.method + " " + req.path));
+  }
+  if (path == kCredentialProviderPath || path == "/2016-11-01/credentialprovider") {
+    if (req.method == "GET") return handleCredentials(req, park);
+    return errorResponse(Status::invalid("the credential provider answers GET only"));
   }
   if (path == "/2016-11-01/health/workers") return handleHealth(req);
   if (path == "/2016-11-01/health/functions" && req.method == "GET") {
@@ -731,6 +739,41 @@ HttpResponse IpcCore::handleInitialized(const HttpRequest& req, const std::strin
   HttpResponse r;
   r.status = 200;
   return r;
+}
+
+std::optional<HttpResponse> IpcCore::handleCredentials(const HttpRequest& req, ParkId park) {
+  auto caller = authenticate(req);
+  if (!caller) return errorResponse(caller.status());
+  if (credentials_ == nullptr) {
+    return errorResponse(Status::busy(
+        "no credential provider configured on this core (set evergreen.tes.credentialsEndpoint "
+        "and evergreen.tes.roleAlias in config.json)"));
+  }
+  // The source may answer synchronously (cache) or later; `sync` tells the two apart.
+  struct Pending {
+    bool sync = true;
+    std::optional<HttpResponse> answer;
+  };
+  auto pending = std::make_shared<Pending>();
+  parks_[park] = Park{Park::Kind::kCredentials, "", 0};
+  std::weak_ptr<IpcCore*> weak = self_;
+  credentials_->credentials((*caller)->arn, [pending, weak, park](HttpResponse r) {
+    if (pending->sync) {
+      pending->answer = std::move(r);
+      return;
+    }
+    auto self = weak.lock();
+    if (!self) return;
+    IpcCore* core = *self;
+    if (core->parks_.count(park) == 0) return;  // client went away
+    core->respond(park, std::move(r));
+  });
+  pending->sync = false;
+  if (pending->answer) {
+    parks_.erase(park);
+    return std::move(pending->answer);
+  }
+  return std::nullopt;
 }
 
 HttpResponse IpcCore::handleHealth(const HttpRequest& req) {

@@ -15,6 +15,7 @@
 //   E4/E5 POST functions/{arn}/work      result / handler error of the worker's invocation
 //   E6 PUT  functions/{arn}/initialized  {"Success":bool,"Response":"..."}
 //   E7 GET  health/workers, POST health/workers {"FuncArns":[...]}
+//   E9 GET  credentialprovider/          AWS credentials for the SDKs (ipc/credential_source.h)
 //   Evergreen extension: GET health/functions  per-function queue/drop counters
 // Tokens: every function endpoint needs `Authorization: <worker token>`; missing -> 401,
 // unknown -> 403. E3-E6 also require the token's function to be the ARN in the path. A publish's
@@ -35,6 +36,7 @@
 
 #include "base/log.h"
 #include "base/status.h"
+#include "ipc/credential_source.h"
 #include "ipc/http_types.h"
 #include "ipc/system_services.h"
 
@@ -43,6 +45,8 @@ namespace evg::ipc {
 inline constexpr std::string_view kRouterArn = "arn:aws:lambda:::function:GGRouter";
 inline constexpr std::string_view kShadowArn = "arn:aws:lambda:::function:GGShadowService";
 inline constexpr std::string_view kSecretsArn = "arn:aws:lambda:::function:GGSecretManager:1";
+// E9: what AWS_CONTAINER_CREDENTIALS_FULL_URI points at (under http://127.0.0.1:<port>).
+inline constexpr std::string_view kCredentialProviderPath = "/2016-11-01/credentialprovider/";
 
 using ParkId = uint64_t;
 using WorkerId = uint64_t;
@@ -130,6 +134,9 @@ class IpcCore {
   // GGShadowService / GGSecretManager:1 handlers (not owned; must outlive the core or be reset
   // to nullptr). Without them both answer the "not available" errors (shadow 404, secret 404).
   void setSystemServices(SystemServices* s) { services_ = s; }
+  // E9 answers (not owned; must outlive the core or be reset to nullptr). Without one E9 answers
+  // 503 "no credential provider configured".
+  void setCredentialSource(CredentialSource* s) { credentials_ = s; }
 
   // --- functions ---
   // Adds or updates (timeout, bound) a function. Its queue survives updates.
@@ -188,6 +195,7 @@ class IpcCore {
   HttpResponse handleInitialized(const HttpRequest& req, const std::string& arn);
   HttpResponse handleHealth(const HttpRequest& req);
   HttpResponse handleFunctionHealth() const;
+  std::optional<HttpResponse> handleCredentials(const HttpRequest& req, ParkId park);
   HttpResponse publish(const Worker& caller, const HttpRequest& req);
 
   Result<Worker*> authenticate(const HttpRequest& req);
@@ -207,6 +215,8 @@ class IpcCore {
   Log log_;
   Responder responder_;
   SystemServices* services_ = nullptr;
+  CredentialSource* credentials_ = nullptr;
+  std::shared_ptr<IpcCore*> self_;  // lets late E9 answers find out whether the core still exists
   std::map<std::string, std::unique_ptr<Function>, std::less<>> functions_;
   std::unordered_map<WorkerId, std::unique_ptr<Worker>> workers_;
   std::unordered_map<std::string, WorkerId> tokens_;

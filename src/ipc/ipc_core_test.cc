@@ -444,6 +444,84 @@ TEST_F(IpcCoreTest, UnfetchedResultsAreBounded) {
   EXPECT_EQ(now(get).status, 200);
 }
 
+// E9 seam: a source that answers from a "cache" (sync) or holds the callbacks (async).
+struct FakeCredentials : CredentialSource {
+  void credentials(const std::string& caller, std::function<void(HttpResponse)> done) override {
+    callers.push_back(caller);
+    if (sync) {
+      HttpResponse r;
+      r.body = R"({"AccessKeyId":"AK"})";
+      done(std::move(r));
+    } else {
+      held.push_back(std::move(done));
+    }
+  }
+  bool sync = true;
+  std::vector<std::string> callers;
+  std::vector<std::function<void(HttpResponse)>> held;
+};
+
+TEST_F(IpcCoreTest, CredentialProviderE9TokenChecksAndAnswers) {
+  const std::string path(kCredentialProviderPath);
+  auto a = now(req("GET", path, "tokA"));
+  EXPECT_EQ(a.status, 503);  // no provider configured: a clear error
+  EXPECT_NE(a.body.find("evergreen.tes.credentialsEndpoint"), std::string::npos) << a.body;
+
+  FakeCredentials creds;
+  core_.setCredentialSource(&creds);
+  EXPECT_EQ(now(req("GET", path, "")).status, 401);
+  EXPECT_EQ(now(req("GET", path, "not-a-token")).status, 403);
+  EXPECT_EQ(now(req("POST", path, "tokA")).status, 400);
+  EXPECT_TRUE(creds.callers.empty());
+  a = now(req("GET", path, "tokA"));
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body, R"({"AccessKeyId":"AK"})");
+  ASSERT_EQ(creds.callers.size(), 1u);
+  EXPECT_EQ(creds.callers[0], kA);
+  // Without the trailing slash too (some SDKs normalise the URI).
+  EXPECT_EQ(now(req("GET", "/2016-11-01/credentialprovider", "tokB")).status, 200);
+  EXPECT_EQ(creds.callers[1], kB);
+  // A revoked token (worker gone) is refused.
+  core_.removeWorker(2, "exited");
+  EXPECT_EQ(now(req("GET", path, "tokB")).status, 403);
+
+  // Asynchronous answer: parked, delivered through the responder.
+  creds.sync = false;
+  ParkId p = park(req("GET", path, "tokA"));
+  ParkId gone = park(req("GET", path, "tokA"));
+  core_.cancel(gone);  // its client disconnected
+  ASSERT_EQ(creds.held.size(), 2u);
+  HttpResponse r;
+  r.status = 200;
+  r.body = "late";
+  creds.held[0](r);
+  creds.held[1](r);
+  ASSERT_EQ(answers_.count(p), 1u);
+  EXPECT_EQ(answers_[p].body, "late");
+  EXPECT_EQ(answers_.count(gone), 0u);
+  core_.setCredentialSource(nullptr);
+}
+
+TEST(IpcCoreLifetime, LateCredentialAnswerAfterTheCoreIsGoneIsDropped) {
+  FakeListener l;
+  FakeCredentials creds;
+  creds.sync = false;
+  {
+    IpcCore core(IpcOptions{}, l, Log());
+    core.setResponder([](ParkId, HttpResponse) { FAIL() << "no answer expected"; });
+    core.addFunction({kA, 3000, 0});
+    ASSERT_TRUE(core.addWorker(1, kA, "tok", 1).isOk());
+    core.setCredentialSource(&creds);
+    HttpRequest r;
+    r.method = "GET";
+    r.path = std::string(kCredentialProviderPath);
+    r.headers["authorization"] = "tok";
+    EXPECT_FALSE(core.handle(r, 7).has_value());
+  }
+  ASSERT_EQ(creds.held.size(), 1u);
+  creds.held[0](HttpResponse{});  // must not touch the destroyed core
+}
+
 TEST(Base64Test, RoundTrip) {
   for (const std::string& s :
        std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {

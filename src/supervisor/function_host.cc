@@ -513,6 +513,10 @@ void FunctionHost::setSystemServices(ipc::SystemServices* services) {
   impl_->core->setSystemServices(services);
 }
 
+void FunctionHost::setCredentialSource(ipc::CredentialSource* source) {
+  impl_->core->setCredentialSource(source);
+}
+
 std::vector<FunctionStatus> FunctionHost::functionStatus() const {
   std::vector<FunctionStatus> out;
   for (const auto& s : impl_->core->stats()) {

@@ -154,6 +154,9 @@ class FunctionHost : private ipc::IpcListener {
   // Answers the SDK's GGShadowService / GGSecretManager:1 calls (not owned; nullptr = the
   // built-in "not available" errors). See src/ipc/system_services.h.
   void setSystemServices(ipc::SystemServices* services);
+  // Answers E9, the credential provider of the AWS SDKs (not owned; nullptr = 503 "no credential
+  // provider configured"). See src/ipc/credential_source.h and src/tes.
+  void setCredentialSource(ipc::CredentialSource* source);
 
   std::vector<FunctionStatus> functionStatus() const;
   std::vector<WorkerStatus> workerStatus() const;

@@ -186,6 +186,10 @@ std::vector<std::string> workerEnvironment(const functions::FunctionSpec& spec,
   env["ROUTER_FUNCTION_ARN"] = "arn:aws:lambda:::function:GGRouter";
   env["SECRETS_MANAGER_FUNCTION_ARN"] = "arn:aws:lambda:::function:GGSecretManager:1";
   env["GG_DAEMON_PORT"] = std::to_string(in.ipc_port);
+  // E9 (token exchange): the AWS SDKs' container-credentials provider sends the worker token.
+  // 127.0.0.1, not localhost: every SDK allows it and containers share the host's network.
+  env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] =
+      "http://127.0.0.1:" + std::to_string(in.ipc_port) + "/2016-11-01/credentialprovider/";
   env["ENCODING_TYPE"] = std::string(functions::encodingName(spec.encoding));
   env["GGC_MAX_INTERFACE_VERSION"] = "1.5";
   env["LOG_LEVEL"] = in.log_level;

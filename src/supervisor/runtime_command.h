@@ -62,7 +62,8 @@ struct WorkerEnvInputs {
 
 // The complete environment ("K=V") of a worker: the function's Variables first, then the host's
 // `extra`, then the reserved v1 variables, which always win (MY_FUNCTION_ARN,
-// AWS_CONTAINER_AUTHORIZATION_TOKEN, GG_DAEMON_PORT, *_FUNCTION_ARN, ENCODING_TYPE,
+// AWS_CONTAINER_AUTHORIZATION_TOKEN, GG_DAEMON_PORT, AWS_CONTAINER_CREDENTIALS_FULL_URI
+// (http://127.0.0.1:<port>/2016-11-01/credentialprovider/), *_FUNCTION_ARN, ENCODING_TYPE,
 // GGC_MAX_INTERFACE_VERSION=1.5, LOG_LEVEL, _GG_LOG_FD_*, AWS_REGION, AWS_IOT_THING_NAME,
 // EVERGREEN_FUNCTION_TIMEOUT_MS, EVERGREEN_MEMORY_LIMIT_MB, PYTHONPATH, ...).
 std::vector<std::string> workerEnvironment(const functions::FunctionSpec& spec,

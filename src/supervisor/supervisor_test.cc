@@ -413,6 +413,8 @@ TEST(RuntimeCommandTest, EnvironmentHasReservedVariablesThatWin) {
   EXPECT_TRUE(has("USER_VAR=x"));
   EXPECT_TRUE(has("AWS_CONTAINER_AUTHORIZATION_TOKEN=tok"));
   EXPECT_TRUE(has("GG_DAEMON_PORT=8123"));
+  EXPECT_TRUE(has(
+      "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:8123/2016-11-01/credentialprovider/"));
   EXPECT_TRUE(has("ENCODING_TYPE=binary"));
   EXPECT_TRUE(has("GGC_MAX_INTERFACE_VERSION=1.5"));
   EXPECT_TRUE(has("ROUTER_FUNCTION_ARN=arn:aws:lambda:::function:GGRouter"));
@@ -422,6 +424,7 @@ TEST(RuntimeCommandTest, EnvironmentHasReservedVariablesThatWin) {
   EXPECT_TRUE(has("_GG_LOG_FD_ERROR=2"));
   EXPECT_TRUE(has("_GG_LOG_FD_TRACE=6"));
   EXPECT_TRUE(has("AWS_REGION=eu-west-1"));
+  EXPECT_TRUE(has("AWS_DEFAULT_REGION=eu-west-1"));
   EXPECT_TRUE(has("AWS_IOT_THING_NAME=Core"));
   EXPECT_TRUE(has("EVERGREEN_FUNCTION_TIMEOUT_MS=2500"));
   EXPECT_TRUE(has("EVERGREEN_MEMORY_LIMIT_MB=32"));
