@@ -78,6 +78,7 @@ grep -q "unbound variable" "$TMP/run.log" && fail "run-example.sh printed 'unbou
 echo "smoke-example: core is up"
 
 # Dashboard device subscribes; Sensor device publishes until both answers arrived (bounded).
+: >"$TMP/dashboard.out"
 mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -i Dashboard -t test/topic_results -t echo/out -v \
   >"$TMP/dashboard.out" 2>"$TMP/dashboard.err" &
 SUB=$!
@@ -103,6 +104,12 @@ done
 kill "$SUB" 2>/dev/null || true
 wait "$SUB" 2>/dev/null || true
 echo "smoke-example: SeedExample and Echo answered the Sensor"
+# On a host with v1's ggc_user (setup.sh creates it) the functions ran as ggc_user.
+if getent passwd ggc_user >/dev/null; then
+  pgrep -u ggc_user -f "lambda_runtime.py --handler=echo.handler" >/dev/null ||
+    fail "the Echo worker does not run as ggc_user"
+  echo "smoke-example: functions run as ggc_user"
+fi
 
 # Ctrl-C: the core must exit 0 within a bounded time.
 kill -INT "$PID"
