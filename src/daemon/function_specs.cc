@@ -50,13 +50,37 @@ void applyDefaultIdentity(functions::FunctionSpec& spec, const SpecOptions& opts
 
 // The worker's identity must be able to list and search its code directory (the directories
 // above it are reached through a descriptor or a bind mount).
+void makeWorldReadable(const std::string& dir) {
+  std::error_code ec;
+  auto add = [](const fs::path& p, bool dir_or_exec) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return;
+    mode_t m = st.st_mode & 07777;
+    m |= S_IRGRP | S_IROTH;
+    if (dir_or_exec || (m & S_IXUSR) != 0) m |= S_IXGRP | S_IXOTH;
+    ::chmod(p.c_str(), m);
+  };
+  add(dir, true);
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    add(it->path(), it->is_directory(ec));
+  }
+}
+
 Status checkCodeAccess(const functions::FunctionSpec& s, const SpecOptions& opts,
-                       const std::string& where) {
+                       const std::string& root_dir, const std::string& where) {
   if (opts.core_uid != 0 || !s.run_as_uid || *s.run_as_uid == 0 || s.code_dir.empty()) {
     return Status::ok();
   }
   uint32_t gid = s.run_as_gid.value_or(opts.core_gid);
   if (supervisor::canReadDir(s.code_dir, *s.run_as_uid, gid)) return Status::ok();
+  // The function store's own copy (a zip unpacked in a 0700 temp dir, a --code-dir copied with
+  // its modes): made readable (o+rX) as v1 made the code it unpacked readable by ggc_user.
+  // Nothing outside the root's store is changed.
+  std::string store = fs::path(root_dir + "/functions").lexically_normal().string() + "/";
+  if (!root_dir.empty() && fs::path(s.code_dir).lexically_normal().string().rfind(store, 0) == 0) {
+    makeWorldReadable(s.code_dir);
+    if (supervisor::canReadDir(s.code_dir, *s.run_as_uid, gid)) return Status::ok();
+  }
   struct stat st {};
   ::stat(s.code_dir.c_str(), &st);
   char mode[8];
@@ -243,7 +267,7 @@ Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
                                ".FunctionConfiguration.Environment.Execution.RunAs: gid 0 "
                                "needs runtime.allowFunctionsToRunAsRoot \"yes\" in config.json");
     }
-    EVG_RETURN_IF_ERROR(checkCodeAccess(s, opts, where));
+    EVG_RETURN_IF_ERROR(checkCodeAccess(s, opts, cfg.root_dir, where));
     specs.push_back(std::move(s));
   }
   return specs;

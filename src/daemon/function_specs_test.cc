@@ -77,10 +77,33 @@ TEST_F(FunctionSpecsTest, WithGgcUserFunctionsRunAsItUnlessRunAsSaysOtherwise) {
   EXPECT_EQ((*s)[0].run_as_gid, 65534u);
 }
 
-TEST_F(FunctionSpecsTest, UnreadableCodeDirectoryIsRefusedNamingFunctionUidAndPath) {
+TEST_F(FunctionSpecsTest, StoreCodeIsMadeReadableForTheRunAsIdentity) {
   SpecOptions o;
   o.default_identity = RunAsIdentity{4321, 4322};
   o.core_uid = 0;
+  fs::create_directories(code_dir_ + "/sub");
+  std::ofstream(code_dir_ + "/sub/tool") << "#!/bin/sh\n";
+  ASSERT_EQ(chmod((code_dir_ + "/sub/tool").c_str(), 0700), 0);
+  ASSERT_EQ(chmod((code_dir_ + "/sub").c_str(), 0700), 0);
+  ASSERT_EQ(chmod(code_dir_.c_str(), 0700), 0);
+  auto s = specs({{"IsolationMode", "NoContainer"}}, o);
+  ASSERT_TRUE(s.isOk()) << s.status().toString();
+  auto mode = [](const std::string& p) {
+    struct stat st {};
+    ::stat(p.c_str(), &st);
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(mode(code_dir_), 0755u);
+  EXPECT_EQ(mode(code_dir_ + "/sub"), 0755u);
+  EXPECT_EQ(mode(code_dir_ + "/sub/tool"), 0755u);
+  EXPECT_EQ(mode(code_dir_ + "/fn.py") & 0044u, 0044u);
+}
+
+TEST_F(FunctionSpecsTest, UnreadableCodeOutsideTheStoreIsRefusedNamingFunctionUidAndPath) {
+  SpecOptions o;
+  o.default_identity = RunAsIdentity{4321, 4322};
+  o.core_uid = 0;
+  cfg_.root_dir = "/elsewhere";  // the code is not this root's store copy: never chmodded
   ASSERT_EQ(chmod(code_dir_.c_str(), 0700), 0);
   auto s = specs({{"IsolationMode", "NoContainer"}}, o);
   ASSERT_FALSE(s.isOk());

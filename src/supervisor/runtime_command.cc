@@ -285,6 +285,7 @@ std::vector<std::string> workerEnvironment(const functions::FunctionSpec& spec,
   env["AWS_IOT_THING_NAME"] = in.thing_name;
   env["STREAM_MANAGER_SERVER_PORT"] = std::to_string(in.stream_manager_port);
   env["AWS_GG_RESOURCE_PREFIX"] = spec.code_dir;
+  env["EVERGREEN_CODE_DIR"] = spec.code_dir;  // the Node runtime's code dir (not its cwd's path)
   env["EVERGREEN_FUNCTION_TIMEOUT_MS"] = std::to_string(spec.timeout_ms);
   env["EVERGREEN_MEMORY_LIMIT_MB"] = std::to_string(spec.memory_kb / 1024);
   env["PYTHONPATH"] = spec.code_dir + ":" + paths.runtime_dir + "/python/lib";

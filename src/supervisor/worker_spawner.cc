@@ -85,6 +85,7 @@ Result<WorkerHandle> NoContainerSpawner::spawn(const SpawnSpec& spec) {
     }
     if (switch_identity && self == 0) {
       gid_t g = target_gid;
+      childOwnLogPipes(target_uid, g);
       if (setgroups(1, &g) != 0) childFail(sfd, kSpawnStepSetgroups);
       if (setgid(g) != 0) childFail(sfd, kSpawnStepSetgid);
       if (setuid(target_uid) != 0) childFail(sfd, kSpawnStepSetuid);
