@@ -3,7 +3,6 @@
 the invocation id; RequestResponse {FunctionError, StatusCode, Payload}) and the secrets error
 path. The SDK finds aws-greengrass-common-js / aws-greengrass-ipc-sdk-js through NODE_PATH."""
 
-import glob
 import json
 import os
 import re
@@ -57,14 +56,8 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 def test_the_bundled_genuine_sdk_is_the_one_loaded(genuine_core):
     r = op(genuine_core, op="whoami")
-    # The function store copied the code (with its node_modules) into the core's root. A worker
-    # whose RunAs identity (ggc_user) cannot search the root's ancestors reaches its code through
-    # /proc/self/fd/<n> (src/supervisor/dir_access.h): map that back to the store copy.
-    m = re.match(r"/proc/self/fd/\d+/(.*)", r["sdk"])
-    if m:
-        found = glob.glob(os.path.join(genuine_core.root, "functions", "*", "code", "*", m.group(1)))
-        assert found, r  # code/latest and code/<version> hold the same files
-        r["sdk"] = found[0]
+    # The function store copied the code (with its node_modules) into the core's root.
+    r["sdk"] = lh.store_path(genuine_core, r["sdk"])
     assert r["sdk"].startswith(genuine_core.root), r
     assert r["sdk"].endswith("/node_modules/aws-greengrass-core-sdk/index.js"), r
     assert r["version"] == "1.5"
