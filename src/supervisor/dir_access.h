@@ -13,8 +13,10 @@
 
 namespace evg::supervisor {
 
-constexpr int kFirstDirFd = 7;    // fds 0..6: /dev/null and the six log pipes
-constexpr size_t kMaxDirFds = 8;  // fds 7..14 (the exec-status pipe sits at 16 or above)
+// fds 0..6: /dev/null and the six log pipes; 7: the worker's token (kTokenFd); the exec-status
+// pipe sits at 16 or above.
+constexpr int kFirstDirFd = 8;
+constexpr size_t kMaxDirFds = 7;  // fds 8..14
 
 // Whether uid:gid (no supplementary groups, as the spawners set them) may search every
 // directory from "/" down to `dir` inclusive (mode bits; uid 0 always may). On false, *blocking
