@@ -46,7 +46,6 @@ Result<WorkerHandle> NoContainerSpawner::spawn(const SpawnSpec& spec) {
   // Directories the target identity cannot reach by path (a root under a 0700 directory) are
   // opened by the child while still root and named as /proc/self/fd/<n> (dir_access.h).
   std::vector<std::string> argv_s = spec.argv, env_s = spec.env, dir_fds;
-  gid_t target_gid = spec.gid ? static_cast<gid_t>(*spec.gid) : getegid();
   if (switch_identity && self == 0 && target_uid != 0) {
     dir_fds = planDirFds(&argv_s, &env_s, target_uid, target_gid);
   }
