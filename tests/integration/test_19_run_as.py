@@ -49,7 +49,10 @@ def worker_uids(arn_prefix):
                 env = f.read().split(b"\0")
             arn = next((e[len(b"MY_FUNCTION_ARN="):].decode() for e in env if e.startswith(b"MY_FUNCTION_ARN=")), None)
             if arn and arn.startswith(arn_prefix):
-                uids[arn] = os.stat(f"/proc/{pid}").st_uid
+                # /proc/<pid> of a non-dumpable worker is owned by root: read its real uid.
+                with open(f"/proc/{pid}/status") as f:
+                    uid = next(l for l in f if l.startswith("Uid:")).split()[1]
+                uids[arn] = int(uid)
         except OSError:
             continue
     return uids
