@@ -37,4 +37,12 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
   systemctl disable --now prometheus || true
 fi
+# v1's installer set up ggc_user/ggc_group (system user and group, no login shell, no home):
+# functions without RunAs run as them, on every real v1 host; CI runs the suite that way too.
+if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  getent group ggc_group >/dev/null || $SUDO groupadd --system ggc_group
+  getent passwd ggc_user >/dev/null || $SUDO useradd --system --gid ggc_group --no-create-home \
+    --home-dir /nonexistent --shell /usr/sbin/nologin ggc_user
+fi
 echo "setup: all packages present"

@@ -16,6 +16,9 @@ echo "== black-box integration tests (pytest; the runtime tests ran under ctest)
 # The real Debian interpreter: the python3 first on PATH may be a shim without pytest/paho.
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
+echo "== README command 1 (scripts/run-example.sh) smoke test"
+bash scripts/smoke-example.sh
+
 if [ -x fuzz/run.sh ]; then
   echo "== fuzz (bounded)"
   bash fuzz/run.sh "${FUZZ_SECONDS:-20}"  # seconds per target (5 targets)

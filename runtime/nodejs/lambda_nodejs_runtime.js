@@ -384,7 +384,9 @@ function ensureNodePath(env) {
 
 function main(argv, env) {
     ensureNodePath(env);
-    const codeDir = process.cwd();
+    // EVERGREEN_CODE_DIR: how this worker reaches its code (the cwd's real path may sit below a
+    // directory its RunAs identity cannot search; see src/supervisor/dir_access.h).
+    const codeDir = env.EVERGREEN_CODE_DIR || process.cwd();
     pinRuntimeSideModules(!fs.existsSync(path.join(codeDir, 'node_modules', 'aws-greengrass-core-sdk')));
     const common = require('aws-greengrass-common-js');
     const IPCClient = require('aws-greengrass-ipc-sdk-js');

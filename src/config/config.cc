@@ -279,6 +279,16 @@ Status parseEvergreenRuntime(const json& j, const std::string& path, EvergreenRu
   EVG_RETURN_IF_ERROR(r.integer("containerTmpSizeMb", 1, 65536, &o->container_tmp_size_mb));
   EVG_RETURN_IF_ERROR(r.integer("containerPidsMax", 8, 1 << 22, &o->container_pids_max));
   EVG_RETURN_IF_ERROR(r.integer("maxWorkQueueBytes", 1024, INT64_MAX, &o->max_work_queue_bytes));
+  EVG_RETURN_IF_ERROR(r.boolean("restartFunctionsOnDeploy", &o->restart_functions_on_deploy));
+  std::vector<std::pair<std::string, std::string>> interp;
+  EVG_RETURN_IF_ERROR(r.stringMap("interpreters", &interp));
+  for (const auto& [id, exe] : interp) {
+    if (id.empty() || exe.empty() || exe[0] != '/') {
+      return fieldError(r.path("interpreters") + "." + id,
+                        "expected an absolute interpreter path, got " + describeJson(json(exe)));
+    }
+    o->interpreters[id] = exe;
+  }
   return r.rejectUnknown();
 }
 

@@ -9,6 +9,7 @@
 // pkcs11: key URIs yield Unsupported naming the path. No exceptions escape.
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -118,6 +119,12 @@ struct EvergreenRuntimeOptions {
   int container_tmp_size_mb = 64;  // each container's private /tmp (tmpfs) and /dev/shm bound
   int container_pids_max = 512;    // pids limit per worker cgroup
   int64_t max_work_queue_bytes = 33554432;  // payload bytes queued per function (invokes)
+  // Runtime id -> interpreter (absolute path), e.g. {"python3.7": "/opt/py37/bin/python3.7"}:
+  // wins over the interpreter Evergreen would choose (src/supervisor/runtime_command.h).
+  std::map<std::string, std::string> interpreters;
+  // v1 restarted every function (pinned ones included) on each deployment; Evergreen keeps the
+  // workers of functions a deployment leaves unchanged. true: v1's behaviour.
+  bool restart_functions_on_deploy = false;
 };
 
 // "evergreen.metrics": GET /metrics (Prometheus) and /health on a loopback-only HTTP port

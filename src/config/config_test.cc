@@ -422,6 +422,26 @@ TEST(ConfigTest, EvergreenTesBlock) {
   bad(R"({"roleAlias2": "x"})", "evergreen.tes.roleAlias2: unknown field");
 }
 
+TEST(ConfigTest, RuntimeInterpretersAndRestartOnDeploy) {
+  json j = minimal();
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_TRUE(r->evergreen.runtime.interpreters.empty());
+  EXPECT_FALSE(r->evergreen.runtime.restart_functions_on_deploy);
+  j["evergreen"] = json::parse(R"({"runtime": {"restartFunctionsOnDeploy": true,
+    "interpreters": {"python3.7": "/opt/py37/bin/python3.7"}}})");
+  r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_TRUE(r->evergreen.runtime.restart_functions_on_deploy);
+  EXPECT_EQ(r->evergreen.runtime.interpreters.at("python3.7"), "/opt/py37/bin/python3.7");
+  j["evergreen"]["runtime"]["interpreters"]["python3.8"] = "python3.8";  // not absolute
+  r = parseConfig(j, "/gg");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("evergreen.runtime.interpreters.python3.8"),
+            std::string::npos)
+      << r.status().message();
+}
+
 TEST(ConfigTest, DefaultConfigJsonIsValid) {
   DefaultConfigOptions o;
   o.thing_name = "dev-core";

@@ -681,6 +681,7 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
                       CAP_SYS_TIME, CAP_SYS_PTRACE}) {
         prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
       }
+      supervisor::childOwnLogPipes(uid, gid);
       if (setgroups(groups.size(), groups.data()) != 0)
         childFail(sfd, supervisor::kSpawnStepSetgroups);
       if (setgid(gid) != 0) childFail(sfd, supervisor::kSpawnStepSetgid);

@@ -17,6 +17,7 @@
 #include "certs/certs.h"
 #include "config/config.h"
 #include "daemon/control.h"
+#include "daemon/core.h"
 #include "daemon/daemon.h"
 #include "daemon/deploy_history.h"
 #include "daemon/logs_cli.h"
@@ -281,6 +282,24 @@ int cmdRollback(const Args& a, const std::string& root, std::ostream& out, std::
   return kExitOk;
 }
 
+// Every check a running core makes before activating `j`, against this root's config.json (or
+// the defaults a fresh root gets) and function store: a staged group must be one the core will
+// activate at its next start.
+Result<std::vector<std::string>> validateStaged(const RootPaths& paths, const nlohmann::json& j) {
+  Result<config::CoreConfig> cfg =
+      std::filesystem::exists(paths.config_file)
+          ? config::loadConfigFile(paths.config_file, paths.root)
+          : config::parseConfig(config::defaultConfigJson(), paths.root);
+  if (!cfg) return cfg.status().withContext(paths.config_file + ": ");
+  LogOptions lo;
+  lo.to_stderr = false;
+  lo.level = LogLevel::kFatal;
+  Logger logger(lo);
+  boost::asio::io_context io(1);
+  Core core(io, paths, std::move(cfg).value(), logger);
+  return core.validateGroup(j);
+}
+
 int cmdDeploy(const Args& a, std::ostream& out, std::ostream& err) {
   auto root = flag(a, "root");
   if (root && flag(a, "rollback")) return cmdRollback(a, *root, out, err);
@@ -344,12 +363,19 @@ int cmdDeploy(const Args& a, std::ostream& out, std::ostream& err) {
       err << "evergreen deploy: " << resp.status().message() << "\n";
       return kExitFailure;
     }
+    auto checked = validateStaged(paths, j);
+    if (!checked) {
+      err << "group rejected (no core running, nothing staged): " << checked.status().message()
+          << "\n";
+      return kExitInvalid;
+    }
     Status s = writeFileAtomic(paths.group_file, j.dump(2) + "\n");
     if (!s) {
       err << "evergreen deploy: " << s.message() << "\n";
       return kExitFailure;
     }
-    out << "no core is running: group staged at " << paths.group_file
+    for (const auto& w : *checked) err << "warning: " << w << "\n";
+    out << "no core is running: group validated and staged at " << paths.group_file
         << "; it becomes active when the core starts\n";
     return kExitStaged;
   }

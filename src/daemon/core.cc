@@ -15,6 +15,7 @@
 #include "container/container_spawner.h"
 #include "daemon/function_specs.h"
 #include "discovery/discovery.h"
+#include "secrets/secrets_cli.h"
 
 namespace evg::daemon {
 
@@ -159,6 +160,8 @@ Status Core::start() {
   ho.max_work_bytes = static_cast<size_t>(cfg_.evergreen.runtime.max_work_queue_bytes);
   ho.max_concurrent = static_cast<size_t>(cfg_.runtime.max_concurrent_limit);
   ho.allow_root = cfg_.runtime.allow_functions_to_run_as_root;
+  ho.interpreters = cfg_.evergreen.runtime.interpreters;
+  ho.restart_functions_on_deploy = cfg_.evergreen.runtime.restart_functions_on_deploy;
   ho.stop_grace_ms = 1000;  // SIGTERM of the core completes within 2 s
   ho.log_level = std::string(logLevelName(cfg_.evergreen.log.level));
   ho.worker_registry_dir = paths_.run_dir + "/workers";  // leftovers of a kill -9 are swept
@@ -371,13 +374,33 @@ Result<Core::Prepared> Core::prepare(const json& group_json) const {
   std::vector<std::string> warnings;
   auto specs = functionSpecsForGroup(*g, *store_, cfg_, &warnings);
   if (!specs) return specs.status();
-  for (const auto& w : warnings) log_.warn(w);
+  for (const auto& c : g->connectors) {
+    warnings.push_back("ConnectorDefinitionVersion.Connectors[Id=" + c.id + "]: connector " +
+                       c.arn +
+                       " is not supported by Evergreen: it is not run and messages routed to it "
+                       "are dropped");
+  }
   std::vector<std::string> versions;
   for (const auto& f : g->functions) {
     if (f.parsed.region.empty() && f.parsed.account.empty()) continue;  // system functions
     if (auto r = store_->resolve(f.arn)) versions.push_back(r->version.arn);
   }
-  return Prepared{std::move(g).value(), std::move(specs).value(), std::move(versions)};
+  return Prepared{std::move(g).value(), std::move(specs).value(), std::move(versions),
+                  std::move(warnings)};
+}
+
+supervisor::RuntimePaths Core::runtimePaths() const {
+  supervisor::RuntimePaths p;
+  p.runtime_dir = findRuntimeDir();
+  p.interpreters = cfg_.evergreen.runtime.interpreters;
+  return p;
+}
+
+Result<std::vector<std::string>> Core::validateGroup(const json& group_json) const {
+  auto p = prepare(group_json);
+  if (!p) return p.status();
+  EVG_RETURN_IF_ERROR(supervisor::validateSpecs(p->specs, runtimePaths()));
+  return std::move(p->warnings);
 }
 
 Status Core::activate(Prepared p) {
@@ -385,6 +408,8 @@ Status Core::activate(Prepared p) {
   if (!revoked) return revoked.status().withContext(paths_.revoked_file + ": ");
   // Functions first: the host validates the whole set before changing anything.
   if (host_) EVG_RETURN_IF_ERROR(host_->deploy(std::move(p.specs)));
+  for (const auto& w : p.warnings) log_.warn(w);
+  connector_drops_.clear();
   auto next = std::make_shared<const GroupPolicy>(std::move(p.group), std::move(revoked).value(),
                                                   policyOptions());
   swapPolicy(next, false);
@@ -466,6 +491,7 @@ void Core::deploy(json group_json, DeployMeta meta, std::function<void(Result<js
                       {"subscriptions", prepared->group.subscriptions.size()},
                       {"devices", prepared->group.devices.size()},
                       {"functions", prepared->group.functions.size()}};
+      if (!prepared->warnings.empty()) summary["warnings"] = prepared->warnings;
       std::string file_text = group::toJson(prepared->group).dump(2) + "\n";
       Status a = activate(std::move(prepared).value());
       if (!a) {
@@ -750,6 +776,12 @@ void Core::route(const group::Endpoint& source, const broker::Message& msg) {
         break;
       case group::Endpoint::Kind::kConnector:
         ++counters_.pending_connector;
+        if (connector_drops_[t.id]++ == 0) {
+          log_.warn("connector " + t.id + " is not supported: message from " + source.toString() +
+                    " on '" + msg.topic +
+                    "' dropped (first drop for this connector; the next ones are only counted, "
+                    "see `evergreen status` connectors)");
+        }
         break;
     }
   });
@@ -839,12 +871,15 @@ Status Core::startServices() {
       },
       Log(&logger_, "GGShadowService"));
   // Secrets: DIR/var/secrets/secrets.json, data key wrapped with the SecretsManager principal's
-  // RSA key, or DIR/certs/secrets.key (generated) when none is configured.
+  // RSA key when it exists, else with DIR/certs/secrets.key (generated, 0600): see
+  // secrets::chooseSecretsKey.
+  auto sp =
+      secrets::chooseSecretsKey(paths_.root + "/var/secrets/secrets.json",
+                                cfg_.crypto.secrets_key_path, paths_.certs_dir + "/secrets.key");
   secrets::SecretStoreOptions so;
-  so.path = paths_.root + "/var/secrets/secrets.json";
-  so.key_path = cfg_.crypto.secrets_key_path.empty() ? paths_.certs_dir + "/secrets.key"
-                                                     : cfg_.crypto.secrets_key_path;
-  so.create_key = cfg_.crypto.secrets_key_path.empty();
+  so.path = sp.store_path;
+  so.key_path = sp.key_path;
+  so.create_key = !sp.key_configured;
   auto ss = secrets::SecretStore::open(so);
   if (!ss) {
     log_.error("secrets unavailable (get_secret_value answers 500): " + ss.status().message());

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -45,6 +46,7 @@
 #include "shadow/shadow_sync.h"
 #include "supervisor/function_host.h"
 #include "tes/credential_provider.h"
+#include "supervisor/runtime_command.h"
 
 namespace evg::daemon {
 
@@ -111,6 +113,11 @@ class Core final : public broker::BrokerHooks,
   bool ready() const { return started_ && !stopping_; }
   // The metrics port actually bound (0 = off).
   uint16_t metricsPort() const { return metrics_ ? metrics_->port() : 0; }
+  // Every check of a deployment (schema, GGCloudSpooler settings, functions resolved in this
+  // root's store for the core's account, runtimes and interpreters, code directories) without
+  // activating anything: what `evergreen deploy` runs before staging a group for a core that is
+  // not running. Returns the deployment's warnings (e.g. connectors not supported).
+  Result<std::vector<std::string>> validateGroup(const nlohmann::json& group_json) const;
 
   // broker::BrokerHooks
   std::optional<std::string> identityForCertificate(std::string_view sha256_hex) override;
@@ -158,6 +165,7 @@ class Core final : public broker::BrokerHooks,
     group::Group group;
     std::vector<functions::FunctionSpec> specs;
     std::vector<std::string> function_versions;  // resolved version ARNs (history)
+    std::vector<std::string> warnings;  // logged at WARN and returned in the deploy output
   };
   // core_deploy.cc: the history record of a prepared group (hash of the canonical JSON).
   static DeploymentRecord describe(const Prepared& p, const std::string& source,
@@ -171,6 +179,8 @@ class Core final : public broker::BrokerHooks,
   // Control ops rollback / reset; false when `op` is not one of them.
   bool handleDeploymentControl(const std::string& op, const nlohmann::json& req,
                                ControlServer::Reply& reply);
+  // The runtimes' locations and interpreters (config.json evergreen.runtime.interpreters).
+  supervisor::RuntimePaths runtimePaths() const;
   // Blocking half of a deployment (parse, validate, resolve functions): runs on pool_.
   Result<Prepared> prepare(const nlohmann::json& group_json) const;
   // Loop half: deploy functions (validated all-or-nothing by the host), swap the policy.
@@ -225,6 +235,9 @@ class Core final : public broker::BrokerHooks,
   std::string deploy_in_progress_;          // what is being deployed; empty: none
   std::shared_ptr<const GroupPolicy> policy_;
   RouteCounters counters_;
+  // Connectors are not supported: messages routed to one are dropped, counted per connector ARN;
+  // the first drop per connector (per deployment) is logged.
+  std::map<std::string, uint64_t> connector_drops_;
   bool stopping_ = false;
   bool started_ = false;
   // evergreen.metrics.port != 0: the loopback HTTP endpoint (src/metrics).

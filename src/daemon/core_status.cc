@@ -82,6 +82,15 @@ json Core::status() const {
     j["router"]["messagesIn"] = std::move(in);
     j["router"]["messagesOut"] = std::move(out);
   }
+  json connectors = json::array();
+  for (const auto& c : policy_->group().connectors) {
+    auto it = connector_drops_.find(c.arn);
+    connectors.push_back({{"id", c.id},
+                          {"arn", c.arn},
+                          {"status", "not supported"},
+                          {"dropped", it == connector_drops_.end() ? 0 : it->second}});
+  }
+  j["connectors"] = std::move(connectors);
   if (cloud_) {
     const auto& c = cloud_->stats();
     const auto& d = cloud_->drainStats();

@@ -5,14 +5,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #include "base/host_paths.h"
+#include "supervisor/dir_access.h"
 
 namespace evg::daemon {
 
 namespace fs = std::filesystem;
+
+constexpr const char* kExecutableRuntime = "arn:aws:greengrass:::runtime/function/executable";
 
 std::string findRuntimeDir() {
   if (const char* env = std::getenv("EVERGREEN_RUNTIME_DIR"); env != nullptr && *env != '\0') {
@@ -27,16 +31,65 @@ std::string findRuntimeDir() {
   return EVG_SOURCE_RUNTIME_DIR;
 }
 
+std::optional<RunAsIdentity> lookupGgcIdentity() {
+  struct passwd* pw = ::getpwnam("ggc_user");
+  if (pw == nullptr) return std::nullopt;
+  RunAsIdentity id{pw->pw_uid, pw->pw_gid};
+  if (struct group* gr = ::getgrnam("ggc_group"); gr != nullptr) id.gid = gr->gr_gid;
+  return id;
+}
+
 namespace {
 
 // v1 runs functions as ggc_user/ggc_group by default; use them when the host has them.
-void applyDefaultIdentity(functions::FunctionSpec& spec) {
-  if (spec.run_as_uid) return;
-  struct passwd* pw = ::getpwnam("ggc_user");
-  if (pw != nullptr) {
-    spec.run_as_uid = pw->pw_uid;
-    spec.run_as_gid = pw->pw_gid;
+void applyDefaultIdentity(functions::FunctionSpec& spec, const SpecOptions& opts) {
+  if (spec.run_as_uid || !opts.default_identity) return;
+  spec.run_as_uid = opts.default_identity->uid;
+  if (!spec.run_as_gid) spec.run_as_gid = opts.default_identity->gid;
+}
+
+// The worker's identity must be able to list and search its code directory (the directories
+// above it are reached through a descriptor or a bind mount).
+void makeWorldReadable(const std::string& dir) {
+  std::error_code ec;
+  auto add = [](const fs::path& p, bool dir_or_exec) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return;
+    mode_t m = st.st_mode & 07777;
+    m |= S_IRGRP | S_IROTH;
+    if (dir_or_exec || (m & S_IXUSR) != 0) m |= S_IXGRP | S_IXOTH;
+    ::chmod(p.c_str(), m);
+  };
+  add(dir, true);
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    add(it->path(), it->is_directory(ec));
   }
+}
+
+Status checkCodeAccess(const functions::FunctionSpec& s, const SpecOptions& opts,
+                       const std::string& root_dir, const std::string& where) {
+  if (opts.core_uid != 0 || !s.run_as_uid || *s.run_as_uid == 0 || s.code_dir.empty()) {
+    return Status::ok();
+  }
+  uint32_t gid = s.run_as_gid.value_or(opts.core_gid);
+  if (supervisor::canReadDir(s.code_dir, *s.run_as_uid, gid)) return Status::ok();
+  // The function store's own copy (a zip unpacked in a 0700 temp dir, a --code-dir copied with
+  // its modes): made readable (o+rX) as v1 made the code it unpacked readable by ggc_user.
+  // Nothing outside the root's store is changed.
+  std::string store = fs::path(root_dir + "/functions").lexically_normal().string() + "/";
+  if (!root_dir.empty() && fs::path(s.code_dir).lexically_normal().string().rfind(store, 0) == 0) {
+    makeWorldReadable(s.code_dir);
+    if (supervisor::canReadDir(s.code_dir, *s.run_as_uid, gid)) return Status::ok();
+  }
+  struct stat st {};
+  ::stat(s.code_dir.c_str(), &st);
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return Status::forbidden(where + ": function " + s.arn + " runs as uid " +
+                           std::to_string(*s.run_as_uid) + " gid " + std::to_string(gid) +
+                           ", which cannot read its code directory " + s.code_dir + " (mode " +
+                           mode + ", owner uid " + std::to_string(st.st_uid) +
+                           "): make it readable (o+rx) or set RunAs");
 }
 
 // ResourceAccessPolicies -> ResourceMount values (GreengrassContainer functions only).
@@ -119,7 +172,7 @@ Status attachResources(const group::Group& g, const group::FunctionEnvironment& 
 
 Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
     const group::Group& g, const functions::FunctionStore& store, const config::CoreConfig& cfg,
-    std::vector<std::string>* warnings) {
+    std::vector<std::string>* warnings, const SpecOptions& opts) {
   std::vector<functions::FunctionSpec> specs;
   for (const auto& f : g.functions) {
     std::string where = "Functions[Id=" + f.id + "]";
@@ -144,13 +197,13 @@ Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
       if (c.function_runtime_override && !c.function_runtime_override->empty()) {
         s.runtime = *c.function_runtime_override;
       }
-      if (c.executable && !c.executable->empty() &&
-          s.runtime == "arn:aws:greengrass:::runtime/function/executable") {
+      if (c.executable && !c.executable->empty() && s.runtime == kExecutableRuntime) {
         s.handler = *c.executable;
       }
       if (c.encoding_type)
         s.encoding = *c.encoding_type == "binary" ? functions::Encoding::kBinary
                                                   : functions::Encoding::kJson;
+
       if (c.pinned) s.pinned = *c.pinned;
       if (c.timeout_s) s.timeout_ms = static_cast<uint32_t>(*c.timeout_s) * 1000;
       if (c.memory_size_kb) s.memory_kb = static_cast<uint32_t>(*c.memory_size_kb);
@@ -168,6 +221,19 @@ Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
           exec = merged;
         }
       }
+    }
+    // The seed: "Lambda executables support only the binary encoding type (not JSON)". v1's
+    // default EncodingType is json, so an executable without one is taken as binary; an explicit
+    // json is refused.
+    if (s.runtime == kExecutableRuntime) {
+      if (f.configuration && f.configuration->encoding_type &&
+          *f.configuration->encoding_type != "binary") {
+        return Status::invalid(where + ".FunctionConfiguration.EncodingType: function " + f.arn +
+                               " is a Lambda executable, which supports only EncodingType binary "
+                               "(got \"" +
+                               *f.configuration->encoding_type + "\")");
+      }
+      s.encoding = functions::Encoding::kBinary;
     }
     if (exec) {
       if (exec->isolation_mode && *exec->isolation_mode == "NoContainer") {
@@ -190,7 +256,7 @@ Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
                             "policies and AccessSysfs are not attached (as in v1)");
       }
     }
-    applyDefaultIdentity(s);
+    applyDefaultIdentity(s, opts);
     if (s.run_as_uid && *s.run_as_uid == 0 && !cfg.runtime.allow_functions_to_run_as_root) {
       return Status::forbidden(where +
                                ".FunctionConfiguration.Environment.Execution.RunAs: uid 0 "
@@ -201,6 +267,7 @@ Result<std::vector<functions::FunctionSpec>> functionSpecsForGroup(
                                ".FunctionConfiguration.Environment.Execution.RunAs: gid 0 "
                                "needs runtime.allowFunctionsToRunAsRoot \"yes\" in config.json");
     }
+    EVG_RETURN_IF_ERROR(checkCodeAccess(s, opts, cfg.root_dir, where));
     specs.push_back(std::move(s));
   }
   return specs;

@@ -22,20 +22,30 @@ constexpr const char* kUsage =
 
 }  // namespace
 
-Result<SecretPaths> secretPathsForRoot(const std::string& root) {
+SecretPaths chooseSecretsKey(const std::string& store_path, const std::string& configured_key,
+                             const std::string& generated_key) {
   SecretPaths p;
-  p.store_path = root + "/var/secrets/secrets.json";
-  p.key_path = root + "/certs/secrets.key";
+  p.store_path = store_path;
+  p.key_path = generated_key;
+  std::error_code ec;
+  if (!configured_key.empty() && !std::filesystem::exists(generated_key, ec) &&
+      std::filesystem::exists(configured_key, ec)) {
+    p.key_path = configured_key;
+    p.key_configured = true;
+  }
+  return p;
+}
+
+Result<SecretPaths> secretPathsForRoot(const std::string& root) {
+  std::string configured;
   std::string cfg = root + "/config/config.json";
   if (std::filesystem::exists(cfg)) {
     auto c = config::loadConfigFile(cfg, root);
     if (!c) return c.status().withContext(cfg + ": ");
-    if (!c->crypto.secrets_key_path.empty()) {
-      p.key_path = c->crypto.secrets_key_path;
-      p.key_configured = true;
-    }
+    configured = c->crypto.secrets_key_path;
   }
-  return p;
+  return chooseSecretsKey(root + "/var/secrets/secrets.json", configured,
+                          root + "/certs/secrets.key");
 }
 
 int runSecretsCli(int argc, char** argv, std::ostream& out, std::ostream& err) {

@@ -9,6 +9,7 @@
 #include "secrets/secret_crypto.h"
 #include "secrets/secret_service.h"
 #include "secrets/secret_store.h"
+#include "secrets/secrets_cli.h"
 
 namespace evg::secrets {
 namespace {
@@ -245,6 +246,44 @@ TEST_F(SecretServiceTest, InGroupButNoLocalValue404) {
   json e = call(kFnA, R"({"SecretId":"missing"})");
   EXPECT_EQ(e["Status"], 404);
   EXPECT_NE(e["Message"].get<std::string>().find("secrets put"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace evg::secrets
+
+namespace evg::secrets {
+namespace {
+
+// A fresh root: the default config names certs/core.private.key, which does not exist until the
+// core is provisioned. Secrets must work anyway, with a generated 0600 key.
+TEST(SecretKeyChoiceTest, FreshRootGetsAGeneratedKeyConfiguredKeyWhenPresent) {
+  char tmpl[] = "/tmp/evg_secret_key_XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  const std::string store = dir + "/var/secrets/secrets.json";
+  const std::string core_key = dir + "/certs/core.private.key";
+  const std::string generated = dir + "/certs/secrets.key";
+  auto p = chooseSecretsKey(store, core_key, generated);
+  EXPECT_EQ(p.key_path, generated);
+  EXPECT_FALSE(p.key_configured);
+  SecretStoreOptions o{store, p.key_path, !p.key_configured};
+  auto s = SecretStore::open(o);
+  ASSERT_TRUE(s.isOk()) << s.status().toString();
+  ASSERT_TRUE(
+      (*s)->put("arn:aws:secretsmanager:us-east-1:123456789012:secret:a-AbCdEf", "v", false, {}, 1)
+          .isOk());
+  EXPECT_EQ(std::filesystem::status(generated).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // The core key appears later: the store stays with the key that wrapped it.
+  std::filesystem::copy_file(generated, core_key);
+  EXPECT_EQ(chooseSecretsKey(store, core_key, generated).key_path, generated);
+  // A provisioned core (configured key present, nothing generated): the configured key.
+  std::filesystem::remove(generated);
+  p = chooseSecretsKey(store, core_key, generated);
+  EXPECT_EQ(p.key_path, core_key);
+  EXPECT_TRUE(p.key_configured);
+  // No key configured at all: the generated one.
+  EXPECT_EQ(chooseSecretsKey(store, "", generated).key_path, generated);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

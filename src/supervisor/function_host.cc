@@ -121,6 +121,7 @@ struct FunctionHost::Impl {
     p.runtime_dir = opts.runtime_dir;
     p.python3 = opts.python3;
     p.token_library = opts.token_library;
+    p.interpreters = opts.interpreters;
     return p;
   }
   Worker* worker(WorkerId id) {
@@ -450,27 +451,15 @@ void FunctionHost::Impl::finishStopIfDone() {
 Status FunctionHost::deploy(std::vector<FunctionSpec> specs) {
   Impl& d = *impl_;
   if (d.stopping) return Status::busy("function host is stopping");
+  EVG_RETURN_IF_ERROR(supervisor::validateSpecs(specs, d.paths()));
   std::map<std::string, FunctionSpec> wanted;
-  for (auto& s : specs) {
-    auto arn = functions::parseFunctionArn(s.arn);
-    if (!arn) return arn.status();
-    if (arn->qualifier.empty() || arn->qualifier == functions::kLatest) {
-      return Status::invalid("function " + s.arn + " must be deployed as a version or alias");
-    }
-    if (wanted.count(s.arn) != 0) return Status::invalid("function deployed twice: " + s.arn);
-    std::error_code ec;
-    if (!std::filesystem::is_directory(s.code_dir, ec)) {
-      return Status::notFound("code directory of " + s.arn + " not found: " + s.code_dir);
-    }
-    auto cmd = supervisor::workerCommand(s, d.paths());
-    if (!cmd) return cmd.status();
-    if (s.timeout_ms == 0) return Status::invalid("function " + s.arn + " has a zero timeout");
-    wanted[s.arn] = std::move(s);
-  }
+  for (auto& s : specs) wanted[s.arn] = std::move(s);
   std::vector<std::string> gone;
   for (auto& [arn, f] : d.functions) {
     auto it = wanted.find(arn);
-    if (it == wanted.end() || !(it->second == f->spec)) gone.push_back(arn);
+    if (it == wanted.end() || !(it->second == f->spec) || d.opts.restart_functions_on_deploy) {
+      gone.push_back(arn);
+    }
   }
   for (const auto& arn : gone) {
     d.log.info("undeploying " + arn);
@@ -491,7 +480,8 @@ Status FunctionHost::deploy(std::vector<FunctionSpec> specs) {
     d.core->addFunction({arn, spec.timeout_ms, d.opts.max_work_items});
     Function& ref = *f;
     d.functions[arn] = std::move(f);
-    d.log.info("deployed " + arn + (spec.pinned ? " (pinned)" : " (on-demand)"));
+    d.log.info("deployed " + arn + (spec.pinned ? " (pinned)" : " (on-demand)") + ": " +
+               supervisor::describeRuntime(spec, d.paths()));
     if (spec.pinned) (void)d.spawnWorker(ref);
   }
   return Status::ok();

@@ -74,6 +74,12 @@ struct HostOptions {
   // libevg_worker_env.so; empty: found under runtime_dir/preload or the build tree (see
   // supervisor::tokenLibrary). Without it tokens travel in the environment (warned at start).
   std::string token_library;
+  // evergreen.runtime.interpreters: runtime id -> interpreter (runtime_command.h).
+  std::map<std::string, std::string> interpreters;
+  // evergreen.runtime.restartFunctionsOnDeploy: true restarts every function (pinned ones
+  // included) on each deployment, as v1 did; false keeps functions the deployment leaves
+  // unchanged running (their workers, queue and state).
+  bool restart_functions_on_deploy = false;
   std::map<std::string, std::string> extra_env;  // added to every worker (proxies, ...)
   // Live workers are recorded here (supervisor::WorkerRegistry, e.g. <root>/var/run/workers);
   // start() kills what a killed core left behind. Empty: no registry.

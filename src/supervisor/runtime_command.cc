@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <filesystem>
+#include <set>
 
+#include "functions/arn.h"
 #include "supervisor/executable_runtime.h"
 #include "supervisor/worker_spawner.h"
 
@@ -140,15 +143,9 @@ Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& sp
       (!r.empty() && r[0] == '/' && r.substr(r.rfind('/') + 1).rfind("node", 0) == 0)) {
     return nodeCommand(spec, paths);
   }
-  std::string python;
-  if (r == "python2.7") {
-    python = access(paths.python27.c_str(), X_OK) == 0 ? paths.python27 : paths.python3;
-  } else if (r.rfind("python3.", 0) == 0 && r.size() > 8) {
-    python = paths.python3;
-  } else {
-    return Status::unsupported("runtime \"" + r + "\" of " + spec.arn +
-                               " is not supported yet (only python2.7, python3.x and nodejs*)");
-  }
+  auto interp = pythonInterpreter(spec, paths);
+  if (!interp) return interp.status();
+  const std::string& python = interp->path;
   if (spec.handler.empty()) return Status::invalid("function " + spec.arn + " has no handler");
   std::string script = paths.runtime_dir + "/python/lambda_runtime.py";
   if (access(script.c_str(), R_OK) != 0) {
@@ -158,6 +155,96 @@ Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& sp
     return Status::notFound("Python interpreter not found: " + python);
   }
   return std::vector<std::string>{python, "-u", script, "--handler=" + spec.handler};
+}
+
+bool isPythonRuntime(const std::string& r) {
+  if (r == "python2.7") return true;
+  if (r.rfind("python3.", 0) == 0 && r.size() > 8) {
+    return std::all_of(r.begin() + 8, r.end(),
+                       [](unsigned char c) { return std::isdigit(c) != 0; });
+  }
+  if (!r.empty() && r[0] == '/') {
+    return std::filesystem::path(r).filename().string().rfind("python", 0) == 0;
+  }
+  return false;
+}
+
+Result<Interpreter> pythonInterpreter(const functions::FunctionSpec& spec,
+                                      const RuntimePaths& paths) {
+  const std::string& r = spec.runtime;
+  auto executable = [](const std::string& p) { return access(p.c_str(), X_OK) == 0; };
+  if (auto it = paths.interpreters.find(r); it != paths.interpreters.end()) {
+    if (!executable(it->second)) {
+      return Status::notFound("function " + spec.arn + ": interpreter " + it->second +
+                              " configured for runtime " + r +
+                              " (evergreen.runtime.interpreters) is not executable");
+    }
+    return Interpreter{it->second, ""};
+  }
+  if (!r.empty() && r[0] == '/') {
+    if (!isPythonRuntime(r)) {
+      return Status::unsupported("function " + spec.arn + ": FunctionRuntimeOverride " + r +
+                                 " is not a Python or Node.js interpreter");
+    }
+    if (!executable(r)) {
+      return Status::notFound("function " + spec.arn + ": FunctionRuntimeOverride " + r +
+                              " is not executable");
+    }
+    return Interpreter{r, ""};
+  }
+  if (r == "python2.7") {
+    if (executable(paths.python27)) return Interpreter{paths.python27, ""};
+    return Status::unsupported(
+        "function " + spec.arn + ": runtime python2.7 needs Python 2.7, which is not installed (" +
+        paths.python27 +
+        "); install it, map python2.7 to an interpreter in evergreen.runtime.interpreters, or "
+        "publish the function with a python3.x runtime");
+  }
+  if (!isPythonRuntime(r)) {
+    return Status::unsupported("runtime \"" + r + "\" of " + spec.arn +
+                               " is not supported (python2.7, python3.x, nodejs*, java*, "
+                               "arn:aws:greengrass:::runtime/function/executable)");
+  }
+  std::string exact = paths.python_dir + "/" + r;
+  if (executable(exact)) return Interpreter{exact, ""};
+  if (!executable(paths.python3)) {
+    return Status::notFound("function " + spec.arn + ": runtime " + r + " needs " + exact + " or " +
+                            paths.python3 + ", neither is installed");
+  }
+  std::error_code ec;
+  std::string actual = std::filesystem::canonical(paths.python3, ec).filename().string();
+  return Interpreter{paths.python3, r + " is not installed: served by " + paths.python3 +
+                                        (ec || actual.empty() ? "" : " (" + actual + ")")};
+}
+
+std::string describeRuntime(const functions::FunctionSpec& spec, const RuntimePaths& paths) {
+  auto cmd = workerCommand(spec, paths);
+  std::string out = spec.runtime + " -> " + (cmd && !cmd->empty() ? cmd->front() : "?");
+  if (isPythonRuntime(spec.runtime)) {
+    auto in = pythonInterpreter(spec, paths);
+    if (in && !in->note.empty()) out += " (" + in->note + ")";
+  }
+  return out;
+}
+
+Status validateSpecs(const std::vector<functions::FunctionSpec>& specs, const RuntimePaths& paths) {
+  std::set<std::string> seen;
+  for (const auto& s : specs) {
+    auto arn = functions::parseFunctionArn(s.arn);
+    if (!arn) return arn.status();
+    if (arn->qualifier.empty() || arn->qualifier == functions::kLatest) {
+      return Status::invalid("function " + s.arn + " must be deployed as a version or alias");
+    }
+    if (!seen.insert(s.arn).second) return Status::invalid("function deployed twice: " + s.arn);
+    std::error_code ec;
+    if (!std::filesystem::is_directory(s.code_dir, ec)) {
+      return Status::notFound("code directory of " + s.arn + " not found: " + s.code_dir);
+    }
+    auto cmd = workerCommand(s, paths);
+    if (!cmd) return cmd.status();
+    if (s.timeout_ms == 0) return Status::invalid("function " + s.arn + " has a zero timeout");
+  }
+  return Status::ok();
 }
 
 std::vector<std::string> workerEnvironment(const functions::FunctionSpec& spec,
@@ -202,6 +289,7 @@ std::vector<std::string> workerEnvironment(const functions::FunctionSpec& spec,
   env["AWS_IOT_THING_NAME"] = in.thing_name;
   env["STREAM_MANAGER_SERVER_PORT"] = std::to_string(in.stream_manager_port);
   env["AWS_GG_RESOURCE_PREFIX"] = spec.code_dir;
+  env["EVERGREEN_CODE_DIR"] = spec.code_dir;  // the Node runtime's code dir (not its cwd's path)
   env["EVERGREEN_FUNCTION_TIMEOUT_MS"] = std::to_string(spec.timeout_ms);
   env["EVERGREEN_MEMORY_LIMIT_MB"] = std::to_string(spec.memory_kb / 1024);
   env["PYTHONPATH"] = spec.code_dir + ":" + paths.runtime_dir + "/python/lib";

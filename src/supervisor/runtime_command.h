@@ -21,11 +21,39 @@ struct RuntimePaths {
   std::string java_dir;
   // libevg_worker_env.so (token passing); empty: <runtime_dir>/preload, then the build tree's.
   std::string token_library;
+  // Where versioned Python interpreters are looked up (python3.7 -> <python_dir>/python3.7).
+  // Never PATH: the `python3` first on PATH may be a pyenv shim without the system packages.
+  std::string python_dir = "/usr/bin";
+  // config.json evergreen.runtime.interpreters: runtime id -> interpreter, wins over the above.
+  std::map<std::string, std::string> interpreters;
 };
 
 // The token library to LD_PRELOAD into workers, or "" when none is installed (then the token
 // travels in the environment, readable through /proc by processes of the same uid).
 std::string tokenLibrary(const RuntimePaths& paths);
+
+// The interpreter serving a Python function, and a note when it is not the runtime's own
+// version. Order: evergreen.runtime.interpreters[runtime]; a FunctionRuntimeOverride naming an
+// interpreter (absolute path, file name python*); python3.N -> <python_dir>/python3.N when
+// installed, else `python3` (note: "python3.7 is not installed: served by /usr/bin/python3
+// (python3.11)"); python2.7 -> `python27` when installed, else Status::unsupported naming the
+// function (no silent Python 3 substitute). Other ids: Status::unsupported.
+struct Interpreter {
+  std::string path;
+  std::string note;  // empty for an exact match
+};
+bool isPythonRuntime(const std::string& runtime);
+Result<Interpreter> pythonInterpreter(const functions::FunctionSpec& spec,
+                                      const RuntimePaths& paths);
+
+// What serves `spec`, for the deployment log: "python3.8 -> /usr/bin/python3.8",
+// "nodejs12.x -> /usr/bin/node", ... plus the interpreter note when there is one.
+std::string describeRuntime(const functions::FunctionSpec& spec, const RuntimePaths& paths);
+
+// The checks FunctionHost::deploy makes before changing anything (also run for a staged
+// deployment): versioned or aliased ARN, no duplicate, code directory present, a worker command
+// (runtime supported, interpreter and runtime files present), non-zero timeout.
+Status validateSpecs(const std::vector<functions::FunctionSpec>& specs, const RuntimePaths& paths);
 
 // True for the v1 Java runtime ids: java8 and later majors (java11, java17, java8.al2, ...).
 bool isJavaRuntime(const std::string& runtime);
@@ -39,8 +67,8 @@ Result<std::vector<std::string>> javaWorkerCommand(const functions::FunctionSpec
 // True for the v1 Node runtime ids: nodejs6.10, nodejs8.10, nodejs12.x and later (nodejsN.x).
 bool isNodeRuntime(const std::string& runtime);
 
-// argv for a worker of `spec`: python3.x -> python3 -u <runtime_dir>/python/lambda_runtime.py
-// --handler=<h>; python2.7 -> python2.7 when present, else python3; nodejs* (isNodeRuntime, or an
+// argv for a worker of `spec`: python* -> <pythonInterpreter> -u
+// <runtime_dir>/python/lambda_runtime.py --handler=<h>; nodejs* (isNodeRuntime, or an
 // absolute path to a node binary given as FunctionRuntimeOverride) -> <node>
 // <runtime_dir>/nodejs/lambda_nodejs_runtime.js --handler=<h>. Other runtimes:
 // Status::unsupported naming the runtime. Status::notFound when the runtime file is missing.

@@ -36,6 +36,10 @@ const char* spawnStepName(int step) {
   return step >= 0 && step < kSpawnStepCount ? kStepNames[step] : "?";
 }
 
+void childOwnLogPipes(uid_t uid, gid_t gid) {
+  for (int fd = 1; fd <= 6; ++fd) (void)fchown(fd, uid, gid);
+}
+
 void childFail(int status_fd, int step) {
   ChildError e{step, errno};
   ssize_t n = write(status_fd, &e, sizeof e);

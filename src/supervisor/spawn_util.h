@@ -30,6 +30,11 @@ constexpr std::array<LogLevel, 6> kChildFdLevels = {LogLevel::kInfo,  LogLevel::
 // kernel to SIGKILL this process when the spawning thread dies, then _exit(127)s if the parent is
 // already gone (status_fd's read end closed: the race between fork and prctl).
 void childDieWithParent(int status_fd);
+// Child side, before dropping privileges (async-signal-safe): the log pipes on fds 1..6 become
+// the worker's (fchown), as if it had created them. Runtimes that reopen their fds through
+// /proc/self/fd/<n> (the Java runtime's LogSink) can then do so as a RunAs identity; a pipe
+// created by root is mode 0600 root. Errors are ignored (fds 1..6 stay usable as they are).
+void childOwnLogPipes(uid_t uid, gid_t gid);
 
 // Child-side failure report: step id + errno, written to the exec-status pipe.
 struct ChildError {

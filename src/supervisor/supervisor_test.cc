@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -276,6 +277,8 @@ TEST(RuntimeCommandTest, PythonResolvesOthersUnsupported) {
   std::ofstream(dir + "/python/lambda_runtime.py") << "";
   RuntimePaths paths;
   paths.runtime_dir = dir;
+  paths.python_dir = dir + "/bin";  // no versioned interpreters there
+  paths.python27 = dir + "/bin/python2.7";
   functions::FunctionSpec spec;
   spec.arn = "arn:aws:lambda:r:1:function:f:1";
   spec.runtime = "python3.8";
@@ -285,8 +288,12 @@ TEST(RuntimeCommandTest, PythonResolvesOthersUnsupported) {
   EXPECT_EQ(*cmd,
             (std::vector<std::string>{"/usr/bin/python3", "-u", dir + "/python/lambda_runtime.py",
                                       "--handler=app.handler"}));
+  // No Python 2 on this host: refused naming the function, never a silent python3.
   spec.runtime = "python2.7";
-  ASSERT_TRUE(workerCommand(spec, paths).isOk());
+  auto py2 = workerCommand(spec, paths);
+  EXPECT_EQ(py2.status().code(), Code::kUnsupported);
+  EXPECT_NE(py2.status().message().find(spec.arn), std::string::npos);
+  EXPECT_NE(py2.status().message().find("python2.7"), std::string::npos);
   spec.runtime = "ruby2.7";
   auto bad = workerCommand(spec, paths);
   EXPECT_EQ(bad.status().code(), Code::kUnsupported);
@@ -294,6 +301,56 @@ TEST(RuntimeCommandTest, PythonResolvesOthersUnsupported) {
   spec.runtime = "python3.8";
   paths.runtime_dir = dir + "/missing";
   EXPECT_EQ(workerCommand(spec, paths).status().code(), Code::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RuntimeCommandTest, PythonInterpreterChosenPerRuntimeIdFromWhatIsInstalled) {
+  char tmpl[] = "/tmp/evg_rt_XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::filesystem::create_directories(dir + "/bin");
+  auto fake = [&](const std::string& name) {
+    std::string p = dir + "/bin/" + name;
+    std::ofstream(p) << "#!/bin/sh\n";
+    chmod(p.c_str(), 0755);
+    return p;
+  };
+  std::string py37 = fake("python3.7"), py27 = fake("python2.7"), custom = fake("mypython");
+  std::filesystem::create_directories(dir + "/python");
+  std::ofstream(dir + "/python/lambda_runtime.py") << "";
+  RuntimePaths paths;
+  paths.runtime_dir = dir;
+  paths.python_dir = dir + "/bin";
+  paths.python3 = "/usr/bin/python3";
+  paths.python27 = dir + "/bin/python2.7";
+  functions::FunctionSpec spec;
+  spec.arn = "arn:aws:lambda:r:1:function:f:1";
+  spec.handler = "app.handler";
+  spec.runtime = "python3.7";  // installed: its own interpreter, no note
+  auto in = pythonInterpreter(spec, paths);
+  ASSERT_TRUE(in.isOk()) << in.status().toString();
+  EXPECT_EQ(in->path, py37);
+  EXPECT_EQ(in->note, "");
+  spec.runtime = "python3.8";  // not installed: python3 with a note naming both
+  in = pythonInterpreter(spec, paths);
+  ASSERT_TRUE(in.isOk());
+  EXPECT_EQ(in->path, "/usr/bin/python3");
+  EXPECT_NE(in->note.find("python3.8 is not installed"), std::string::npos) << in->note;
+  EXPECT_NE(describeRuntime(spec, paths).find("python3.8 -> /usr/bin/python3"), std::string::npos);
+  spec.runtime = "python2.7";  // installed here
+  EXPECT_EQ(pythonInterpreter(spec, paths)->path, py27);
+  // config.json evergreen.runtime.interpreters wins; a missing one is an error naming it.
+  paths.interpreters["python3.8"] = custom;
+  spec.runtime = "python3.8";
+  EXPECT_EQ(pythonInterpreter(spec, paths)->path, custom);
+  paths.interpreters["python3.8"] = dir + "/bin/absent";
+  auto bad = pythonInterpreter(spec, paths);
+  EXPECT_EQ(bad.status().code(), Code::kNotFound);
+  EXPECT_NE(bad.status().message().find(dir + "/bin/absent"), std::string::npos);
+  // FunctionRuntimeOverride naming an interpreter.
+  spec.runtime = py37;
+  EXPECT_EQ(pythonInterpreter(spec, paths)->path, py37);
+  spec.runtime = dir + "/bin/ruby";
+  EXPECT_EQ(pythonInterpreter(spec, paths).status().code(), Code::kUnsupported);
   std::filesystem::remove_all(dir);
 }
 

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "supervisor/dir_access.h"
 #include "supervisor/spawn_util.h"
 
 namespace evg::supervisor {
@@ -42,10 +43,16 @@ Result<WorkerHandle> NoContainerSpawner::spawn(const SpawnSpec& spec) {
   }
 
   // Everything the child needs is prepared before fork (the child only makes syscalls).
+  // Directories the target identity cannot reach by path (a root under a 0700 directory) are
+  // opened by the child while still root and named as /proc/self/fd/<n> (dir_access.h).
+  std::vector<std::string> argv_s = spec.argv, env_s = spec.env, dir_fds;
+  if (switch_identity && self == 0 && target_uid != 0) {
+    dir_fds = planDirFds(&argv_s, &env_s, target_uid, target_gid);
+  }
   std::vector<char*> argv, envp;
-  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv_s) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (const auto& e : env_s) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
   std::vector<const char*> procs;
@@ -59,6 +66,15 @@ Result<WorkerHandle> NoContainerSpawner::spawn(const SpawnSpec& spec) {
   if (pid == 0) {
     // Child: async-signal-safe calls only.
     int sfd = pipes.childSetup(spec.token_fd);
+    for (size_t i = 0; i < dir_fds.size(); ++i) {
+      int want = kFirstDirFd + static_cast<int>(i);
+      int fd = ::open(dir_fds[i].c_str(), O_PATH | O_DIRECTORY);  // inherited across execve
+      if (fd < 0) childFail(sfd, kSpawnStepOpen);
+      if (fd != want) {
+        if (dup2(fd, want) < 0) childFail(sfd, kSpawnStepDup);
+        close(fd);
+      }
+    }
     if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) childFail(sfd, kSpawnStepChdir);
     // Join the tracking cgroup while still privileged (cgroup.procs belongs to root).
     for (const char* f : procs) {
@@ -67,7 +83,8 @@ Result<WorkerHandle> NoContainerSpawner::spawn(const SpawnSpec& spec) {
       close(fd);
     }
     if (switch_identity && self == 0) {
-      gid_t g = spec.gid ? static_cast<gid_t>(*spec.gid) : getegid();
+      gid_t g = target_gid;
+      childOwnLogPipes(target_uid, g);
       if (setgroups(1, &g) != 0) childFail(sfd, kSpawnStepSetgroups);
       if (setgid(g) != 0) childFail(sfd, kSpawnStepSetgid);
       if (setuid(target_uid) != 0) childFail(sfd, kSpawnStepSetuid);

@@ -166,3 +166,18 @@ def wait_file_contains(path, needles, timeout=5):
             missing = [n for n in needles if n not in text]
             raise AssertionError(f"{path} lacks {missing} after {timeout}s:\n{text[-3000:]}")
         time.sleep(0.05)
+
+
+def store_path(core, path):
+    """A path a worker reported, as the test process sees it. A worker whose RunAs identity
+    (ggc_user) cannot search the root's ancestors (a root under a 0700 temp dir) reaches its code
+    through /proc/self/fd/<n> (src/supervisor/dir_access.h; Java reports /proc/<pid>/fd/<n>):
+    such a path maps back to the function store's copy under the core's root."""
+    import glob
+    import re
+    m = re.match(r"/proc/(?:self|\d+)/fd/\d+/(.*)", path)
+    if not m:
+        return path
+    found = sorted(glob.glob(os.path.join(core.root, "functions", "*", "code", "*", m.group(1))))
+    assert found, f"{path}: no {m.group(1)} in the function store of {core.root}"
+    return found[0]  # code/latest and code/<version> hold the same files
