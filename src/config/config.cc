@@ -364,6 +364,17 @@ Status parseEvergreenCerts(const json& j, const std::string& path, CertsConfig* 
         "must be less than serverValidityDays (" + std::to_string(c->server_validity_days) + ")");
   }
   EVG_RETURN_IF_ERROR(r.integer("checkIntervalSeconds", 10, 86400, &c->check_interval_s));
+  EVG_RETURN_IF_ERROR(r.string("importedServerCertUntil", &c->imported_server_cert_until));
+  if (const std::string& d = c->imported_server_cert_until; !d.empty()) {
+    bool ok = d.size() == 10 && d[4] == '-' && d[7] == '-';
+    for (size_t i = 0; ok && i < d.size(); ++i) {
+      if (i != 4 && i != 7) ok = std::isdigit(static_cast<unsigned char>(d[i])) != 0;
+    }
+    if (!ok) {
+      return fieldError(r.path("importedServerCertUntil"),
+                        "expected a date YYYY-MM-DD, got " + describeJson(json(d)));
+    }
+  }
   return r.rejectUnknown();
 }
 

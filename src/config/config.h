@@ -171,6 +171,10 @@ struct DiscoveryConfig {
 // server_renew_before_days remain or the connectivity addresses changed, and swapped in without
 // dropping connected devices.
 struct CertsConfig {
+  // An imported Greengrass v1 server certificate (certs/v1-server.pem, evergreen import-v1) is
+  // served until it expires or until this UTC date ("YYYY-MM-DD"; empty = its expiry), then
+  // Evergreen's own.
+  std::string imported_server_cert_until;
   int server_validity_days = 365;
   int server_renew_before_days = 30;
   int check_interval_s = 3600;

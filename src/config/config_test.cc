@@ -584,4 +584,23 @@ TEST(ArnTest, ThingLambdaConnector) {
 }
 
 }  // namespace
+TEST(ConfigTest, CertsBlock) {
+  json j = minimal();
+  j["evergreen"] = json::parse(R"({"certs": {"importedServerCertUntil": "2027-03-01",
+    "serverValidityDays": 30, "serverRenewBeforeDays": 7, "checkIntervalSeconds": 60}})");
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->evergreen.certs.imported_server_cert_until, "2027-03-01");
+  EXPECT_EQ(r->evergreen.certs.server_validity_days, 30);
+  j["evergreen"] = json::parse(R"({"certs": {"importedServerCertUntil": "March 1st"}})");
+  EXPECT_NE(errorOf(j).find("evergreen.certs.importedServerCertUntil: expected a date"),
+            std::string::npos)
+      << errorOf(j);
+  j["evergreen"] =
+      json::parse(R"({"certs": {"serverValidityDays": 30, "serverRenewBeforeDays": 30}})");
+  EXPECT_NE(errorOf(j).find("evergreen.certs.serverRenewBeforeDays: must be less than"),
+            std::string::npos)
+      << errorOf(j);
+}
+
 }  // namespace evg::config

@@ -736,6 +736,12 @@ int cmdImportV1(int argc, char** argv, std::ostream& out, std::ostream& err) {
   o.dry_run = flag(a, "dry-run").has_value();
   o.runtimes = *runtimes;
   o.handlers = *handlers;
+  if (::isatty(2) == 1) {  // progress on a terminal: one line per element as it is decided
+    o.on_item = [&err, n = 0](const importer::ImportItem& i) mutable {
+      err << "[" << ++n << "] " << i.kind << " " << i.name << ": " << importer::resultName(i.result)
+          << "\n";
+    };
+  }
   auto rep = importer::importV1(o);
   if (!rep) {
     err << "evergreen import-v1: " << rep.status().message() << "\n";

@@ -99,7 +99,12 @@ Status Core::start() {
   std::string v1_key = paths_.certs_dir + "/v1-server.key";
   if (::access(v1_cert.c_str(), R_OK) == 0) {
     auto v = certs::certificateValidity(v1_cert, v1_key);
-    if (v && !v->expired) {
+    if (v && !v->expired && importedServerCertSwitchDue()) {
+      log_.info(
+          "imported Greengrass v1 server certificate not used: evergreen.certs."
+          "importedServerCertUntil " +
+          cfg_.evergreen.certs.imported_server_cert_until + " has passed; serving Evergreen's own");
+    } else if (v && !v->expired) {
       tls.cert_file = v1_cert;
       tls.key_file = v1_key;
       log_.info("serving the imported Greengrass v1 server certificate until it expires on " +
@@ -220,7 +225,7 @@ Status Core::start() {
                  " was not activated: " + p.status().message());
       DeploymentRecord r;
       r.source = "start";
-      r.group_hash = groupHash(j);
+      r.group_hash = j ? groupHash(*j) : std::string();
       r.message = p.status().message();
       recordStartActivation(std::move(r), std::nullopt);
     } else {
@@ -632,7 +637,7 @@ void Core::renewServerCertificate(bool force, std::function<void(Result<json>)> 
     bool v1_expired = false;
     if (served != own) {
       auto v = certs::certificateValidity(served);
-      v1_expired = !v || v->expired;
+      v1_expired = !v || v->expired || importedServerCertSwitchDue();
     }
     asio::post(io_, [this, changed, v1_expired, own, done = std::move(done)]() mutable {
       if (!changed) {
@@ -652,8 +657,8 @@ void Core::renewServerCertificate(bool force, std::function<void(Result<json>)> 
           done(s);
           return;
         }
-        log_.info(v1_expired ? "the imported v1 server certificate expired: now serving "
-                               "Evergreen's own server certificate"
+        log_.info(v1_expired ? "the imported v1 server certificate expired (or its switch date "
+                               "passed): now serving Evergreen's own server certificate"
                              : "server certificate renewed; new connections get it, connected "
                                "devices stay connected");
       } else if (*changed && discovery_) {
@@ -668,6 +673,17 @@ void Core::renewServerCertificate(bool force, std::function<void(Result<json>)> 
                 {"notAfter", v ? v->not_after : ""}});
     });
   });
+}
+
+bool Core::importedServerCertSwitchDue() const {
+  const std::string& until = cfg_.evergreen.certs.imported_server_cert_until;
+  if (until.empty()) return false;
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char today[16];
+  std::strftime(today, sizeof today, "%Y-%m-%d", &tm);
+  return std::string(today) >= until;
 }
 
 discovery::DiscoveryInfo Core::discoveryInfo() const {

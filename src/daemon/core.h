@@ -128,6 +128,8 @@ class Core final : public broker::BrokerHooks,
   // Re-issues Evergreen's server certificate when it nears expiry, its names differ from the
   // connectivity addresses, or `force`. Blocking (key generation): call on pool_. True = changed.
   Result<bool> ensureServerCertificate(bool force) const;
+  // evergreen.certs.importedServerCertUntil has been reached (UTC date).
+  bool importedServerCertSwitchDue() const;
   // Periodic check (evergreen.certs.checkIntervalSeconds) and the control op renew-server-cert:
   // renew on the pool, then swap the TLS context on the loop (connected devices stay connected).
   void scheduleServerCertCheck();

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/json.h"
 #include "daemon/root.h"
 
 namespace evg::daemon {
@@ -101,7 +102,7 @@ Result<std::vector<DeploymentRecord>> DeployHistory::list() const {
   while (std::getline(in, line)) {
     ++n;
     if (line.empty()) continue;
-    auto j = json::parse(line, nullptr, false);
+    auto j = parseJsonOrDiscarded(line);
     if (j.is_discarded()) {
       return Status::corruption(file_ + ":" + std::to_string(n) + ": not valid JSON");
     }
@@ -161,7 +162,7 @@ Result<json> DeployHistory::groupOf(int64_t id) const {
     return Status::notFound("the group of deployment " + std::to_string(id) + " is not kept (" +
                             groupFile(id) + " missing)");
   }
-  auto j = json::parse(*text, nullptr, false);
+  auto j = parseJsonOrDiscarded(*text);
   if (j.is_discarded()) return Status::corruption(groupFile(id) + ": not valid JSON");
   return j;
 }

@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "base/json.h"
 #include "certs/certs.h"
 #include "config/arn.h"
 #include "config/config.h"
@@ -188,10 +189,10 @@ class Importer {
     std::string cfg_path = o_.from + "/config/config.json";
     auto text = readAll(cfg_path);
     if (!text) return Status::notFound("no Greengrass v1 config.json at " + cfg_path);
-    v1cfg_ = json::parse(*text, nullptr, false);
-    if (v1cfg_.is_discarded() || !v1cfg_.is_object()) {
-      return Status::invalid(cfg_path + ": not a JSON object");
-    }
+    auto parsed = parseJson(*text);
+    if (!parsed) return parsed.status().withContext(cfg_path + ": ");
+    v1cfg_ = std::move(parsed).value();
+    if (!v1cfg_.is_object()) return Status::invalid(cfg_path + ": not a JSON object");
     write_dir_ = o_.from + "/ggc";
     if (auto wd = v1cfg_.find("writeDirectory");
         wd != v1cfg_.end() && wd->is_string() && !wd->get<std::string>().empty()) {
@@ -211,6 +212,7 @@ class Importer {
  private:
   void add(std::string kind, std::string name, R r, std::string detail) {
     rep_.items.push_back({std::move(kind), std::move(name), r, std::move(detail)});
+    if (o_.on_item) o_.on_item(rep_.items.back());
   }
 
   // ---- config.json and the thing's identity ----
@@ -280,7 +282,7 @@ class Importer {
           {"SecretsManager", {{"privateKeyPath", fileUri(certs + "/core.private.key")}}}}}};
     // A re-import keeps the Evergreen settings added since.
     if (auto existing = readAll(o_.target.config_file); existing) {
-      json e = json::parse(*existing, nullptr, false);
+      json e = parseJsonOrDiscarded(*existing);
       if (e.is_object() && e.contains("evergreen")) out["evergreen"] = e["evergreen"];
     }
     auto check = config::parseConfig(out, o_.target.root);
@@ -316,11 +318,12 @@ class Importer {
                                 : "cannot read " + path);
       return;
     }
-    json j = json::parse(*text, nullptr, false);
-    if (j.is_discarded()) {
-      add("group", path, R::kError, "not valid JSON");
+    auto text_json = parseJson(*text);
+    if (!text_json) {
+      add("group", path, R::kError, text_json.status().message());
       return;
     }
+    json j = std::move(text_json).value();
     auto read = readV1Group(j);
     if (!read) {
       add("group", path, R::kError, read.status().message());
@@ -742,7 +745,7 @@ class Importer {
         row.document.assign(static_cast<const char*>(d),
                             static_cast<size_t>(sqlite3_column_bytes(s, 1)));
         row.version = ver_col.empty() ? 1 : sqlite3_column_int64(s, 2);
-        json doc = json::parse(row.document, nullptr, false);
+        json doc = parseJsonOrDiscarded(row.document);
         if (doc.is_discarded() || !doc.is_object()) continue;
         rows.emplace_back(reinterpret_cast<const char*>(t), std::move(row));
       }

@@ -16,6 +16,7 @@
 // Every element is either imported or listed with the reason it was not. The import is
 // idempotent (a second run changes nothing) and `dry_run` writes nothing.
 
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,16 +36,6 @@ struct TargetPaths {
   std::string shadow_db;      // <root>/var/shadow/shadows.db
 };
 
-struct ImportOptions {
-  std::string from;  // the v1 greengrass root, e.g. /greengrass
-  TargetPaths target;
-  std::string group_file;  // --group: an export in the API shape instead of the on-device file
-  bool dry_run = false;
-  // --runtime NAME=RUNTIME / --handler NAME=HANDLER, for functions whose group entry lacks them.
-  std::map<std::string, std::string> runtimes;
-  std::map<std::string, std::string> handlers;
-};
-
 // One line of the report.
 struct ImportItem {
   enum class Result {
@@ -59,6 +50,18 @@ struct ImportItem {
   std::string name;
   Result result = Result::kImported;
   std::string detail;
+};
+
+struct ImportOptions {
+  std::string from;  // the v1 greengrass root, e.g. /greengrass
+  TargetPaths target;
+  std::string group_file;  // --group: an export in the API shape instead of the on-device file
+  bool dry_run = false;
+  // --runtime NAME=RUNTIME / --handler NAME=HANDLER, for functions whose group entry lacks them.
+  std::map<std::string, std::string> runtimes;
+  std::map<std::string, std::string> handlers;
+  // Called for every report line as it is decided (progress on a terminal); may be empty.
+  std::function<void(const ImportItem&)> on_item;
 };
 
 std::string_view resultName(ImportItem::Result r);
