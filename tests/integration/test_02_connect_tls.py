@@ -183,20 +183,30 @@ def make_foreign_ca_cert(tmp, cn):
     return os.path.join(tmp, "dev.pem"), os.path.join(tmp, "dev.key")
 
 
-def test_certificate_from_another_ca_is_refused_even_if_listed(tls_core, tmp_path):
+def test_certificate_from_another_ca_is_pinned_only_when_listed(tls_core, tmp_path):
+    """A device keeps the certificate AWS IoT issued it (another CA): it is accepted only when
+    its SHA-256 is a device of the group (pinning; issue 14), and refused otherwise."""
     core = tls_core
     cert, key = make_foreign_ca_cert(str(tmp_path), "Rogue")
     fp = h.run_cli("certs", "fingerprint", cert).stdout.strip()
     assert len(fp) == 64
-    # Even with its fingerprint in the group, the chain must verify against the group CA.
+    # Not in the group: refused at the handshake.
+    ok, detail = h.tls_handshake_ok(core.tls_port, core.ca_path, cert, key)
+    assert not ok, detail
+    # Pinned by its fingerprint (or by the certificate id in its CertificateArn): accepted.
     core.deploy_ok(h.Group().device("Sensor", core.sensor.fingerprint)
                    .device("Dashboard", core.dash.fingerprint).device("Rogue", fp)
                    .sub("Rogue", "sensors/#", "Dashboard"))
     ok, detail = h.tls_handshake_ok(core.tls_port, core.ca_path, cert, key)
-    assert not ok, detail
+    assert ok, detail
     rogue = h.Device("Rogue", cert, key, core.ca_path, fp)
     r = h.mosquitto_pub(core.tls_port, "Rogue", "sensors/x", "1", device=rogue)
-    assert r.returncode != 0
+    assert r.returncode == 0, r.stderr
+    # Removed from the group again: refused.
+    core.deploy_ok(h.Group().device("Sensor", core.sensor.fingerprint)
+                   .device("Dashboard", core.dash.fingerprint))
+    ok, detail = h.tls_handshake_ok(core.tls_port, core.ca_path, cert, key)
+    assert not ok, detail
 
 
 def revoke(core, fingerprint):

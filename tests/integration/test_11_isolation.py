@@ -155,7 +155,9 @@ def test_workers_die_with_a_killed_core_and_run_once_after_restart(open_core, c_
     for rt, arn in fns.items():
         g.function(arn, pinned=True, timeout=10, isolation=isolation,
                    memory_kb=262144 if rt == "java" else 131072,
-                   env={"EVG_TEST_TAG": f"{tag}-{rt}"})
+                   env={"EVG_TEST_TAG": f"{tag}-{rt}"},
+                   # Lambda executables take binary input only (v1; issue 10 item 11).
+                   encoding="binary" if rt in ("c", "executable") else "json")
         if os.geteuid() == 0:
             # The identity does not matter here; root (allowed by lambda_core) also reads code
             # that the store copied with the build's 0700 permissions.
