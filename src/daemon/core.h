@@ -45,8 +45,8 @@
 #include "shadow/shadow_store.h"
 #include "shadow/shadow_sync.h"
 #include "supervisor/function_host.h"
-#include "tes/credential_provider.h"
 #include "supervisor/runtime_command.h"
+#include "tes/credential_provider.h"
 
 namespace evg::daemon {
 
@@ -167,7 +167,7 @@ class Core final : public broker::BrokerHooks,
     group::Group group;
     std::vector<functions::FunctionSpec> specs;
     std::vector<std::string> function_versions;  // resolved version ARNs (history)
-    std::vector<std::string> warnings;  // logged at WARN and returned in the deploy output
+    std::vector<std::string> warnings;           // logged at WARN and returned in the deploy output
   };
   // core_deploy.cc: the history record of a prepared group (hash of the canonical JSON).
   static DeploymentRecord describe(const Prepared& p, const std::string& source,
