@@ -6,27 +6,9 @@
 
 namespace evg::daemon {
 
-namespace {
-
-std::vector<std::string_view> levels(std::string_view s) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    size_t slash = s.find('/', start);
-    if (slash == std::string_view::npos) {
-      out.push_back(s.substr(start));
-      return out;
-    }
-    out.push_back(s.substr(start, slash - start));
-    start = slash + 1;
-  }
-}
-
-}  // namespace
-
 bool filterCoveredBy(std::string_view filter, std::string_view deny) {
-  const auto f = levels(filter);
-  const auto d = levels(deny);
+  const auto f = mqtt::splitTopicLevels(filter);
+  const auto d = mqtt::splitTopicLevels(deny);
   for (size_t i = 0;; ++i) {
     if (i < d.size() && d[i] == "#") {
       // '#' also matches the parent level, but not '$' topics at the first level.

@@ -79,7 +79,8 @@ Status validateTopicFilter(std::string_view filter) {
 }
 
 bool topicMatches(std::string_view filter, std::string_view topic) {
-  if (!topic.empty() && topic[0] == '$' && !filter.empty() && (filter[0] == '+' || filter[0] == '#')) {
+  if (!topic.empty() && topic[0] == '$' && !filter.empty() &&
+      (filter[0] == '+' || filter[0] == '#')) {
     return false;
   }
   size_t fi = 0, ti = 0;
@@ -115,6 +116,20 @@ int countLevels(std::string_view s) {
   int n = 0;
   for (char c : s) n += c == '/';
   return n;
+}
+
+std::vector<std::string_view> splitTopicLevels(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t slash = s.find('/', start);
+    if (slash == std::string_view::npos) {
+      out.push_back(s.substr(start));
+      return out;
+    }
+    out.push_back(s.substr(start, slash - start));
+    start = slash + 1;
+  }
 }
 
 }  // namespace evg::mqtt

@@ -3,6 +3,7 @@
 // Pure functions, no allocation on the match path.
 
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 
@@ -21,6 +22,9 @@ Status validateTopicFilter(std::string_view filter);
 // True when topic (a valid name) matches filter (a valid filter). Topics starting with '$' are not
 // matched by filters whose first level is a wildcard (spec §4.7.2).
 bool topicMatches(std::string_view filter, std::string_view topic);
+
+// The '/'-separated levels of a topic name or filter ("a//b" -> "a", "", "b"); views into `s`.
+std::vector<std::string_view> splitTopicLevels(std::string_view s);
 
 // Number of '/' separators.
 int countLevels(std::string_view s);

@@ -42,4 +42,11 @@ TEST(TopicTest, Matching) {
 }
 
 }  // namespace
+TEST(TopicTest, SplitTopicLevels) {
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(splitTopicLevels("a/+/#"), (V{"a", "+", "#"}));
+  EXPECT_EQ(splitTopicLevels("a//b/"), (V{"a", "", "b", ""}));
+  EXPECT_EQ(splitTopicLevels(""), (V{""}));
+}
+
 }  // namespace evg::mqtt

@@ -12,27 +12,13 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
 };
 
-std::vector<std::string_view> splitLevels(std::string_view s) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    size_t slash = s.find('/', start);
-    if (slash == std::string_view::npos) {
-      out.push_back(s.substr(start));
-      return out;
-    }
-    out.push_back(s.substr(start, slash - start));
-    start = slash + 1;
-  }
-}
-
 bool isWildcard(std::string_view level) { return level == "+" || level == "#"; }
 
 }  // namespace
 
 bool filtersOverlap(std::string_view a, std::string_view b) {
-  auto la = splitLevels(a);
-  auto lb = splitLevels(b);
+  auto la = mqtt::splitTopicLevels(a);
+  auto lb = mqtt::splitTopicLevels(b);
   // '$' rule: a wildcard first level never matches a topic whose first level starts with '$'.
   auto dollar = [](std::string_view l) { return !l.empty() && l[0] == '$'; };
   if ((isWildcard(la[0]) && dollar(lb[0])) || (isWildcard(lb[0]) && dollar(la[0]))) return false;
@@ -73,7 +59,7 @@ Status SubscriptionTable::add(const Endpoint& source, std::string_view subject,
   std::unique_ptr<Node>& root = roots_[source];
   if (!root) root = std::make_unique<Node>();
   Node* n = root.get();
-  for (std::string_view level : splitLevels(subject)) {
+  for (std::string_view level : mqtt::splitTopicLevels(subject)) {
     std::unique_ptr<Node>* next;
     if (level == "+") {
       next = &n->plus;
