@@ -184,9 +184,10 @@ def test_genuine_python_sdk_tes_example_runs_unmodified(make_core, pki, provider
     # At import it resolves credentials through botocore's chain (container provider -> E9).
     log = lh.wait_file_contains(lh.user_log_path(core, "TesExample"),
                                 ["Hello from pinned lambda. Outside of handler."], timeout=20)
+    # The log line is printed before the credential lookup: wait for the lookup itself.
+    h.wait_until(lambda: th.tes_status(core)["served"] >= 1, 20, what="the example's credential request")
+    log = open(lh.user_log_path(core, "TesExample")).read()
     assert "Traceback" not in log, log
-    st = th.tes_status(core)
-    assert st["served"] >= 1, st
     assert provider.fetches >= 1
     assert lh.fn_status(core, arn)["restarts"] == 0
 
