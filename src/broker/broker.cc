@@ -556,8 +556,22 @@ class StreamConn final : public NetConn {
         self->lost(ec.message());
         return;
       }
+      if (self->pending_.empty()) {
+        self->releaseWriteBuffers();
+        if (self->closing_) self->shutdownNow();
+        return;
+      }
       self->startWrite();
     });
+  }
+
+  // Everything written: an idle connection keeps no write-side storage (a busy one re-allocates
+  // a few small blocks per loop turn, cheap next to the write itself).
+  void releaseWriteBuffers() {
+    pending_.release();
+    std::vector<Frame>().swap(writing_frames_);
+    std::vector<asio::const_buffer>().swap(bufs_);
+    std::string().swap(flat_);
   }
 
   static constexpr size_t kMinRead = 256;

@@ -32,6 +32,10 @@ class LazyDeque {
   iterator begin() { return get().begin(); }
   iterator end() { return get().end(); }
   iterator erase(iterator it) { return d_->erase(it); }
+  // Gives the storage back (only when empty): for queues that are idle most of the time.
+  void release() {
+    if (d_ != nullptr && d_->empty()) d_.reset();
+  }
 
  private:
   std::deque<T>& get() {
