@@ -61,6 +61,7 @@ fi
 TMP="$(mktemp -d /tmp/evg-broker-bench.XXXXXX)"
 MOSQ_PID=""
 EVG_PID=""
+LOAD_FAILED=0  # a load generator run that failed makes the script exit 1 (after the report)
 cleanup() {
   for pid in $MOSQ_PID $EVG_PID; do
     if kill -0 "$pid" 2>/dev/null; then
@@ -106,13 +107,13 @@ run_load() {  # run_load LABEL PORT PID -> raw TSV rows in $TMP/LABEL.tsv
   echo "broker_bench: running scenarios against ${label} (port ${port}, pid ${pid})" >&2
   timeout "$PER_BROKER_TIMEOUT" "$LOAD" --port "$port" --broker-pid "$pid" --label "$label" \
     --scenarios "$SCENARIOS" --max-messages "$MAX_MESSAGES" --max-seconds "$MAX_SECONDS" \
-    ${LOAD_FLAGS[@]+"${LOAD_FLAGS[@]}"} >"$TMP/${label}.tsv" || echo "broker_bench: ${label}: load generator exited with $?" >&2
+    ${LOAD_FLAGS[@]+"${LOAD_FLAGS[@]}"} >"$TMP/${label}.tsv" || { echo "broker_bench: ${label}: load generator exited with $?" >&2; LOAD_FAILED=1; }
   if [ "$DEEP" != "none" ] && [ "$PERSIST" = 0 ]; then
     # Issue 17's shape: 1,000 messages allowed in flight per publisher, closed loop.
     timeout "$PER_BROKER_TIMEOUT" "$LOAD" --port "$port" --broker-pid "$pid" --label "$label" \
       --scenarios "$DEEP" --max-messages "$MAX_MESSAGES" --max-seconds "$MAX_SECONDS" \
       --window 1000 --inflight 1000 >"$TMP/${label}.w1000.tsv" \
-      || echo "broker_bench: ${label}: load generator (w1000) exited with $?" >&2
+      || { echo "broker_bench: ${label}: load generator (w1000) exited with $?" >&2; LOAD_FAILED=1; }
     awk -F'\t' 'BEGIN {OFS="\t"} NR > 1 {$2 = $2 "_w1000"; print}' "$TMP/${label}.w1000.tsv" \
       >>"$TMP/${label}.tsv"
   fi
@@ -140,6 +141,7 @@ if wait_port "$P_MOSQ" "$MOSQ_PID" 10; then
   mem_row mosquitto-after "$MOSQ_PID"
 else
   echo "broker_bench: mosquitto did not start; see $TMP/mosquitto.out" >&2
+  LOAD_FAILED=1
 fi
 kill "$MOSQ_PID" 2>/dev/null || true
 
@@ -253,3 +255,5 @@ PYEOF
 }
 if [ -n "$OUT" ]; then report | tee "$OUT"; else report; fi
 [ "$EVG_STATUS" = "ran" ] || echo "evergreen: ${EVG_STATUS}"
+if [ -x "$EVG" ] && [ "$EVG_STATUS" != "ran" ]; then LOAD_FAILED=1; fi
+exit "$LOAD_FAILED"
