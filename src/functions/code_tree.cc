@@ -277,11 +277,13 @@ constexpr const char* kLibArchive = "libarchive.so.13";
 
 class LibArchive {
  public:
-#define EVG_LA_FUNCTIONS(X)                                                                        \
-  X(read_new)                                                                                      \
-  X(read_free) X(read_support_format_zip) X(read_open_filename) X(error_string) X(entry_pathname)  \
-      X(entry_pathname_utf8) X(read_next_header) X(entry_hardlink) X(entry_filetype) X(entry_perm) \
-          X(entry_size_is_set) X(entry_size) X(read_data) X(entry_symlink) X(entry_symlink_utf8)
+// clang-format off
+#define EVG_LA_FUNCTIONS(X)                                                                  \
+  X(read_new) X(read_free) X(read_support_format_zip) X(read_open_filename) X(error_string) \
+  X(entry_pathname) X(entry_pathname_utf8) X(read_next_header) X(entry_hardlink)           \
+  X(entry_filetype) X(entry_perm) X(entry_size_is_set) X(entry_size) X(read_data)          \
+  X(entry_symlink) X(entry_symlink_utf8)
+  // clang-format on
 #define EVG_LA_MEMBER(name) decltype(&::archive_##name) name = nullptr;
   EVG_LA_FUNCTIONS(EVG_LA_MEMBER)
 #undef EVG_LA_MEMBER
