@@ -37,7 +37,7 @@ run() {  # run NAME CMD...
 B="$ROOT/bench"
 # Broker: every default scenario + issue 17's 1,000-in-flight shape, a few hundred messages each.
 run broker_bench bash "$B/broker_bench.sh" --build "$BUILD" --max-messages 300 --max-seconds 1
-run conn_mem_bench "$PY" "$B/conn_mem_bench.py" --build "$BUILD" --clients 5,20
+run conn_mem_bench "$PY" "$B/conn_mem_bench.py" --build "$BUILD" --clients 5,20 --tls-clients 5
 # Lambda benches: a handful of round trips / invokes, one cold start.
 LAMBDA=(--build "$BUILD" --round-trips 5 --invokes 5 --cold-runs 1)
 run lambda_bench bash "$B/lambda_bench.sh" "${LAMBDA[@]}"
