@@ -608,8 +608,6 @@ static Result<std::unique_ptr<asio::ssl::context>> makeServerContext(const TlsFi
   if (ec) return Status::invalid("cannot load key " + files.key_file + ": " + ec.message());
   ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
   if (ec) return Status::internal("set_verify_mode: " + ec.message());
-  // OpenSSL frees an idle connection's record buffers (~34 KB) and takes them back on use.
-  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   return ctx;
 }
 
