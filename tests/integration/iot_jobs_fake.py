@@ -67,6 +67,7 @@ class _Execution:
         self.last_updated_at = self.queued_at
         self.step_deadline = None  # monotonic
         self.history = [("QUEUED", {})]  # (status, statusDetails) per accepted change
+        self.times = {"QUEUED": time.monotonic()}  # status -> monotonic time of the last entry
 
     def state(self):
         return {"status": self.status, "statusDetails": dict(self.status_details),
@@ -174,6 +175,7 @@ class FakeIotJobs:
             d = e.state()
             d["executionNumber"] = e.execution_number
             d["history"] = copy.deepcopy(e.history)
+            d["times"] = dict(e.times)
             return d
 
     def statuses(self, job_id):
@@ -278,6 +280,7 @@ class FakeIotJobs:
         if status in TERMINAL:
             e.step_deadline = None
         e.history.append((status, dict(details)))
+        e.times[status] = time.monotonic()
 
     def _after_change(self, thing, before):
         """notify when the pending list changed, notify-next when the next execution changed."""
