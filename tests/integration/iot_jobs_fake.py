@@ -19,7 +19,8 @@ Semantics copied from AWS (part B.2/B.3): execution state machine QUEUED -> IN_P
 SUCCEEDED | FAILED | REJECTED (TIMED_OUT by the step timer, CANCELED by cancel_job), versionNumber
 incremented on every change, expectedVersion -> VersionMismatch carrying executionState, a change
 out of a terminal state -> InvalidStateTransition carrying executionState (TerminalStateReached
-when the service itself ended it: TIMED_OUT / CANCELED), clientToken echoed, timestamp in seconds,
+when the service itself ended it: TIMED_OUT / CANCELED; AWS documents both codes without saying
+which applies when, so that split is the fake's choice), clientToken echoed, timestamp in seconds,
 start-next takes IN_PROGRESS executions first then the oldest QUEUED, and its reply has no
 `execution` key when nothing is pending, notify-next only when the identity of a thing's next
 execution changes. Presigned-URL placeholders `${aws:iot:s3-presigned-url:https://...}` in a
