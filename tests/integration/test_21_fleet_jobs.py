@@ -33,7 +33,6 @@ from cloud_helpers import CloudBroker, cloud_core
 from iot_jobs_fake import FakeIotJobs
 
 N_CORES = int(os.environ.get("EVG_FLEET_CORES", "20"))
-HERE = os.path.dirname(os.path.abspath(__file__))
 BUCKET = "evg-fleet"
 TERMINAL_TIMEOUT = 90
 
@@ -72,6 +71,9 @@ class Fleet:
         self.jobs = 0
 
     def stop(self):
+        if os.environ.get("EVG_KEEP_FLEET"):
+            with open(self.tmp / "fake-log.json", "w") as f:
+                json.dump(self.fake.log, f, indent=1, default=str)
         self.fake.stop()
         self.art.stop()
         self.broker.stop()
@@ -129,6 +131,18 @@ class Fleet:
         return json.loads(r.stdout)
 
 
+ECHO = """import json
+import greengrasssdk
+
+client = greengrasssdk.client('iot-data')
+
+
+def handler(event, context):
+    client.publish(topic='echo/out', payload=json.dumps(
+        {'function_version': context.function_version, 'event': event}))
+"""
+
+
 def echo_group(version, extra_fn=None):
     arn = lh.fn_arn("Echo", str(version))
     g = lh.LambdaGroup().device("Dev").function(arn, pinned=False)
@@ -152,9 +166,8 @@ def fleet(tmp_path_factory, evergreen_bin):
     f = None
     try:
         f = Fleet(tmp, make_core)
-        responder = open(os.path.join(HERE, "functions", "responder", "responder.py")).read()
-        f.echo_zip = f.function_zip("echo", {"responder.py": responder})
-        f.echo2_zip = f.function_zip("echo2", {"responder.py": responder + "\n# version 2\n"})
+        f.echo_zip = f.function_zip("echo", {"echo.py": ECHO})
+        f.echo2_zip = f.function_zip("echo2", {"echo.py": ECHO + "# version 2\n"})
         f.crash_zip = f.function_zip("crash", {
             "crash.py": "import os\nos._exit(3)  # dies at import: a crash loop when pinned\n"})
         yield f
@@ -172,7 +185,8 @@ def fleet(tmp_path_factory, evergreen_bin):
         if f:
             f.stop()
         assert not problems, problems
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("EVG_KEEP_FLEET"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _failed_details(res):
@@ -180,7 +194,7 @@ def _failed_details(res):
 
 
 def test_1_job_applied_by_all_cores(fleet):
-    job, doc = fleet.job(echo_group(1), [("Echo", 1, "responder.handler", fleet.echo_zip)])
+    job, doc = fleet.job(echo_group(1), [("Echo", 1, "echo.handler", fleet.echo_zip)])
     res = fleet.fake.wait_terminal(job, timeout=TERMINAL_TIMEOUT)
     assert not _failed_details(res), _failed_details(res)
     for t, s in res.items():
@@ -196,7 +210,7 @@ def test_1_job_applied_by_all_cores(fleet):
 def test_2_crashing_pinned_function_rolls_back_every_core(fleet):
     before = {c.thing: len(fleet.history(c)) for c in fleet.cores}
     job, _ = fleet.job(echo_group(1, extra_fn="Crash"),
-                       [("Echo", 1, "responder.handler", fleet.echo_zip),
+                       [("Echo", 1, "echo.handler", fleet.echo_zip),
                         ("Crash", 1, "crash.handler", fleet.crash_zip)], health=3)
     res = fleet.fake.wait_terminal(job, timeout=TERMINAL_TIMEOUT)
     for t, s in res.items():
@@ -214,7 +228,7 @@ def test_2_crashing_pinned_function_rolls_back_every_core(fleet):
 def test_3_sha256_mismatch_fails_and_changes_nothing(fleet):
     targets = fleet.cores[:5]
     before = {c.thing: fleet.history(c) for c in targets}
-    job, _ = fleet.job(echo_group(2), [("Echo", 2, "responder.handler", fleet.echo2_zip)],
+    job, _ = fleet.job(echo_group(2), [("Echo", 2, "echo.handler", fleet.echo2_zip)],
                        things=[c.thing for c in targets], corrupt=("Echo",))
     res = fleet.fake.wait_terminal(job, timeout=TERMINAL_TIMEOUT)
     for t, s in res.items():
@@ -231,7 +245,7 @@ def test_3_sha256_mismatch_fails_and_changes_nothing(fleet):
 
 
 def test_4_urls_expiring_mid_rollout_are_refreshed(fleet):
-    job, doc = fleet.job(echo_group(2), [("Echo", 2, "responder.handler", fleet.echo2_zip)],
+    job, doc = fleet.job(echo_group(2), [("Echo", 2, "echo.handler", fleet.echo2_zip)],
                          hold=True)
     key = f"{BUCKET}/rel/{job}/" + doc["functions"][0]["artifact"]["url"].split("/")[-1][:-1]
     try:
@@ -253,7 +267,7 @@ def test_4_urls_expiring_mid_rollout_are_refreshed(fleet):
 
 def test_5_redelivered_job_applied_once(fleet):
     before = {c.thing: len(fleet.history(c)) for c in fleet.cores}
-    job, doc = fleet.job(echo_group(1), [("Echo", 1, "responder.handler", fleet.echo_zip)])
+    job, doc = fleet.job(echo_group(1), [("Echo", 1, "echo.handler", fleet.echo_zip)])
     for _ in range(2):  # the same pending execution delivered again, re-signed
         for t in fleet.things:
             fleet.fake.renotify(t)
