@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "jobs/job_document.h"
+
 namespace evg::daemon {
 namespace {
 
@@ -103,6 +105,45 @@ TEST_F(JobDocumentTest, BuildsTheAgreedSchema) {
   EXPECT_EQ(b->uploads[0].s3_uri, "s3://evg-artifacts/" + key);
   EXPECT_TRUE(b->warnings.empty());
   EXPECT_EQ(nlohmann::json::parse(b->text), nlohmann::json::parse(d.dump()));
+}
+
+// What the generator writes is what the device accepts, once IoT has replaced the placeholders.
+TEST_F(JobDocumentTest, DeviceParserAcceptsTheDocument) {
+  JobDocumentOptions o;
+  o.group_file = p("group.json");
+  o.s3_uri = "s3://evg-artifacts/fleet";
+  o.functions.push_back(*parseFunctionSpec("Echo:3:python3.11:echo.handler:" + p("echo.zip")));
+  o.deployment_id = "fleet-a";
+  o.failure_policy = "leave";
+  o.health_window_s = 0;
+  auto b = buildJobDocument(o);
+  ASSERT_TRUE(b.isOk()) << b.status().message();
+  auto doc = nlohmann::json::parse(b->text);
+  std::string& url = doc["functions"][0]["artifact"]["url"].get_ref<std::string&>();
+  const std::string head = "${aws:iot:s3-presigned-url:";
+  ASSERT_EQ(url.rfind(head, 0), 0u);
+  url = url.substr(head.size(), url.size() - head.size() - 1) + "?X-Amz-Expires=60";
+  auto parsed = jobs::parseJobDocument(doc);
+  ASSERT_TRUE(parsed.isOk()) << parsed.status().message();
+  EXPECT_EQ(parsed->deployment_id, "fleet-a");
+  EXPECT_FALSE(parsed->rollback_on_failure);
+  EXPECT_EQ(parsed->health_window_s, 0);
+  ASSERT_EQ(parsed->functions.size(), 1u);
+  EXPECT_EQ(parsed->functions[0].version, 3u);
+  EXPECT_EQ(parsed->functions[0].artifact.sha256,
+            b->document["functions"][0]["artifact"]["sha256"]);
+  // The group by artifact, too.
+  o.group_artifact = true;
+  b = buildJobDocument(o);
+  ASSERT_TRUE(b.isOk());
+  doc = nlohmann::json::parse(b->text);
+  std::string& gurl = doc["groupArtifact"]["url"].get_ref<std::string&>();
+  gurl = gurl.substr(head.size(), gurl.size() - head.size() - 1);
+  doc["functions"][0]["artifact"]["url"] = "https://example.com/x.zip";
+  parsed = jobs::parseJobDocument(doc);
+  ASSERT_TRUE(parsed.isOk()) << parsed.status().message();
+  EXPECT_TRUE(parsed->group_artifact.has_value());
+  EXPECT_FALSE(parsed->group.has_value());
 }
 
 TEST_F(JobDocumentTest, KnownSha256) {
