@@ -13,8 +13,10 @@ it, creates the job for all N cores and waits until every execution is SUCCEEDED
 Reported per fleet size: creation -> SUCCEEDED per core (median, max) and creation -> all
 SUCCEEDED; creation -> IN_PROGRESS (how fast the cores pick the job up). The health window is
 --health-window seconds (default 0, so the figure is download + store + activation + reporting;
-add the window for a real deployment). For core 0: CPU seconds (utime+stime of the core process,
-not of the workers) and PSS (/proc/PID/smaps_rollup) before, peak during, and after the round.
+add the window for a real deployment). CPU seconds of the round (utime+stime of the core processes, not
+of their workers; /proc tick = 10 ms) summed over all cores and for core 0, and core 0's PSS
+(/proc/PID/smaps_rollup, sampled every 20 ms) before, peak during, and after the round. PSS
+splits shared pages between the N identical cores, so it is lower with 20 cores than with 1.
 """
 
 import argparse
@@ -121,6 +123,7 @@ def run_fleet(n, rounds, health, tmp):
             doc = json.load(open(dpath))
             pid = cores[0].proc.pid
             cpu0, pss0 = cpu_s(pid), pss_kb(pid)
+            fleet0 = sum(cpu_s(c.proc.pid) for c in cores)
             sampler = Sampler(pid)
             sampler.start()
             job = f"bench-{n}-{r}"
@@ -132,12 +135,13 @@ def run_fleet(n, rounds, health, tmp):
             sampler.join()
             time.sleep(0.5)
             cpu1, pss1 = cpu_s(pid), pss_kb(pid)
+            fleet1 = sum(cpu_s(c.proc.pid) for c in cores)
             bad = {t: s["status"] for t, s in res.items() if s["status"] != "SUCCEEDED"}
             assert not bad, bad
             done = [s["times"]["SUCCEEDED"] - t0 for s in res.values()]
             started = [s["times"]["IN_PROGRESS"] - t0 for s in res.values()]
             results.append({"all": t_all, "done": done, "started": started,
-                            "cpu": cpu1 - cpu0, "pss": (pss0, max(sampler.peak, pss0), pss1)})
+                            "cpu": cpu1 - cpu0, "fleet_cpu": fleet1 - fleet0, "pss": (pss0, max(sampler.peak, pss0), pss1)})
             time.sleep(0.5)
         return results
     finally:
@@ -161,13 +165,14 @@ def main():
         print(f"health window {a.health_window} s; {a.rounds} rounds per fleet size; "
               f"nproc {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
         print("| cores | round | create->IN_PROGRESS median s | create->SUCCEEDED median s | "
-              "max s | all SUCCEEDED s | core 0 CPU s | core 0 PSS before/peak/after KB |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---|")
+              "max s | all SUCCEEDED s | CPU s, all cores | core 0 CPU s | "
+              "core 0 PSS before/peak/after KB |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for n in [int(x) for x in a.cores.split(",")]:
             for i, r in enumerate(run_fleet(n, a.rounds, a.health_window, tmp), 1):
                 print(f"| {n} | {i} | {statistics.median(r['started']):.3f} | "
                       f"{statistics.median(r['done']):.3f} | {max(r['done']):.3f} | "
-                      f"{r['all']:.3f} | {r['cpu']:.3f} | "
+                      f"{r['all']:.3f} | {r['fleet_cpu']:.2f} | {r['cpu']:.2f} | "
                       f"{r['pss'][0]} / {r['pss'][1]} / {r['pss'][2]} |", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
