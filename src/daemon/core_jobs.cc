@@ -723,8 +723,12 @@ void JobAgent::recover(const jobs::InflightJob& j) {
     Status s = state_.save();
     if (!s) log_.error("jobs-state.json not saved: " + s.message());
     (void)jobs::removeInflight(inflight_path_);
-    recovering_ = false;
     // Reported when the execution comes back through start-next (it is still IN_PROGRESS).
+    if (recovering_) {
+      recovering_ = false;
+      client_.startNext(nowMs());
+      pump();
+    }
   };
   std::string why = "the core restarted during step " + j.step;
   if (!changed || !j.rollback_on_failure) {
