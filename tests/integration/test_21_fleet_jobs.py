@@ -125,6 +125,12 @@ class Fleet:
         finally:
             dev.close()
 
+    def versions(self, core, name):
+        r = h.run_cli("function", "list-versions-by-function", "--function-name", name,
+                      "--root", core.root, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return [v["Version"] for v in json.loads(r.stdout)["Versions"]]
+
     def history(self, core):
         r = h.run_cli("deployments", "list", "--root", core.root, "--json", timeout=30)
         assert r.returncode == 0, r.stderr
@@ -221,8 +227,10 @@ def test_2_crashing_pinned_function_rolls_back_every_core(fleet):
     for c in fleet.cores:
         assert fleet.echo_version(c) == "1", c.thing  # the previous group is back
         hist = fleet.history(c)
-        assert len(hist) > before[c.thing], hist  # the failed activation is recorded
-        assert hist[-1]["result"] != "succeeded" or hist[-1]["source"] != "job", hist[-1]
+        assert len(hist) > before[c.thing], hist
+        # The group active before the job is re-activated by a rollback record.
+        assert hist[-1]["source"] == "rollback" and hist[-1]["result"] == "succeeded", hist[-1]
+        assert hist[-1]["groupHash"] == hist[before[c.thing] - 1]["groupHash"], hist
 
 
 def test_3_sha256_mismatch_fails_and_changes_nothing(fleet):
@@ -238,10 +246,8 @@ def test_3_sha256_mismatch_fails_and_changes_nothing(fleet):
         assert s["statusDetails"].get("step") == "download", (t, s["statusDetails"])
     for c in targets:
         assert fleet.echo_version(c) == "1", c.thing
-        after = fleet.history(c)
-        # Nothing activated: at most a failed record, no group change.
-        assert [e for e in after if e.get("result") == "succeeded"] == \
-            [e for e in before[c.thing] if e.get("result") == "succeeded"]
+        assert fleet.history(c) == before[c.thing], c.thing  # not even an activation attempt
+        assert "2" not in fleet.versions(c, "Echo"), c.thing  # nothing stored
 
 
 def test_4_urls_expiring_mid_rollout_are_refreshed(fleet):
@@ -263,6 +269,7 @@ def test_4_urls_expiring_mid_rollout_are_refreshed(fleet):
         assert fleet.fake.documents_served[(c.thing, job)] >= 2, c.thing  # re-fetched
     for c in fleet.cores:
         assert fleet.echo_version(c) == "2", c.thing
+    assert "2" in fleet.versions(fleet.cores[0], "Echo")
 
 
 def test_5_redelivered_job_applied_once(fleet):
