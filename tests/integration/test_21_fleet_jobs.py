@@ -286,3 +286,23 @@ def test_5_redelivered_job_applied_once(fleet):
         hist = fleet.history(c)
         assert len(hist) == before[c.thing] + 1, (c.thing, hist[before[c.thing]:])
         assert fleet.echo_version(c) == "1", c.thing
+
+
+def test_6_throttled_requests_and_lost_replies_are_retried(fleet):
+    """RequestThrottled / InternalError answers and replies lost on the way back: the cores retry
+    (fresh clientToken, backoff, expectedVersion) and every execution still ends SUCCEEDED once."""
+    before = {c.thing: len(fleet.history(c)) for c in fleet.cores}
+    fleet.fake.throttle(N_CORES // 2)
+    fleet.fake.internal_error(2)
+    job, _ = fleet.job(echo_group(2), [("Echo", 2, "echo.handler", fleet.echo2_zip)])
+    fleet.fake.drop_replies(3)
+    res = fleet.fake.wait_terminal(job, timeout=TERMINAL_TIMEOUT)
+    assert not _failed_details(res), _failed_details(res)
+    codes = [body.get("code") for (_, _, _, suffix, body) in fleet.fake.log
+             if suffix.endswith("/rejected")]
+    assert codes.count("RequestThrottled") == N_CORES // 2 and codes.count("InternalError") == 2
+    for t, s in res.items():
+        assert [st for st, _ in s["history"]].count("SUCCEEDED") == 1, (t, s["history"])
+    for c in fleet.cores:
+        assert len(fleet.history(c)) == before[c.thing] + 1, c.thing
+        assert fleet.echo_version(c) == "2", c.thing
