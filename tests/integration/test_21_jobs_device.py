@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import time
 import zipfile
 
 import pytest
@@ -150,7 +151,12 @@ def test_1_job_succeeds_and_new_version_serves(rig):
     assert str(last["id"]) == d["historyId"]
     st = rig.core.status()["jobs"]
     assert st["succeeded"] == 1 and st["inFlight"] == "", st
-    assert st["last"]["applyMs"] < 3000, st["last"]
+    assert st["last"]["applyMs"] < 3000, st["last"]  # issue 15's target (docs/performance.md)
+    # Peer in the same run: the same group deployed locally (`evergreen deploy`, CLI wall time).
+    t0 = time.monotonic()
+    rig.core.deploy_ok(echo_group(1))
+    peer_ms = int((time.monotonic() - t0) * 1000)
+    print(f"JOB_APPLY {json.dumps(st['last'])} LOCAL_DEPLOY_MS {peer_ms}")
 
 
 def test_2_crashing_pinned_function_rolls_back(rig):
