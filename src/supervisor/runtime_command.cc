@@ -107,15 +107,22 @@ Result<std::vector<std::string>> javaWorkerCommand(const functions::FunctionSpec
   const std::string& code = spec.code_dir;
   std::string cp = dir + "/" + kRuntimeJar + ":" + code + ":" + code + "/lib/*:" + code +
                    "/*:" + dir + "/evergreen-java-sdk.jar";
-  return std::vector<std::string>{paths.java,
-                                  "-XX:+UseSerialGC",
-                                  "-Xshare:auto",
-                                  "-XX:TieredStopAtLevel=1",
-                                  "-XX:-UsePerfData",
-                                  "-cp",
-                                  cp,
-                                  "com.amazonaws.greengrass.runtime.LambdaRuntime",
-                                  "--handler=" + spec.handler};
+  std::vector<std::string> argv{paths.java, "-XX:+UseSerialGC", "-Xshare:auto",
+                                "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData"};
+  // The runtime jar's AppCDS archive (runtime/java/CMakeLists.txt, postinst): used when it sits
+  // beside the jar; the JVM ignores it silently (-Xlog:...=off) when it doesn't match this jar
+  // and JDK, e.g. under a /proc/self/fd path (dir_access.h) — then the start is only slower.
+  std::string cds = dir + "/evergreen-lambda-runtime.jsa";
+  if (access(cds.c_str(), R_OK) == 0) {
+    argv.push_back("-XX:SharedArchiveFile=" + cds);
+    argv.push_back("-Xlog:cds=off,cds+dynamic=off");
+  }
+  for (std::string a :
+       {std::string("-cp"), cp, std::string("com.amazonaws.greengrass.runtime.LambdaRuntime"),
+        "--handler=" + spec.handler}) {
+    argv.push_back(std::move(a));
+  }
+  return argv;
 }
 
 std::string tokenLibrary(const RuntimePaths& paths) {
