@@ -157,6 +157,11 @@ def bench_runtime(runtime, tmp, runs, build, load):
             if pid is None:
                 raise RuntimeError(f"no worker process found for {arn}")
             cold_cpu.append(oncpu_us(pid))
+            if i == 0:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    args = f.read().split(b"\0")
+                print(f"{runtime} worker: " + " ".join(a.decode() for a in args[:8]),
+                      file=sys.stderr, flush=True)
         dev.close()
     finally:
         if loader is not None:

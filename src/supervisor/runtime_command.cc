@@ -47,6 +47,25 @@ std::string findOnPath(const std::string& name) {
   return "";
 }
 
+// The runtime as one file (runtime/nodejs/make_bundle.py) when it is there: beside the script
+// (installed tree), or the build tree's when <dir> is the source it was made from and it is not
+// older than the main script (a stale bundle would run old code). Else the script itself.
+std::string nodeBundle(const std::string& dir, const std::string& script) {
+  std::string installed = dir + "/lambda_nodejs_runtime.bundle.js";
+  if (access(installed.c_str(), R_OK) == 0) return installed;
+#if defined(EVG_BUILD_NODE_BUNDLE) && defined(EVG_SOURCE_NODE_RUNTIME_DIR)
+  std::error_code ec;
+  namespace fs = std::filesystem;
+  if (fs::equivalent(dir, EVG_SOURCE_NODE_RUNTIME_DIR, ec) && !ec &&
+      access(EVG_BUILD_NODE_BUNDLE, R_OK) == 0) {
+    auto built = fs::last_write_time(EVG_BUILD_NODE_BUNDLE, ec);
+    auto source = fs::last_write_time(script, ec);
+    if (!ec && built >= source) return EVG_BUILD_NODE_BUNDLE;
+  }
+#endif
+  return script;
+}
+
 Result<std::vector<std::string>> nodeCommand(const functions::FunctionSpec& spec,
                                              const RuntimePaths& paths) {
   if (spec.handler.empty()) return Status::invalid("function " + spec.arn + " has no handler");
@@ -65,7 +84,8 @@ Result<std::vector<std::string>> nodeCommand(const functions::FunctionSpec& spec
   if (access(node.c_str(), X_OK) != 0) {
     return Status::notFound("Node.js interpreter not found: " + node);
   }
-  return std::vector<std::string>{node, script, "--handler=" + spec.handler};
+  return std::vector<std::string>{node, nodeBundle(paths.runtime_dir + "/nodejs", script),
+                                  "--handler=" + spec.handler};
 }
 
 }  // namespace
