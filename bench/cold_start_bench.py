@@ -13,8 +13,8 @@ and, interleaved right before each cold start (same machine load), the bare inte
 wall and CPU (wait4 rusage). CPU is the figure that survives a loaded 2-core machine: wall
 times there swing by 2-5x with the neighbours, CPU by a few ms.
 
---load runs bench/mqtt_load (qos1 1->1 at 10k msg/s, plaintext) against the core's broker during
-the cold starts ("with the broker loaded").
+--load keeps a QoS 1 stream of 5,000 msg/s (mosquitto_pub -l -> the core's broker -> mosquitto_sub,
+two group devices) running during the cold starts ("with the broker loaded").
 
     /usr/bin/python3 bench/cold_start_bench.py --build build [--runtimes python,node,java]
                                                [--runs 10] [--load] [--out result.md]
@@ -37,6 +37,15 @@ JAVA = "/usr/bin/java"
 CORE_JVM_FLAGS = ["-XX:+UseSerialGC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
                   "-XX:-UsePerfData"]
 RUNTIMES = ("python", "node", "java")
+LOAD_RATE = 5000  # msg/s of the --load stream (64-byte lines; a bound, not a saturation)
+# Writes argv[1] lines/s (in 10 ms batches) to stdout until killed.
+FEEDER = """import sys, time
+rate = int(sys.argv[1]); batch = max(1, rate // 100); line = ("x" * 63 + "\\n") * batch
+t = time.monotonic()
+while True:
+    sys.stdout.write(line); sys.stdout.flush(); t += 0.01
+    time.sleep(max(0.0, t - time.monotonic()))
+"""
 
 
 def bare_env():
@@ -112,13 +121,20 @@ def baseline_argv(runtime, tmp):
     return [JAVA] + CORE_JVM_FLAGS + ["-cp", hello, "Hello"]
 
 
-def start_load(build, port, seconds):
-    exe = os.path.join(build, "bench", "mqtt_load")
-    if not os.access(exe, os.X_OK):
-        sys.exit(f"cold_start_bench: --load needs {exe} (ninja -C {build} mqtt_load)")
-    return subprocess.Popen([exe, "--port", str(port), "--scenarios", "qos1_rate10k",
-                             "--max-seconds", str(seconds), "--max-messages", "100000000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_load(port):
+    """A QoS 1 stream of LOAD_RATE msg/s through the core's broker while the cold starts run: group
+    device Loader (mosquitto_pub -l, fed without end) -> load/x -> group device Sink
+    (mosquitto_sub). Both are killed at the end."""
+    sink = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-i", "Sink",
+                             "-q", "1", "-t", "load/x"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    feed = subprocess.Popen([bc.PY, "-c", FEEDER, str(LOAD_RATE)], stdout=subprocess.PIPE)
+    pub = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-i", "Loader",
+                            "-q", "1", "-t", "load/x", "-l"], stdin=feed.stdout,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    feed.stdout.close()
+    return [sink, pub, feed]
 
 
 def bench_runtime(runtime, tmp, runs, build, load):
@@ -130,13 +146,15 @@ def bench_runtime(runtime, tmp, runs, build, load):
     try:
         arns = [make_fn(runtime, core, lh, i) for i in range(runs)]
         g = lh.LambdaGroup().device("Dev")
+        if load:
+            g.device("Loader").device("Sink").sub("Loader", "load/x", "Sink")
         for i, arn in enumerate(arns):
             g.function(arn, pinned=False, encoding="binary", timeout=20)
             g.sub("Dev", f"cold/{i}", arn)
             g.sub(arn, "bench/out", "Dev")
         core.deploy_ok(g)
         if load:
-            loader = start_load(build, core.plain_port, bc.SCENARIO_TIME_BOUND_S)
+            loader = start_load(core.plain_port)
             time.sleep(1.0)
         dev = bc.Device(core.plain_port, "Dev")
         dev.subscribe("bench/out")
@@ -163,10 +181,12 @@ def bench_runtime(runtime, tmp, runs, build, load):
                 print(f"{runtime} worker: " + " ".join(a.decode() for a in args[:8]),
                       file=sys.stderr, flush=True)
         dev.close()
+        if loader is not None and any(p.poll() is not None for p in loader[:2]):
+            raise RuntimeError("the broker load (mosquitto_pub/sub) ended early")
     finally:
-        if loader is not None:
-            loader.kill()
-            loader.wait()
+        for p in loader or []:
+            p.kill()
+            p.wait()
         bc.stop_core(core)
     return cold_wall, cold_cpu, base_wall, base_cpu, " ".join(os.path.basename(x) if i == 0 else x
                                                           for i, x in enumerate(base_argv))
@@ -201,7 +221,7 @@ def main():
         for r in runtimes:
             cw, cc, bw, bcpu, what = bench_runtime(r, tmp, a.runs, build, a.load)
             lines.append(
-                f"| {r} | {'qos1 10k/s' if a.load else 'idle'} | {a.runs} | {med_ms(cw):.1f} | "
+                f"| {r} | {f'QoS 1 {LOAD_RATE}/s' if a.load else 'idle'} | {a.runs} | {med_ms(cw):.1f} | "
                 f"{med_ms(bw):.1f} | {med_ms(cw) - med_ms(bw):+.1f} | {med_ms(cc):.1f} | "
                 f"{med_ms(bcpu):.1f} | {med_ms(cc) - med_ms(bcpu):+.1f} | `{what}` |")
             print(lines[-1], file=sys.stderr, flush=True)
