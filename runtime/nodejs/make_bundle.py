@@ -8,8 +8,9 @@ Node loads one of these files (resolved exactly as without the bundle: same path
 pinning), the bundled function runs instead of reading and compiling the file. So a worker reads
 and compiles one file instead of about fifteen; module identity, require.cache, __filename and
 require.resolve() are unchanged. The runtime directory is the bundle's own directory when the
-runtime sits beside it (installed tree), else the source directory this bundle was made from
-(build tree). A file that is not bundled loads as usual.
+runtime sits beside it (installed tree), else the one NODE_PATH names (as the worker reaches it:
+through /proc/self/fd/<n> or a container's /runtime/nodejs), else the source directory this
+bundle was made from (build tree). A file that is not bundled loads as usual.
 """
 
 import json
@@ -37,9 +38,15 @@ def main():
         "const evgBundleFs = require('fs');\n",
         "const evgBundleModule = require('module');\n",
         "const evgBundlePath = require('path');\n",
-        "const evgBundleRoot = evgBundleFs.existsSync(evgBundlePath.join(__dirname, "
-        "'lambda_nodejs_runtime.js'))\n",
-        f"    ? __dirname : {json.dumps(root)};\n",
+        "// The runtime directory: beside the bundle (installed tree), else the one NODE_PATH\n",
+        "// names (what the core chose, as the worker reaches it: /proc/self/fd/<n>/..., a\n",
+        "// container's /runtime/nodejs), else the source directory the bundle was made from.\n",
+        "const evgBundleRoot = [__dirname,\n",
+        "    ...(process.env.NODE_PATH || '').split(evgBundlePath.delimiter)\n",
+        "        .filter((p) => evgBundlePath.basename(p) === 'node_modules').map(evgBundlePath.dirname),\n",
+        f"    {json.dumps(root)}]\n",
+        "    .find((d) => evgBundleFs.existsSync(evgBundlePath.join(d, 'lambda_nodejs_runtime.js')))\n",
+        "    || __dirname;\n",
         "const evgBundleSources = new Map([\n",
     ]
     for rel in sources(root):
