@@ -112,3 +112,36 @@ def test_on_demand_workers_start_from_the_archive_and_the_bundle(make_core):
         else:
             assert f"-XX:SharedArchiveFile={JSA}" in argv, argv
     dev.close()
+
+
+@needs_java
+def test_java_worker_stops_on_sigterm_with_exit_0():
+    """The SIGTERM handler (made by LambdaMetafactory since issue 17, not a Proxy) still logs and
+    exits 0."""
+    import signal
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    env = {"PATH": "/usr/bin:/bin", "MY_FUNCTION_ARN":
+           "arn:aws:lambda:us-east-1:123456789012:function:Sig:1",
+           "AWS_CONTAINER_AUTHORIZATION_TOKEN": "t", "ENCODING_TYPE": "binary",
+           "GG_DAEMON_PORT": str(srv.getsockname()[1])}
+    p = subprocess.Popen([JAVA] + CORE_JVM_FLAGS + [
+        f"-XX:SharedArchiveFile={JSA}", "-Xlog:cds=off,cds+dynamic=off", "-cp", JAR,
+        "com.amazonaws.greengrass.runtime.LambdaRuntime",
+        "--handler=com.amazonaws.greengrass.runtime.CdsTraining::handle"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        srv.settimeout(30)
+        conn, _ = srv.accept()  # the runtime is past its start-up: it sends E6 (never answered)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+        conn.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        srv.close()
+    assert p.returncode == 0, (out, err)
+    assert "Caught signal 15. Stopping runtime." in out + err
