@@ -210,6 +210,11 @@ void JobAgent::onNextExecution(const jobs::Execution& e) {
   }
   if (const auto* h = state_.find(e.job_id, e.execution_number)) {
     ++stats_.duplicates;
+    if (e.document && jobs::documentDigest(*e.document) != h->digest && !h->digest.empty()) {
+      log_.warn("job " + e.job_id + " execution " + std::to_string(e.execution_number) +
+                ": the document differs from the one handled (beyond re-signed URLs); an "
+                "execution is applied once, so it is not applied");
+    }
     if (!h->reported) {
       log_.info("job " + e.job_id + " execution " + std::to_string(e.execution_number) +
                 " was already handled (" + h->status + "); reporting its result again");
