@@ -296,3 +296,26 @@ def test_8_expired_url_refreshed_through_the_document(rig):
     assert rig.core.status()["jobs"]["urlRefreshes"] == before + 1
     assert rig.fake.documents_served[(THING, "dev-8")] >= 2
     assert rig.echo_version() == "6"
+
+
+def test_9_job_canceled_during_download_is_dropped(rig):
+    echo7 = rig.zip_bytes({"echo.py": ECHO + "# 7\n"})
+    before = rig.history()
+    held0 = rig.art.held
+    rig.art.hold()
+    try:
+        rig.fake.create_job("dev-9", rig.doc(echo_group(7),
+                                             [rig.fn("Echo", 7, "echo.handler", echo7)]),
+                            [THING])
+        h.wait_until(lambda: rig.art.held > held0, 30, interval=0.1, what="a held download")
+        rig.fake.cancel_job("dev-9")  # the operator (or an abort config) stops the rollout
+        # notify-next (nothing pending) -> the core asks <job>/get -> CANCELED -> marked
+        h.wait_until(lambda: rig.core.status()["jobs"]["inFlight"].endswith(
+            "(canceled in the cloud)"), 10, interval=0.1, what="the core seeing the cancel")
+    finally:
+        rig.art.release()
+    h.wait_until(lambda: rig.core.status()["jobs"]["inFlight"] == "", 30, interval=0.1,
+                 what="the canceled job dropped")
+    assert rig.fake.execution(THING, "dev-9")["status"] == "CANCELED"
+    assert rig.history() == before  # nothing activated
+    assert rig.echo_version() == "6"
