@@ -319,3 +319,22 @@ def test_9_job_canceled_during_download_is_dropped(rig):
     assert rig.fake.execution(THING, "dev-9")["status"] == "CANCELED"
     assert rig.history() == before  # nothing activated
     assert rig.echo_version() == "6"
+
+
+def test_10_group_by_artifact(rig):
+    """A group too large for the 32 KB document travels as groupArtifact (downloaded, SHA-256
+    checked, parsed) next to the function zips."""
+    echo8 = rig.zip_bytes({"echo.py": ECHO + "# 8\n"})
+    group = json.dumps(echo_group(8).to_json()).encode()
+    key = f"{BUCKET}/group-8.json"
+    rig.art.put(key, group)
+    d = rig.doc(echo_group(8), [rig.fn("Echo", 8, "echo.handler", echo8)])
+    del d["group"]
+    d["groupArtifact"] = {
+        "url": f"${{aws:iot:s3-presigned-url:https://s3.us-east-1.amazonaws.com/{key}}}",
+        "sha256": hashlib.sha256(group).hexdigest(), "size": len(group)}
+    rig.fake.create_job("dev-10", d, [THING])
+    s = rig.fake.wait_terminal("dev-10", timeout=60)[THING]
+    assert s["status"] == "SUCCEEDED", s
+    assert rig.echo_version() == "8"
+    assert rig.history()[-1]["source"] == "job"
