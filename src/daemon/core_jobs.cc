@@ -759,9 +759,15 @@ void JobAgent::recover(const jobs::InflightJob& j) {
     h.details = jobs::sanitizeStatusDetails(d);
     h.time = jobs::utcNow();
     state_.put(h);
-    Status s = state_.save();
-    if (!s) log_.error("jobs-state.json not saved: " + s.message());
-    (void)jobs::removeInflight(inflight_path_);
+    // Saved, then the journal removed, on the pool (a crash in between: recovered again, and
+    // the previous deployment is then found active).
+    asio::post(core_.pool_, [this, alive = alive_, snapshot = state_] {
+      Status s = snapshot.save();
+      if (s) s = jobs::removeInflight(inflight_path_);
+      asio::post(core_.io_, [this, alive, s] {
+        if (*alive && !s) log_.error("job recovery not recorded: " + s.message());
+      });
+    });
     // Reported when the execution comes back through start-next (it is still IN_PROGRESS).
     if (recovering_) {
       recovering_ = false;
