@@ -160,6 +160,7 @@ json JobAgent::status() const {
             {"timeouts", s.timeouts},
             {"rejectedReplies", s.rejected},
             {"versionMismatches", s.version_mismatches},
+            {"alreadyApplied", s.already_applied},
             {"pendingRequests", client_.pending()}};
   if (!stats_.last.is_null()) j["last"] = stats_.last;
   return j;
@@ -216,7 +217,9 @@ void JobAgent::onNextExecution(const jobs::Execution& e) {
                 ": the document differs from the one handled (beyond re-signed URLs); an "
                 "execution is applied once, so it is not applied");
     }
-    if (!h->reported) {
+    if (!h->reported && client_.updatePending(e.job_id)) {
+      // Its final update is still on the wire (start-next answered first): not sent twice.
+    } else if (!h->reported) {
       log_.info("job " + e.job_id + " execution " + std::to_string(e.execution_number) +
                 " was already handled (" + h->status + "); reporting its result again");
       report(*h, e.version_number);

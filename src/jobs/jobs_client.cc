@@ -58,6 +58,12 @@ Status statusForCode(const std::string& code, const std::string& message) {
   return Status::invalid(m.empty() ? "rejected" : m);
 }
 
+// A rejection's executionState (sent with InvalidStateTransition) shows `status` already set.
+bool reachedAlready(const json& reply, const std::string& status) {
+  auto st = reply.find("executionState");
+  return st != reply.end() && st->is_object() && st->value("status", std::string()) == status;
+}
+
 bool retryable(const std::string& code) {
   return code == "RequestThrottled" || code == "InternalError";
 }
@@ -208,6 +214,13 @@ void JobsClient::onConnected(int64_t now_ms) {
     if (!r.held) send(r, now_ms);  // a fresh token: replies to the old one are gone
   }
   if (!start_next_pending) startNext(now_ms);
+}
+
+bool JobsClient::updatePending(const std::string& job_id) const {
+  for (const auto& r : pending_) {
+    if (r.kind == Kind::kUpdate && r.job_id == job_id) return true;
+  }
+  return false;
 }
 
 void JobsClient::startNext(int64_t now_ms) {
@@ -399,6 +412,14 @@ bool JobsClient::onMessage(const std::string& topic, const std::string& payload,
           pending_.push_back(d);
           send(pending_.back(), now_ms);
         }
+      } else if ((code == "InvalidStateTransition" || code == "TerminalStateReached") &&
+                 reachedAlready(j, req.status)) {
+        // The execution already has the status this update sets: an earlier attempt was
+        // accepted and its reply lost. That is success, not a refusal.
+        ++stats_.already_applied;
+        erase(req.id);
+        events_.onUpdated(req.job_id, req.status, Status::ok());
+        releaseNextUpdate(req.job_id, now_ms);
       } else {
         fail(req, statusForCode(code, j.value("message", std::string())));
       }

@@ -68,6 +68,7 @@ struct JobsClientStats {
   uint64_t timeouts = 0;
   uint64_t rejected = 0;
   uint64_t version_mismatches = 0;
+  uint64_t already_applied = 0;    // update refused because the execution already had its status
   uint64_t unmatched_replies = 0;  // replies with a token we did not send (or already answered)
 };
 
@@ -99,6 +100,8 @@ class JobsClient {
   void tick(int64_t now_ms);
   std::optional<int64_t> nextDeadline() const;
   size_t pending() const { return pending_.size(); }
+  // An update of `job_id` is on the wire or waiting to be sent.
+  bool updatePending(const std::string& job_id) const;
   const JobsClientStats& stats() const { return stats_; }
 
  private:

@@ -305,6 +305,40 @@ TEST(JobsClient, VersionMismatchTakesTheCurrentVersionOrDescribes) {
   EXPECT_EQ(std::get<2>(r.updated[0]).code(), Code::kConflict);
 }
 
+TEST(JobsClient, LostReplyOfAFinalUpdateIsSuccessWhenTheStateShowsIt) {
+  Recorder r;
+  JobsClient c(opts(), r);
+  c.update("job1", "SUCCEEDED", {{"step", "done"}}, 3, 0);
+  EXPECT_TRUE(c.updatePending("job1"));
+  EXPECT_FALSE(c.updatePending("job2"));
+  // The first attempt's reply is lost; the resend is refused because the execution already
+  // ended with exactly that status: success.
+  c.tick(1000);  // no reply: backoff, then the second attempt
+  ASSERT_TRUE(c.nextDeadline().has_value());
+  c.tick(*c.nextDeadline());
+  ASSERT_EQ(r.sent.size(), 2u);
+  c.onMessage(P + "job1/update/rejected",
+              json{{"clientToken", r.sent[1].second["clientToken"]},
+                   {"code", "InvalidStateTransition"},
+                   {"executionState", {{"status", "SUCCEEDED"}, {"versionNumber", 4}}}}
+                  .dump(),
+              5001);
+  ASSERT_EQ(r.updated.size(), 1u);
+  EXPECT_TRUE(std::get<2>(r.updated[0]).isOk());
+  EXPECT_EQ(c.stats().already_applied, 1u);
+  EXPECT_FALSE(c.updatePending("job1"));
+  // Ended with another status (canceled in the cloud): a real refusal.
+  c.update("job2", "SUCCEEDED", {{"step", "done"}}, 3, 6000);
+  c.onMessage(P + "job2/update/rejected",
+              json{{"clientToken", r.sent.back().second["clientToken"]},
+                   {"code", "InvalidStateTransition"},
+                   {"executionState", {{"status", "CANCELED"}, {"versionNumber", 4}}}}
+                  .dump(),
+              6001);
+  ASSERT_EQ(r.updated.size(), 2u);
+  EXPECT_EQ(std::get<2>(r.updated[1]).code(), Code::kConflict);
+}
+
 TEST(JobsClient, DescribeReturnsTheDocumentOrTheError) {
   Recorder r;
   JobsClient c(opts(), r);
