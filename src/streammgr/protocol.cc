@@ -274,6 +274,11 @@ Result<StreamDefinition> parseDefinition(const json& def) {
   }
   if (const json* e = field(def, "exportDefinition")) {
     if (!e->is_object()) return Status::invalid("definition.exportDefinition must be a map");
+    try {
+      (void)e->dump();  // CBOR text strings are not UTF-8-checked by the decoder
+    } catch (const json::exception&) {
+      return Status::invalid("definition.exportDefinition contains a string that is not UTF-8");
+    }
     d.export_definition = *e;
   }
   return d;

@@ -116,6 +116,21 @@ TEST(Validation, DefinitionRangesNameTheField) {
   expectBad({{"strategyOnFull", 0}}, "definition.name");
 }
 
+TEST(Validation, ExportDefinitionMustBeUtf8) {
+  // A CBOR text string with invalid UTF-8 inside exportDefinition: refused, not thrown when the
+  // definition is persisted (json::dump).
+  std::string cbor =
+      encodeCbor({{"name", "s"}, {"strategyOnFull", 0}, {"exportDefinition", {{"kinesis", "XX"}}}});
+  auto pos = cbor.find("XX");
+  ASSERT_NE(pos, std::string::npos);
+  cbor[pos] = '\xff';
+  auto def = decodeCbor(cbor);
+  ASSERT_TRUE(def);
+  auto r = parseDefinition(*def);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("exportDefinition"), std::string::npos);
+}
+
 TEST(Validation, ReadOptions) {
   auto d = parseReadOptions(json(), 1000);
   ASSERT_TRUE(d);

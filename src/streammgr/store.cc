@@ -273,7 +273,8 @@ Status StreamStore::persistDefinition(Stream& s) {
   std::error_code ec;
   fs::create_directories(s.dir, ec);
   if (ec) return Status::io(s.dir + ": " + ec.message());
-  return writeFileAtomic(s.dir + "/definition.json", s.def.toJson().dump());
+  return writeFileAtomic(s.dir + "/definition.json",
+                         s.def.toJson().dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 Status StreamStore::create(const StreamDefinition& def) {
@@ -553,7 +554,8 @@ Status StreamStore::saveProgress(const std::string& name, const std::string& id,
   if (s->def.persistence != Persistence::kFile) return Status::ok();
   // Also remember the next sequence number: if every segment is dropped, numbering continues.
   s->progress["__nextSequence"] = s->next_seq;
-  return writeFileAtomic(s->dir + "/progress.json", s->progress.dump());
+  return writeFileAtomic(s->dir + "/progress.json",
+                         s->progress.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 void StreamStore::expire() {
