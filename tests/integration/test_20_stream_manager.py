@@ -323,6 +323,22 @@ def test_kill_9_then_restart_keeps_messages_and_numbering(open_core):
             desired_start_sequence_number=0, min_message_count=n, max_message_count=n))
         assert [m.payload for m in msgs] == [b"d%d" % i for i in range(n)]
         assert c.append_message("durable", b"after") == n
+    # A corrupt older segment is moved aside and reported, never deleted.
+    core.proc.kill()
+    core.proc.wait(5)
+    d = os.path.join(core.root, "var", "stream-manager", b"durable".hex())
+    segs = sorted(f for f in os.listdir(d) if f.endswith(".seg"))
+    assert len(segs) >= 3, segs
+    with open(os.path.join(d, segs[1]), "r+b") as f:
+        f.seek(40)
+        f.write(b"CORRUPTED")
+    core.start()
+    st = {s["name"]: s for s in core.status()["streamManager"]["streams"]}["durable"]
+    assert len(st["errors"]) == 1 and segs[1] + ".corrupt" in st["errors"][0], st
+    assert os.path.exists(os.path.join(d, segs[1] + ".corrupt"))
+    assert segs[1] + ".corrupt" in core.log("GGStreamManager")
+    with StreamManagerClient(port=core.sm_port) as c:
+        assert c.append_message("durable", b"after corruption") == n + 1
 
 
 def test_genuine_node_sdk_client(open_core, tmp_path):
