@@ -258,6 +258,7 @@ void Core::stop(std::function<void()> done) {
   if (discovery_) discovery_->stop();
   cert_timer_.cancel();
   if (tes_) tes_->stop();
+  stopExports();
   if (stream_) stream_->stop();
   auto finish = [this, done = std::move(done)]() {
     log_.info("stopped");
