@@ -342,6 +342,8 @@ def test_iot_analytics_and_sitewise_exports(make_core, pki, provider):
                          .last_exported_sequence_number == 3, 30, what="sitewise exported")
             sw = export_status(client, "sw", "toSitewise")
             assert sw.exported_messages_count == 3
+            assert "message 1 skipped: not a PutAssetPropertyValueEntry" in sw.error_message, \
+                sw.error_message
         reqs = fake.snapshot()
         assert reqs and all(valid for _, _, valid, _ in reqs), reqs
         ana = [d for p, svc, _, d in reqs if p == "/messages/batch"]

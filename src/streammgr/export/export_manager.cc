@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <set>
 
 namespace evg::streammgr::exporter {
 
@@ -21,7 +22,8 @@ int64_t nowMs() {
 
 // Verdict of one request over the entries it carried.
 struct ExportManager::Outcome {
-  enum Verdict : uint8_t { kAccepted, kRetry, kSkipped };
+  // kDeferred: not sent this time (stays pending, no backoff).
+  enum Verdict : uint8_t { kAccepted, kRetry, kSkipped, kDeferred };
   Status failed;                 // the whole request failed (nothing accepted)
   std::vector<Verdict> verdict;  // per entry sent (when !failed)
   std::string error;             // first per-entry error
@@ -44,6 +46,7 @@ struct ExportManager::Pipeline {
   bool removed = false;
   Clock::time_point retryAt{};
   uint32_t backoffMs = 0;
+  std::string skipReport;  // the last message skipped for good (kept once the service is fine)
   int64_t s3InProgressFor = -1;  // S3: InProgress already reported for this sequence number
   ExportStatus status;
 };
@@ -293,9 +296,15 @@ void ExportManager::send(const std::shared_ptr<Pipeline>& p, std::vector<size_t>
   std::vector<size_t> send;  // positions in idx actually sent
   std::vector<const StoredMessage*> msgs;
   std::vector<json> entries;
+  std::set<std::string> entryIds;
+  bool deferRest = false;
   size_t limit = maxRecordBytes(p->cfg.kind);
   for (size_t k = 0; k < idx.size(); ++k) {
     const StoredMessage& m = p->batch[idx[k]].msg;
+    if (deferRest) {
+      pre.verdict[k] = Outcome::kDeferred;
+      continue;
+    }
     std::string why;
     if (limit && m.payload.size() > limit) {
       why = "message " + std::to_string(m.sequenceNumber) +
@@ -305,6 +314,11 @@ void ExportManager::send(const std::shared_ptr<Pipeline>& p, std::vector<size_t>
       auto e = sitewiseEntry(m.payload);
       if (!e) {
         why = "message " + std::to_string(m.sequenceNumber) + " skipped: " + e.status().message();
+      } else if (!entryIds.insert((*e)["entryId"].get<std::string>()).second) {
+        // SiteWise refuses a request repeating an entryId: the rest goes in the next one.
+        deferRest = true;
+        pre.verdict[k] = Outcome::kDeferred;
+        continue;
       } else {
         entries.push_back(std::move(*e));
       }
@@ -481,6 +495,8 @@ void ExportManager::onOutcome(Pipeline& p, const std::vector<size_t>& idx, const
       case Outcome::kRetry:
         retry = true;
         break;
+      case Outcome::kDeferred:
+        break;
     }
   }
   int64_t last = -1;
@@ -510,7 +526,8 @@ void ExportManager::onOutcome(Pipeline& p, const std::vector<size_t>& idx, const
     log_.info("stream " + p.stream + " exporter " + p.cfg.identifier + ": exporting again");
   }
   p.backoffMs = 0;
-  p.status.errorMessage = o.error;
+  if (!o.error.empty()) p.skipReport = o.error;
+  p.status.errorMessage = p.skipReport;
 }
 
 }  // namespace evg::streammgr::exporter

@@ -306,13 +306,14 @@ TEST_F(ExportManagerTest, IotAnalyticsRetriesErrorEntriesAndSitewiseSkipsBadPayl
   store_.add("w", entry("e0", 1.0));
   store_.add("w", "this is not JSON");
   store_.add("w", entry("e2", 2.0));
+  store_.add("w", entry("e0", 3.0));  // a repeated entryId goes in the next request
   start(srv.port());
   ASSERT_TRUE(mgr_->configure("a", json::parse(R"({"iotAnalytics":[
       {"identifier":"ia","iotChannel":"chan","iotMsgIdPrefix":"dev1-"}]})"))
                   .isOk());
   ASSERT_TRUE(mgr_->configure("w", json::parse(R"({"IotSitewise":[{"identifier":"sw"}]})")).isOk());
   ASSERT_TRUE(
-      runUntil([&] { return store_.progress["a/ia"] == 3 && store_.progress["w/sw"] == 3; }));
+      runUntil([&] { return store_.progress["a/ia"] == 3 && store_.progress["w/sw"] == 4; }));
   std::lock_guard<std::mutex> l(mu_);
   EXPECT_EQ(badSig, "");
   ASSERT_EQ(iota.size(), 2u);
@@ -322,14 +323,16 @@ TEST_F(ExportManagerTest, IotAnalyticsRetriesErrorEntriesAndSitewiseSkipsBadPayl
   EXPECT_EQ(b64decode(iota[0]["messages"][2]["payload"]), "{\"t\":2}");
   ASSERT_EQ(iota[1]["messages"].size(), 1u);  // only the failed entry again
   EXPECT_EQ(iota[1]["messages"][0]["messageId"], "dev1-1");
-  ASSERT_EQ(sitewise.size(), 1u);
+  ASSERT_EQ(sitewise.size(), 2u);
   ASSERT_EQ(sitewise[0]["entries"].size(), 2u);
+  ASSERT_EQ(sitewise[1]["entries"].size(), 1u);
+  EXPECT_EQ(sitewise[1]["entries"][0]["propertyValues"][0]["value"]["doubleValue"], 3.0);
   EXPECT_EQ(sitewise[0]["entries"][0]["entryId"], "e0");
   EXPECT_EQ(sitewise[0]["entries"][1]["entryId"], "e2");
   EXPECT_EQ(sitewise[0]["entries"][1]["propertyValues"][0]["value"]["doubleValue"], 2.0);
   auto st = status("w");
-  EXPECT_EQ(st.exportedMessagesCount, 2);
-  EXPECT_EQ(st.lastExportedSequenceNumber, 2);
+  EXPECT_EQ(st.exportedMessagesCount, 3);
+  EXPECT_EQ(st.lastExportedSequenceNumber, 3);
   EXPECT_NE(st.errorMessage.find("message 1 skipped: not a PutAssetPropertyValueEntry"),
             std::string::npos)
       << st.errorMessage;
