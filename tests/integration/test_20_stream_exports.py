@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(gh.vendor(*gh.PY_SDK)))
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from greengrasssdk.stream_manager import (  # noqa: E402
-        ExportDefinition, IoTAnalyticsConfig, IoTSiteWiseConfig, KinesisConfig,
+        ExportDefinition, ExportFormat, HTTPConfig, IoTAnalyticsConfig, IoTSiteWiseConfig, KinesisConfig,
         MessageStreamDefinition, ReadMessagesOptions, S3ExportTaskDefinition,
         S3ExportTaskExecutorConfig, Status, StatusConfig, StatusLevel, StatusMessage,
         StrategyOnFull, StreamManagerClient, Util)
@@ -368,3 +368,84 @@ def test_iot_analytics_and_sitewise_exports(make_core, pki, provider):
                                                          "offsetInNanos": 7}}
     finally:
         fake.stop()
+
+
+class HttpSink:
+    """The HTTP exporter's destination: records (path, headers, body); answers 503 while
+    `down`."""
+
+    def __init__(self):
+        self.down = True
+        self.got = []
+        self.refused = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer.lock:
+                    if outer.down:
+                        outer.refused += 1
+                        code = 503
+                    else:
+                        outer.got.append((self.path, dict(self.headers.items()), body))
+                        code = 200
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        class Server(http.server.ThreadingHTTPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.port = h.free_port()
+        self._srv = Server(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._srv.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self._srv.shutdown()
+        self._srv.server_close()
+
+
+def test_http_exporter_raw_and_json_batched(make_core, pki, provider):
+    sink = HttpSink()
+    core = export_core(make_core, pki, provider, {})
+    base = f"http://127.0.0.1:{sink.port}"
+    try:
+        with StreamManagerClient(port=core.sm_port) as client:
+            client.create_message_stream(MessageStreamDefinition(
+                name="web", strategy_on_full=StrategyOnFull.OverwriteOldestData,
+                export_definition=ExportDefinition(http=[
+                    HTTPConfig(identifier="raw", uri=base + "/raw",
+                               export_format=ExportFormat.RAW_NOT_BATCHED),
+                    HTTPConfig(identifier="batched", uri=base + "/batched", batch_size=10,
+                               export_format=ExportFormat.JSON_BATCHED)])))
+            payloads = [b"event-%d" % i for i in range(20)]
+            for p in payloads:
+                client.append_message("web", p)
+            h.wait_until(lambda: "HTTP 503" in (export_status(client, "web", "raw")
+                                                .error_message or ""), 20,
+                         what="the sink's refusal reported")
+            assert export_status(client, "web", "raw").last_exported_sequence_number == -1
+            sink.down = False
+            for name in ("raw", "batched"):
+                h.wait_until(lambda: export_status(client, "web", name)
+                             .last_exported_sequence_number == 19, 30, what=name + " exported")
+        with sink.lock:
+            raw = [(hd, b) for p, hd, b in sink.got if p == "/raw"]
+            batched = [json.loads(b) for p, _, b in sink.got if p == "/batched"]
+        assert [b for _, b in raw] == payloads
+        assert [hd.get("X-Sequence-Number") for hd, _ in raw] == [str(i) for i in range(20)]
+        assert all("Authorization" not in hd for hd, _ in raw)
+        items = [x for batch in batched for x in batch]
+        assert [base64.b64decode(x["payload"]) for x in items] == payloads
+        assert all(len(batch) <= 10 for batch in batched)
+        assert all(x["streamName"] == "web" for x in items)
+    finally:
+        sink.stop()
