@@ -26,7 +26,8 @@ struct ExportManager::Outcome {
   enum Verdict : uint8_t { kAccepted, kRetry, kSkipped, kDeferred };
   Status failed;                 // the whole request failed (nothing accepted)
   std::vector<Verdict> verdict;  // per entry sent (when !failed)
-  std::string error;             // first per-entry error
+  std::string error;             // first per-entry error (entries to send again)
+  std::string skipped;           // why the first skipped entry was skipped
 };
 
 struct ExportManager::Pipeline {
@@ -325,7 +326,7 @@ void ExportManager::send(const std::shared_ptr<Pipeline>& p, std::vector<size_t>
     }
     if (!why.empty()) {
       pre.verdict[k] = Outcome::kSkipped;
-      if (pre.error.empty()) pre.error = why;
+      if (pre.skipped.empty()) pre.skipped = why;
       log_.warn("stream " + p->stream + " exporter " + p->cfg.identifier + ": " + why);
       continue;
     }
@@ -431,7 +432,7 @@ void ExportManager::sendS3(const std::shared_ptr<Pipeline>& p, size_t i,
     appendStatus(*p, TaskStatus::kFailure, json(), seq, why);
     Outcome o;
     o.verdict = {Outcome::kSkipped};
-    o.error = why;
+    o.skipped = why;
     asio::post(io_, [finish, o] { finish(o); });
     return;
   }
@@ -455,7 +456,7 @@ void ExportManager::sendS3(const std::shared_ptr<Pipeline>& p, size_t i,
                   if (pp) appendStatus(*pp, TaskStatus::kSuccess, def, seq, "");
                 } else {
                   o.verdict = {Outcome::kSkipped};
-                  o.error = "message " + std::to_string(seq) + ": " + r.message;
+                  o.skipped = "message " + std::to_string(seq) + ": " + r.message;
                   if (pp) appendStatus(*pp, TaskStatus::kFailure, def, seq, r.message);
                 }
                 finish(std::move(o));
@@ -518,15 +519,15 @@ void ExportManager::onOutcome(Pipeline& p, const std::vector<size_t>& idx, const
                 ": cannot save progress: " + s.message());
     }
   }
+  if (!o.skipped.empty()) p.skipReport = o.skipped;
   if (retry) {
     backoff(p, o.error);
     return;
   }
-  if (p.backoffMs != 0 && o.error.empty()) {
+  if (p.backoffMs != 0) {
     log_.info("stream " + p.stream + " exporter " + p.cfg.identifier + ": exporting again");
   }
   p.backoffMs = 0;
-  if (!o.error.empty()) p.skipReport = o.error;
   p.status.errorMessage = p.skipReport;
 }
 
