@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include "aws/test_server.h"
 #include "base/json.h"
@@ -87,8 +89,9 @@ class ExportManagerTest : public ::testing::Test {
     o.endpoints = {{"kinesis", url}, {"iotanalytics", url}, {"iotsitewise", url}, {"s3", url}};
     if (o.retryInitialMs == 1000) o.retryInitialMs = 20;
     if (o.retryMaxMs == 60000) o.retryMaxMs = 100;
-    // The test server serves one connection at a time: one request in flight.
-    o.maxInFlight = 1;
+    // The test server serves one connection at a time: one request in flight (unless the test
+    // sets its own bound and servers).
+    if (o.maxInFlight == ExportOptions{}.maxInFlight) o.maxInFlight = 1;
     auto m = ExportManager::create(io_, store_, *http_, creds_, o, Log());
     ASSERT_TRUE(m) << m.status().toString();
     mgr_ = std::move(*m);
@@ -505,6 +508,40 @@ TEST_F(ExportManagerTest, PriorityDisabledBatchIntervalAndBandwidth) {
   EXPECT_EQ(store_.progress.count("off/off"), 0u);
   EXPECT_EQ(store_.progress.count("wait/wait"), 0u);  // 10 < 500 and younger than 60 s
   EXPECT_EQ(mgr_->inFlight(), 0u);
+}
+
+TEST_F(ExportManagerTest, RequestsInFlightAreBoundedOverAllExporters) {
+  std::atomic<int> now{0}, peak{0}, total{0};
+  auto handler = [&](const Req&) {
+    int n = ++now;
+    int p = peak.load();
+    while (n > p && !peak.compare_exchange_weak(p, n)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    --now;
+    ++total;
+    return text(200, "");
+  };
+  std::vector<std::unique_ptr<TestServer>> servers;
+  json http = json::array();
+  for (int i = 0; i < 4; ++i) {
+    servers.push_back(std::make_unique<TestServer>(TestServer::Options{}, handler));
+    http.push_back({{"identifier", "h" + std::to_string(i)},
+                    {"uri", "http://127.0.0.1:" + std::to_string(servers.back()->port()) + "/"}});
+  }
+  for (int i = 0; i < 3; ++i) store_.add("s", "m" + std::to_string(i));
+  ExportOptions o;
+  o.maxInFlight = 2;
+  start(servers[0]->port(), o);
+  ASSERT_TRUE(mgr_->configure("s", json{{"http", http}}).isOk());
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(runUntil([&] { return total.load() == 12; }));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(peak.load(), 2);
+  EXPECT_GE(secs, 0.55);  // 12 requests of 100 ms, 2 at a time
+  ASSERT_TRUE(runUntil([&] { return mgr_->inFlight() == 0; }));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(store_.progress["s/h" + std::to_string(i)], 3);
+  done();
 }
 
 TEST_F(ExportManagerTest, BatchIntervalPassedSendsAPartialBatch) {
