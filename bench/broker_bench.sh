@@ -3,7 +3,10 @@
 # same load generator (bench/mqtt_load), markdown table on stdout. See bench/README.md.
 #
 # usage: bench/broker_bench.sh [--build DIR] [--scenarios LIST] [--max-messages N]
-#                              [--max-seconds S] [--out FILE] [--persistence]
+#                              [--max-seconds S] [--out FILE] [--persistence] [--deep LIST]
+# --deep LIST: after the default scenarios, the same broker also runs LIST (default
+#   qos1_1to1,qos0_1to1; "none" skips it) with 1,000 messages allowed in flight (mqtt_load
+#   --window 1000 --inflight 1000), reported as <scenario>_w1000 (issue 17's shape).
 # --persistence: subscribers use cleanSession=0; mosquitto runs with persistence true, and the
 #   core runs twice, without (evergreen) and with (evergreen-persist) evergreen.mqtt.persistence.
 #   Default scenarios then: qos1_1to1,qos1_10to10.
@@ -17,6 +20,7 @@ MAX_MESSAGES=200000
 MAX_SECONDS=10
 OUT=""
 PERSIST=0
+DEEP="qos1_1to1,qos0_1to1"
 PY=/usr/bin/python3
 MOSQUITTO_BIN=/usr/sbin/mosquitto
 PER_BROKER_TIMEOUT=140   # hard bound on one broker's whole scenario list (2 brokers < 5 min)
@@ -29,7 +33,8 @@ while [ $# -gt 0 ]; do
     --max-seconds) MAX_SECONDS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --persistence) PERSIST=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --deep) DEEP="$2"; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "broker_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -56,6 +61,7 @@ fi
 TMP="$(mktemp -d /tmp/evg-broker-bench.XXXXXX)"
 MOSQ_PID=""
 EVG_PID=""
+LOAD_FAILED=0  # a load generator run that failed makes the script exit 1 (after the report)
 cleanup() {
   for pid in $MOSQ_PID $EVG_PID; do
     if kill -0 "$pid" 2>/dev/null; then
@@ -91,13 +97,26 @@ wait_port() {  # wait_port PORT PID SECONDS
 }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo "?"; }
+mem_row() {  # mem_row LABEL PID -> "LABEL<TAB>VmRSS<TAB>PSS" in rss.tsv
+  printf '%s\t%s\t%s\n' "$1" "$(rss_kb "$2")" "$(pss_kb "$2")" >>"$TMP/rss.tsv"
+}
 
 run_load() {  # run_load LABEL PORT PID -> raw TSV rows in $TMP/LABEL.tsv
   local label=$1 port=$2 pid=$3
   echo "broker_bench: running scenarios against ${label} (port ${port}, pid ${pid})" >&2
   timeout "$PER_BROKER_TIMEOUT" "$LOAD" --port "$port" --broker-pid "$pid" --label "$label" \
     --scenarios "$SCENARIOS" --max-messages "$MAX_MESSAGES" --max-seconds "$MAX_SECONDS" \
-    ${LOAD_FLAGS[@]+"${LOAD_FLAGS[@]}"} >"$TMP/${label}.tsv" || echo "broker_bench: ${label}: load generator exited with $?" >&2
+    ${LOAD_FLAGS[@]+"${LOAD_FLAGS[@]}"} >"$TMP/${label}.tsv" || { echo "broker_bench: ${label}: load generator exited with $?" >&2; LOAD_FAILED=1; }
+  if [ "$DEEP" != "none" ] && [ "$PERSIST" = 0 ]; then
+    # Issue 17's shape: 1,000 messages allowed in flight per publisher, closed loop.
+    timeout "$PER_BROKER_TIMEOUT" "$LOAD" --port "$port" --broker-pid "$pid" --label "$label" \
+      --scenarios "$DEEP" --max-messages "$MAX_MESSAGES" --max-seconds "$MAX_SECONDS" \
+      --window 1000 --inflight 1000 >"$TMP/${label}.w1000.tsv" \
+      || { echo "broker_bench: ${label}: load generator (w1000) exited with $?" >&2; LOAD_FAILED=1; }
+    awk -F'\t' 'BEGIN {OFS="\t"} NR > 1 {$2 = $2 "_w1000"; print}' "$TMP/${label}.w1000.tsv" \
+      >>"$TMP/${label}.tsv"
+  fi
 }
 
 : >"$TMP/rss.tsv"
@@ -117,11 +136,12 @@ CONF
 MOSQ_PID=$!
 if wait_port "$P_MOSQ" "$MOSQ_PID" 10; then
   sleep 0.5
-  printf 'mosquitto\t%s\n' "$(rss_kb "$MOSQ_PID")" >>"$TMP/rss.tsv"
+  mem_row mosquitto "$MOSQ_PID"
   run_load mosquitto "$P_MOSQ" "$MOSQ_PID"
-  printf 'mosquitto-after\t%s\n' "$(rss_kb "$MOSQ_PID")" >>"$TMP/rss.tsv"
+  mem_row mosquitto-after "$MOSQ_PID"
 else
   echo "broker_bench: mosquitto did not start; see $TMP/mosquitto.out" >&2
+  LOAD_FAILED=1
 fi
 kill "$MOSQ_PID" 2>/dev/null || true
 
@@ -142,9 +162,9 @@ JSON
   if wait_port "$port" "$EVG_PID" 15; then
     sleep 0.5
     EVG_STATUS="ran"
-    printf '%s\t%s\n' "$label" "$(rss_kb "$EVG_PID")" >>"$TMP/rss.tsv"
+    mem_row "$label" "$EVG_PID"
     run_load "$label" "$port" "$EVG_PID"
-    printf '%s-after\t%s\n' "$label" "$(rss_kb "$EVG_PID")" >>"$TMP/rss.tsv"
+    mem_row "$label-after" "$EVG_PID"
   else
     EVG_STATUS="did not start (see ${TMP}/$label.out)"
     tail -20 "$TMP/$label.out" >&2 || true
@@ -220,16 +240,20 @@ for sc in order:
 rss = {}
 with open(os.path.join(tmp, "rss.tsv")) as f:
     for line in f:
-        k, v = line.rstrip("\n").split("\t")
-        rss[k] = v
+        k, v, p = line.rstrip("\n").split("\t")
+        rss[k] = (v, p)
 print()
-print("| broker | idle VmRSS kB (0 clients) | VmRSS kB after the run |")
-print("|---|---:|---:|")
+print("| broker | idle VmRSS kB (0 clients) | idle PSS kB | VmRSS kB after the run | PSS kB after the run |")
+print("|---|---:|---:|---:|---:|")
 for label in LABELS:
     if label not in rss:
         continue
-    print(f"| {label} | {rss.get(label, 'pending')} | {rss.get(label + '-after', 'pending')} |")
+    idle = rss.get(label, ("pending", "pending"))
+    after = rss.get(label + "-after", ("pending", "pending"))
+    print(f"| {label} | {idle[0]} | {idle[1]} | {after[0]} | {after[1]} |")
 PYEOF
 }
 if [ -n "$OUT" ]; then report | tee "$OUT"; else report; fi
 [ "$EVG_STATUS" = "ran" ] || echo "evergreen: ${EVG_STATUS}"
+if [ -x "$EVG" ] && [ "$EVG_STATUS" != "ran" ]; then LOAD_FAILED=1; fi
+exit "$LOAD_FAILED"

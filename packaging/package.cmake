@@ -44,7 +44,7 @@ set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/evergreen-iot/evergreen")
 # Shared libraries (libc6, libstdc++6, libssl3, libsqlite3-0, libsystemd0, ...) from
 # dpkg-shlibdeps; what the maintainer scripts and the runtimes call, by hand.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, passwd, python3 (>= 3.7)")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, passwd, python3 (>= 3.7), libarchive13, libsystemd0")  # dlopen()ed: src/functions, src/daemon
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "nodejs, default-jre-headless | java8-runtime-headless")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "mosquitto-clients, prometheus, gcc")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

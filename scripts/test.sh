@@ -19,6 +19,9 @@ echo "== black-box integration tests (pytest; the runtime tests ran under ctest)
 echo "== README command 1 (scripts/run-example.sh) smoke test"
 bash scripts/smoke-example.sh
 
+echo "== benchmark smoke run (tiny counts, no timing asserted)"
+bash scripts/bench-smoke.sh "${BUILD_DIR:-build}"
+
 if [ -x fuzz/run.sh ]; then
   echo "== fuzz (bounded)"
   bash fuzz/run.sh "${FUZZ_SECONDS:-20}"  # seconds per target (5 targets)

@@ -252,17 +252,23 @@ class Runtime(object):
         arn = self.function_arn
         failures = 0
         backoff = BACKOFF_INITIAL_S
+        item = None
         while True:
             try:
-                item = ipc.get_work(arn)
+                if item is None:
+                    item = ipc.get_work(arn)
                 failures = 0
                 backoff = BACKOFF_INITIAL_S
                 outcome = self.invoke(item)
+                done, item = item, None
                 if outcome[0] is None:
-                    ipc.post_work_result(arn, WorkItem(item.invocation_id, outcome[1], None))
+                    # E4 and the next E3 in one write (one round trip less per invocation).
+                    item = ipc.post_work_result_and_get_work(
+                        arn, WorkItem(done.invocation_id, outcome[1], None))
                 else:
-                    ipc.post_handler_err(arn, item.invocation_id, outcome[0], outcome[1], outcome[2])
+                    ipc.post_handler_err(arn, done.invocation_id, outcome[0], outcome[1], outcome[2])
             except IPCException as e:
+                item = None
                 failures += 1
                 if self.max_consecutive_failures and failures >= self.max_consecutive_failures:
                     runtime_logger.error('Giving up after {} consecutive IPC failures; last: {}'.format(failures, e))

@@ -85,7 +85,7 @@ class NetConn : public std::enable_shared_from_this<NetConn> {
   Broker::Impl* owner_;
   ConnId id_;
   std::string peer_;
-  std::deque<Frame> pending_;
+  LazyDeque<Frame> pending_;
   size_t pending_bytes_ = 0;
   bool closing_ = false;  // the core asked to close: flush, then shut down
   bool closed_ = false;
@@ -372,7 +372,8 @@ class StreamConn final : public NetConn {
       : NetConn(owner, id, std::move(peer)),
         stream_(std::move(stream)),
         timer_(stream_.get_executor()),
-        rbuf_(std::max<size_t>(owner->options_.read_buffer_bytes, 512)) {}
+        max_read_(std::max<size_t>(owner->options_.read_buffer_bytes, kMinRead)),
+        rbuf_(kMinRead) {}
 
   void start() override {
     if constexpr (kTls) {
@@ -490,8 +491,29 @@ class StreamConn final : public NetConn {
       }
       if (self->closing_) return;  // the core is done with this connection
       self->owner_->core_.onBytes(self->id_, std::string_view(self->rbuf_.data(), n));
-      if (!self->closed_ && !self->closing_) self->doRead();
+      if (!self->closed_ && !self->closing_) {
+        self->sizeReadBuffer(n);
+        self->doRead();
+      }
     });
+  }
+
+  // The read buffer is sized on demand: an idle device costs kMinRead bytes, not
+  // read_buffer_bytes. A read that fills the buffer (more is probably waiting) grows it 4x up to
+  // read_buffer_bytes; kShrinkAfter reads in a row that would have fit in kMinRead shrink it back.
+  // The buffer is only resized between reads (never while a read into it is pending).
+  void sizeReadBuffer(size_t n) {
+    if (n == rbuf_.size() && rbuf_.size() < max_read_) {
+      rbuf_.resize(std::min(max_read_, rbuf_.size() * 4));
+      small_reads_ = 0;
+    } else if (rbuf_.size() > kMinRead && n <= kMinRead) {
+      if (++small_reads_ >= kShrinkAfter) {
+        std::vector<char>(kMinRead).swap(rbuf_);
+        small_reads_ = 0;
+      }
+    } else {
+      small_reads_ = 0;
+    }
   }
 
   void startWrite() override {
@@ -534,13 +556,32 @@ class StreamConn final : public NetConn {
         self->lost(ec.message());
         return;
       }
+      if (self->pending_.empty()) {
+        self->releaseWriteBuffers();
+        if (self->closing_) self->shutdownNow();
+        return;
+      }
       self->startWrite();
     });
   }
 
+  // Everything written: an idle connection keeps no write-side storage (a busy one re-allocates
+  // a few small blocks per loop turn, cheap next to the write itself).
+  void releaseWriteBuffers() {
+    pending_.release();
+    std::vector<Frame>().swap(writing_frames_);
+    std::vector<asio::const_buffer>().swap(bufs_);
+    std::string().swap(flat_);
+  }
+
+  static constexpr size_t kMinRead = 256;
+  static constexpr unsigned kShrinkAfter = 64;
+
   Stream stream_;
   asio::steady_timer timer_;
+  size_t max_read_;
   std::vector<char> rbuf_;
+  unsigned small_reads_ = 0;
   std::string identity_;  // TLS: thing name from the verify callback
   bool writing_ = false;
   std::vector<Frame> writing_frames_;

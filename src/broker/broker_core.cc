@@ -280,7 +280,9 @@ Status BrokerCore::handleConnect(Connection& c, mqtt::Connect&& p) {
   }
   hooks_.onConnected(c.info);
   if (c.closed) return Status::ok();
-  for (auto& o : s->inflight) sendOutgoing(*s, o, /*dup=*/true);
+  if (!s->inflight.empty()) {
+    for (auto& o : s->inflight) sendOutgoing(*s, o, /*dup=*/true);
+  }
   fillWindow(*s);
   return Status::ok();
 }

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "broker/lazy_deque.h"
 #include "broker/persist.h"
 #include "broker/subscription_trie.h"
 #include "broker/types.h"
@@ -112,8 +113,8 @@ struct Session {
   bool clean = true;
   Connection* conn = nullptr;                                 // null while offline
   std::map<std::string, uint8_t, std::less<>> subscriptions;  // filter -> granted QoS
-  std::deque<Outgoing> inflight;  // sent, unacked (<= max_inflight_per_client)
-  std::deque<Outgoing> queue;     // waiting for the window / reconnect (<= max_queued_per_client)
+  LazyDeque<Outgoing> inflight;  // sent, unacked (<= max_inflight_per_client)
+  LazyDeque<Outgoing> queue;     // waiting for the window / reconnect (<= max_queued_per_client)
   std::unordered_set<uint16_t> inbound_qos2;  // PUBREC sent, PUBREL not yet received
   size_t held_bytes = 0;                      // topic + payload bytes in inflight + queue
   uint16_t next_packet_id = 1;

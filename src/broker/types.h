@@ -64,7 +64,7 @@ struct BrokerOptions {
   std::chrono::milliseconds connect_timeout{10'000};     // accept (or TLS handshake) -> CONNECT
   std::chrono::milliseconds tick_interval{500};          // keepalive check period (Asio transport)
   std::chrono::milliseconds close_flush_timeout{2'000};  // time to flush before a forced close
-  size_t read_buffer_bytes = 16 * 1024;                  // per socket read size
+  size_t read_buffer_bytes = 16 * 1024;  // largest per-socket read (buffers grow to it on demand)
 };
 
 struct BrokerStats {

@@ -273,6 +273,22 @@ Status parseEvergreenCloud(const json& j, const std::string& path, CloudConfig* 
   return r.rejectUnknown();
 }
 
+Status parseEvergreenJobs(const json& j, const std::string& path, JobsConfig* o) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.boolean("enabled", &o->enabled));
+  EVG_RETURN_IF_ERROR(r.integer("requestTimeoutMs", 100, 600000, &o->request_timeout_ms));
+  EVG_RETURN_IF_ERROR(r.integer("maxAttempts", 1, 1000, &o->max_attempts));
+  EVG_RETURN_IF_ERROR(r.integer("retryBaseMs", 10, 600000, &o->retry_base_ms));
+  EVG_RETURN_IF_ERROR(r.integer("retryMaxMs", 10, 3600000, &o->retry_max_ms));
+  EVG_RETURN_IF_ERROR(r.integer("maxArtifactBytes", 1, INT64_MAX, &o->max_artifact_bytes));
+  EVG_RETURN_IF_ERROR(r.integer("downloadAttempts", 1, 100, &o->download_attempts));
+  EVG_RETURN_IF_ERROR(r.integer("urlRefreshes", 0, 100, &o->url_refreshes));
+  EVG_RETURN_IF_ERROR(r.integer("downloadTimeoutMs", 1000, 3600000, &o->download_timeout_ms));
+  EVG_RETURN_IF_ERROR(r.string("caFile", &o->ca_file));
+  EVG_RETURN_IF_ERROR(r.integer("maxHandled", 1, 100000, &o->max_handled));
+  return r.rejectUnknown();
+}
+
 Status parseEvergreenRuntime(const json& j, const std::string& path, EvergreenRuntimeOptions* o) {
   FieldReader r(j, path);
   EVG_RETURN_IF_ERROR(r.boolean("containerLimitsMandatory", &o->container_limits_mandatory));
@@ -461,6 +477,8 @@ Status parseEvergreen(const json& j, EvergreenConfig* e) {
   }
   EVG_RETURN_IF_ERROR(r.object("cloud", &obj));
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenCloud(*obj, r.path("cloud"), &e->cloud));
+  EVG_RETURN_IF_ERROR(r.object("jobs", &obj));
+  if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenJobs(*obj, r.path("jobs"), &e->jobs));
   EVG_RETURN_IF_ERROR(r.object("metrics", &obj));
   if (obj != nullptr) {
     EVG_RETURN_IF_ERROR(parseEvergreenMetrics(*obj, r.path("metrics"), &e->metrics));
@@ -568,6 +586,13 @@ Result<CoreConfig> parseConfig(const json& j, const std::string& root_dir) {
   }
   if (!c.evergreen.mqtt.persistence_path.empty()) {
     c.evergreen.mqtt.persistence_path = resolveAgainst(c.evergreen.mqtt.persistence_path, root_dir);
+  }
+  if (!c.evergreen.jobs.ca_file.empty()) {
+    c.evergreen.jobs.ca_file = resolveAgainst(c.evergreen.jobs.ca_file, root_dir);
+  }
+  if (c.evergreen.jobs.enabled && !cl.enabled) {
+    return fieldError("evergreen.jobs.enabled",
+                      "IoT Jobs need the cloud connection: set evergreen.cloud.enabled too");
   }
   if (cl.enabled && cl.host.empty() && c.core_thing.iot_host.empty()) {
     return fieldError("evergreen.cloud.enabled",

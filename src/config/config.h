@@ -111,6 +111,21 @@ struct CloudConfig {
   bool persistent_subscriptions = false;    // "subscriptionQuality": "AtLeastOncePersistent"
 };
 
+// "evergreen.jobs": fleet deployments over AWS IoT Jobs (src/jobs, src/daemon/core_jobs.cc).
+struct JobsConfig {
+  bool enabled = false;            // needs evergreen.cloud.enabled
+  int request_timeout_ms = 10000;  // reply wait per IoT Jobs request attempt
+  int max_attempts = 10;           // tries per request (throttled, internal error, no reply)
+  int retry_base_ms = 1000;        // backoff: base doubling, capped by retryMaxMs, jittered
+  int retry_max_ms = 60000;
+  int64_t max_artifact_bytes = 268435456;  // per downloaded artifact (function zip, group)
+  int download_attempts = 3;               // HTTP tries per artifact (transport errors, 5xx, 429)
+  int url_refreshes = 3;             // re-fetches of the document after a 403/400 (expired URL)
+  int download_timeout_ms = 300000;  // whole response of one artifact
+  std::string ca_file;               // trust anchors for artifact URLs; empty = system store
+  int max_handled = 200;             // executions remembered in jobs-state.json
+};
+
 // "evergreen.runtime": GreengrassContainer isolation (src/container).
 struct EvergreenRuntimeOptions {
   // true: refuse GreengrassContainer functions when a limit (memory, pids, devices) cannot be
@@ -229,6 +244,7 @@ struct EvergreenConfig {
   TesConfig tes;
   LogConfig log;
   CloudConfig cloud;
+  JobsConfig jobs;
   EvergreenRuntimeOptions runtime;
   FunctionStoreLimits functions;
   DeploymentsConfig deployments;

@@ -20,6 +20,7 @@
 #include "daemon/core.h"
 #include "daemon/daemon.h"
 #include "daemon/deploy_history.h"
+#include "daemon/job_document_cli.h"
 #include "daemon/logs_cli.h"
 #include "daemon/root.h"
 #include "daemon/root_default.h"
@@ -51,6 +52,8 @@ constexpr const char* kUsage =
     "no\n"
     "                                       core running (edits the files)\n"
     "  validate-group GROUP.json            validate a group file and print a summary\n"
+    "  job-document --group GROUP.json --s3 s3://BUCKET/PREFIX [--function N:V:RUNTIME:H:ZIP]...\n"
+    "                                       build an AWS IoT job document for a fleet deployment\n"
     "  status --root DIR                    connection, routing and worker counters of the core\n"
     "  reload --root DIR                    re-read config.json (same as SIGHUP)\n"
     "  certs issue-device --root DIR THING [--out DIR]\n"
@@ -816,6 +819,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (cmd == "certs") return cmdCerts(argc, argv, out, err);
   if (cmd == "secrets") return secrets::runSecretsCli(argc - 1, argv + 1, out, err);
   if (cmd == "import-v1") return cmdImportV1(argc, argv, out, err);
+  if (cmd == "job-document") return runJobDocumentCli(argc - 1, argv + 1, out, err);
   Args a = parseArgs(argc, argv, 2, {"follow", "rollback", "force", "json"});
   if (!a.error.empty()) {
     err << a.error << "\n";

@@ -257,6 +257,7 @@ void Core::stop(std::function<void()> done) {
   if (metrics_) metrics_->stop();
   if (discovery_) discovery_->stop();
   cert_timer_.cancel();
+  if (jobs_) jobs_->stop();
   if (tes_) tes_->stop();
   stopExports();
   if (stream_) stream_->stop();
@@ -442,7 +443,8 @@ void Core::deploy(json group_json, DeployMeta meta, std::function<void(Result<js
                       "); try again when it has finished"));
     return;
   }
-  deploy_in_progress_ = meta.source == "rollback" && meta.rollback_of
+  deploy_in_progress_ = !meta.label.empty() ? meta.label
+                        : meta.source == "rollback" && meta.rollback_of
                             ? "rollback to deployment " + std::to_string(*meta.rollback_of)
                             : meta.source + " requested through the control socket";
   // Every outcome is recorded in the history (on the pool) before the reply; the reply carries
@@ -497,6 +499,7 @@ void Core::deploy(json group_json, DeployMeta meta, std::function<void(Result<js
       rec.rollback_of = meta.rollback_of;
       rec.succeeded = true;
       if (meta.rollback_of) rec.message = "re-activates " + std::to_string(*meta.rollback_of);
+      if (!meta.note.empty()) rec.message = meta.note;
       json summary = {{"status", "Success"},
                       {"subscriptions", prepared->group.subscriptions.size()},
                       {"devices", prepared->group.devices.size()},
@@ -551,6 +554,7 @@ void Core::handleControl(const json& req, ControlServer::Reply reply) {
   if (op == "status") {
     reply({{"ok", true}, {"result", status()}});
   } else if (op == "deploy") {
+    if (refusedDuringJob(op, reply)) return;
     if (!req.contains("group")) {
       reply({{"ok", false}, {"error", "deploy request has no \"group\""}});
       return;
@@ -852,6 +856,7 @@ void Core::onCloudMessage(const std::string& topic, std::shared_ptr<const std::s
   if (shadow_sync_ && shadow_sync_->onCloudMessage(topic, payload ? *payload : std::string())) {
     return;
   }
+  if (jobs_ && jobs_->onCloudMessage(topic, payload ? *payload : std::string())) return;
   ++counters_.from_cloud;
   broker::Message msg{topic, std::move(payload), 0, false};
   route(group::Endpoint::cloud(), msg);
@@ -859,6 +864,7 @@ void Core::onCloudMessage(const std::string& topic, std::shared_ptr<const std::s
 
 void Core::onCloudConnected() {
   if (shadow_sync_) shadow_sync_->onCloudConnected();
+  if (jobs_) jobs_->onCloudConnected();
 }
 
 bool Core::mayReceiveRetained(const broker::ClientInfo& subscriber,

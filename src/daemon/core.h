@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "daemon/cloud_shadow_link.h"
 #include "daemon/control.h"
+#include "daemon/core_jobs.h"
 #include "daemon/deploy_history.h"
 #include "daemon/policy.h"
 #include "daemon/root.h"
@@ -98,6 +99,8 @@ class Core final : public broker::BrokerHooks,
     std::string source = "deploy";  // deploy | rollback | import | job
     std::optional<int64_t> rollback_of;
     std::optional<std::vector<std::string>> expected_functions;
+    std::string label;  // what a refused concurrent deployment is told ("job J1 (fleet-a)")
+    std::string note;   // history message of a successful deployment
   };
   // Deployments are serialised: while one is in progress another is refused (Busy, naming it).
   void deploy(nlohmann::json group_json, DeployMeta meta,
@@ -164,6 +167,9 @@ class Core final : public broker::BrokerHooks,
   void onCloudConnected() override;
 
  private:
+  friend class JobAgent;  // core_jobs.cc: fleet deployments drive deploy/rollback/reset
+  // A job in flight refuses local deploy/rollback/reset (reply sent; true) naming the job.
+  bool refusedDuringJob(const std::string& op, ControlServer::Reply& reply);
   PolicyOptions policyOptions() const;
   struct Prepared {
     group::Group group;
@@ -249,6 +255,8 @@ class Core final : public broker::BrokerHooks,
   // cloud_ and shadows_ so it is destroyed first (it unregisters itself from shadows_).
   std::unique_ptr<CloudShadowLink> shadow_link_;
   std::unique_ptr<shadow::ShadowSync> shadow_sync_;
+  // IoT Jobs (evergreen.jobs.enabled, core_jobs.cc) over cloud_; destroyed before it.
+  std::unique_ptr<JobAgent> jobs_;
   boost::asio::thread_pool pool_{1};        // blocking work: store reads, file writes
   std::unique_ptr<DeployHistory> history_;  // DIR/var/deployments; used on pool_ only
   std::string deploy_in_progress_;          // what is being deployed; empty: none

@@ -120,6 +120,10 @@ Status Core::startCloud() {
     shadow_sync_ = std::make_unique<shadow::ShadowSync>(*shadows_, *shadow_link_,
                                                         Log(&logger_, "GGShadowSyncManager"));
   }
+  if (cfg_.evergreen.jobs.enabled) {
+    jobs_ = std::make_unique<JobAgent>(*this, Log(&logger_, "IoTJobs"));
+    EVG_RETURN_IF_ERROR(jobs_->start().withContext("IoT Jobs: "));
+  }
   applyCloudGroup(policy_->group());
   EVG_RETURN_IF_ERROR(cloud_->start().withContext("cloud: "));
   log_.info("cloud: connecting to " + cloud_->options().host + ":" +
@@ -138,14 +142,20 @@ void Core::applyCloudGroup(const group::Group& g) {
               " after a restart of the core");
   }
   cloud_->setSpoolMaxBytes(o->spool.max_size_bytes);
+  std::vector<std::string> subjects = cloudSubjects(g);
+  if (jobs_) {
+    for (auto& f : jobs_->filters()) {
+      if (std::find(subjects.begin(), subjects.end(), f) == subjects.end()) subjects.push_back(f);
+    }
+  }
   if (!shadow_link_) {
-    cloud_->setSubscriptions(cloudSubjects(g), o->persistent_subscriptions);
+    cloud_->setSubscriptions(std::move(subjects), o->persistent_subscriptions);
     return;
   }
   // One upstream filter set: Source=cloud subjects plus the synced things' shadow topics.
   std::set<std::string> synced = syncedThings(g);
   shadow_link_->retainThings(synced);
-  shadow_link_->setCloudFilters(cloudSubjects(g), o->persistent_subscriptions);
+  shadow_link_->setCloudFilters(std::move(subjects), o->persistent_subscriptions);
   shadow_sync_->setSyncedThings(std::move(synced));
 }
 

@@ -121,8 +121,20 @@ void Core::reset(std::function<void(Result<json>)> done) {
   });
 }
 
+bool Core::refusedDuringJob(const std::string& op, ControlServer::Reply& reply) {
+  std::string job = jobs_ ? jobs_->inFlight() : std::string();
+  if (job.empty()) return false;
+  std::string msg = op + " refused: " + job +
+                    " is in flight (fleet deployment over AWS IoT Jobs); try again when it has "
+                    "finished";
+  log_.warn(msg);
+  reply({{"ok", false}, {"error", msg}});
+  return true;
+}
+
 bool Core::handleDeploymentControl(const std::string& op, const json& req,
                                    ControlServer::Reply& reply) {
+  if ((op == "rollback" || op == "reset") && refusedDuringJob(op, reply)) return true;
   auto answer = [this, reply, op](Result<json> r) {
     if (!r) {
       log_.error(op + " refused: " + r.status().message());

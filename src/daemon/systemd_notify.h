@@ -6,7 +6,9 @@
 // loop that is blocked (a handler that never returns, a deadlock) stops pinging and systemd
 // restarts the service (Restart=on-failure, after WatchdogSignal=SIGABRT).
 //
-// Without NOTIFY_SOCKET (a foreground `evergreen run`) every call is a no-op.
+// Without NOTIFY_SOCKET (a foreground `evergreen run`) every call is a no-op. libsystemd (and
+// what it pulls in: libgcrypt, liblzma, libzstd, ...) is dlopen()ed only when NOTIFY_SOCKET is
+// set, so a core not run by systemd does not map it (idle PSS, issue 17).
 
 #include <chrono>
 #include <memory>
@@ -42,6 +44,8 @@ class SystemdNotifier {
   boost::asio::io_context& io_;
   Log log_;
   bool enabled_ = false;
+  void* lib_ = nullptr;  // dlopen("libsystemd.so.0") while enabled_
+  int (*sd_notify_)(int, const char*) = nullptr;
   std::chrono::microseconds watchdog_{0};
   std::unique_ptr<boost::asio::steady_timer> timer_;
   uint64_t pings_ = 0;

@@ -573,6 +573,21 @@ Result<FunctionVersion> FunctionStore::importVersion(const FunctionConfig& c,
                                                      const std::string& account,
                                                      const std::string& version,
                                                      const std::string& code_dir, bool* changed) {
+  return importImpl(c, region, account, version, {}, code_dir, changed);
+}
+
+Result<FunctionVersion> FunctionStore::importZipVersion(
+    const FunctionConfig& c, const std::string& region, const std::string& account,
+    const std::string& version, const std::string& zip_path, bool* changed) {
+  return importImpl(c, region, account, version, zip_path, {}, changed);
+}
+
+Result<FunctionVersion> FunctionStore::importImpl(const FunctionConfig& c,
+                                                  const std::string& region,
+                                                  const std::string& account,
+                                                  const std::string& version,
+                                                  const std::string& zip_path,
+                                                  const std::string& code_dir, bool* changed) {
   *changed = false;
   if (!isValidFunctionName(c.name)) {
     return Status::invalid("invalid function name \"" + c.name + "\" (1-64 of A-Za-z0-9_-)");
@@ -587,16 +602,15 @@ Result<FunctionVersion> FunctionStore::importVersion(const FunctionConfig& c,
     return Status::invalid("version must be a positive number, got \"" + version + "\"");
   }
   std::error_code ec;
-  if (!fs::is_directory(code_dir, ec))
+  if (zip_path.empty() && !fs::is_directory(code_dir, ec))
     return Status::notFound("code directory not found: " + code_dir);
   // The code goes through the store's rules (links kept only inside the tree, never followed;
-  // bounded size; sane modes) into a staging copy first; its hash is the version's CodeSha256.
+  // bounded size; sane modes) into a staging copy first; its hash is the version's CodeSha256
+  // (of the zip's bytes for a zip, as Lambda reports it).
   std::string dir = functionDir(c.name);
   std::string staged = dir + ".import.tmp";
   fs::remove_all(staged, ec);
   fs::create_directories(fs::path(dir).parent_path(), ec);
-  EVG_RETURN_IF_ERROR(copyCodeTree(code_dir, staged, opts_.code_limits)
-                          .withContext("function " + c.name + " version " + version + ": "));
   struct Cleanup {
     std::string p;
     ~Cleanup() {
@@ -605,10 +619,11 @@ Result<FunctionVersion> FunctionStore::importVersion(const FunctionConfig& c,
     }
   } cleanup{staged};
   uint64_t size = 0;
-  auto sha = treeSha256(staged, &size);
-  if (!sha) return sha.status();
+  std::string sha;
+  EVG_RETURN_IF_ERROR(stageCode(zip_path, code_dir, staged, &sha, &size)
+                          .withContext("function " + c.name + " version " + version + ": "));
   json vj = configToJson(c);
-  vj["CodeSha256"] = *sha;
+  vj["CodeSha256"] = sha;
   vj["CodeSize"] = size;
   Meta m{json::object(), dir};
   if (auto loaded = loadMeta(dir, c.name); loaded) {

@@ -126,6 +126,12 @@ class FunctionStore {
   Result<FunctionVersion> importVersion(const FunctionConfig& config, const std::string& region,
                                         const std::string& account, const std::string& version,
                                         const std::string& code_dir, bool* changed);
+  // The same from a zip package (fleet deployments, src/daemon/core_jobs.cc): the version's
+  // CodeSha256 is the zip's, as for create(). Same version + same zip + same configuration: left
+  // alone; other code: Conflict, nothing changed.
+  Result<FunctionVersion> importZipVersion(const FunctionConfig& config, const std::string& region,
+                                           const std::string& account, const std::string& version,
+                                           const std::string& zip_path, bool* changed);
 
   const FunctionStoreOptions& options() const { return opts_; }
 
@@ -135,6 +141,10 @@ class FunctionStore {
   // stored tree for a directory.
   Status stageCode(const std::string& zip_path, const std::string& code_dir,
                    const std::string& dest, std::string* sha256, uint64_t* size) const;
+  Result<FunctionVersion> importImpl(const FunctionConfig& config, const std::string& region,
+                                     const std::string& account, const std::string& version,
+                                     const std::string& zip_path, const std::string& code_dir,
+                                     bool* changed);
   FunctionStoreOptions opts_;
 };
 

@@ -314,6 +314,39 @@ TEST_F(FunctionStoreTest, FailedCodeUpdateKeepsLatest) {
   EXPECT_EQ(store_->updateFunctionCode("nope", "", code_).status().code(), Code::kNotFound);
 }
 
+// Fleet deployments (issue 15): a job's zip becomes exactly the numbered version it names; the
+// same zip again is a no-op, other code for that version a Conflict that changes nothing.
+TEST_F(FunctionStoreTest, ImportZipVersionIsIdempotentAndImmutable) {
+  ziptest::ZipBuilder b;
+  b.file("echo.py", "def handler(e, c):\n    return 1\n");
+  std::string zip = tmp_.path() + "/echo.zip";
+  b.writeTo(zip);
+  FunctionConfig c;
+  c.name = "Echo";
+  c.runtime = "python3.11";
+  c.handler = "echo.handler";
+  bool changed = false;
+  auto v = store_->importZipVersion(c, "us-east-1", "123456789012", "3", zip, &changed);
+  ASSERT_TRUE(v.isOk()) << v.status().toString();
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(v->version, "3");
+  EXPECT_EQ(readAll(v->code_dir + "/echo.py"), "def handler(e, c):\n    return 1\n");
+  uint64_t size = 0;
+  EXPECT_EQ(v->code_sha256, *fileSha256(zip, &size));  // the zip's CodeSha256, as Lambda
+  auto again = store_->importZipVersion(c, "us-east-1", "123456789012", "3", zip, &changed);
+  ASSERT_TRUE(again.isOk());
+  EXPECT_FALSE(changed);
+  ziptest::ZipBuilder other;
+  other.file("echo.py", "def handler(e, c):\n    return 2\n");
+  std::string zip2 = tmp_.path() + "/echo2.zip";
+  other.writeTo(zip2);
+  auto conflict = store_->importZipVersion(c, "us-east-1", "123456789012", "3", zip2, &changed);
+  EXPECT_EQ(conflict.status().code(), Code::kConflict);
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(readAll(store_->get("Echo", "3")->code_dir + "/echo.py"),
+            "def handler(e, c):\n    return 1\n");
+}
+
 // Issue 11 item 4: links in a zip or a code dir are never dereferenced, also not by publish.
 TEST_F(FunctionStoreTest, SymlinksAreNeverDereferenced) {
   fs::create_symlink("/etc/shadow", code_ + "/shadow");

@@ -275,6 +275,55 @@ def test_client_retries_once_when_kept_alive_connection_was_closed():
     srv.close()
 
 
+def test_client_pipelines_result_and_next_get_with_the_same_bytes():
+    arn = 'arn:aws:lambda:r:1:function:f:1'
+    ok = b'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'
+    work = (b'HTTP/1.1 200 OK\r\nX-Amz-InvocationId: id-2\r\nX-Amz-Client-Context: Y2M=\r\n'
+            b'Content-Length: 3\r\n\r\nnew')
+    # Reference: the two separate calls.
+    ref = ScriptedServer([ok, work])
+    client = _client(ref.port)
+    client.post_work_result(arn, ipc_client.WorkItem('id-1', b'result', None))
+    assert client.get_work(arn) == ipc_client.WorkItem('id-2', b'new', 'Y2M=')
+    ref.close()
+    # Pipelined: one connection, the same two requests byte for byte, the second answer wins.
+    srv = ScriptedServer([ok, work])
+    client = _client(srv.port)
+    item = client.post_work_result_and_get_work(arn, ipc_client.WorkItem('id-1', b'result', None))
+    assert item == ipc_client.WorkItem('id-2', b'new', 'Y2M=')
+    assert srv.connections == 1
+    # (the Host header names each server's own port)
+    assert [r.replace(str(srv.port).encode(), b'PORT') for r in srv.requests] == \
+        [r.replace(str(ref.port).encode(), b'PORT') for r in ref.requests]
+    assert srv.requests[0].startswith(b'POST /2016-11-01/functions/' + arn.encode() + b'/work ')
+    assert srv.requests[1].startswith(b'GET /2016-11-01/functions/' + arn.encode() + b'/work ')
+    srv.close()
+
+
+def test_client_pipelined_get_is_resent_when_the_server_closes_after_the_result():
+    arn = 'arn:aws:lambda:r:1:function:f'
+    srv = ScriptedServer([
+        b'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+        None,  # the pipelined GET is never answered on that connection
+        b'HTTP/1.1 200 OK\r\nX-Amz-InvocationId: id-3\r\nContent-Length: 1\r\n\r\nz',
+    ])
+    client = _client(srv.port)
+    item = client.post_work_result_and_get_work(arn, ipc_client.WorkItem('id-1', b'r', None))
+    assert item.invocation_id == 'id-3' and item.payload == b'z'
+    assert srv.connections == 2
+    assert [r.split(b' ', 1)[0] for r in srv.requests] == [b'POST', b'GET', b'GET']
+    srv.close()
+
+
+def test_client_pipelined_error_answer_raises():
+    srv = ScriptedServer([b'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n',
+                          b'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'])
+    with pytest.raises(IPCException, match='HTTP Error 404'):
+        _client(srv.port).post_work_result_and_get_work(
+            'arn:aws:lambda:r:1:function:f', ipc_client.WorkItem('id-1', b'r', None))
+    srv.close()
+
+
 def test_client_http_error_raises_ipc_exception():
     srv = ScriptedServer([b'HTTP/1.1 404 Not Found\r\nContent-Length: 7\r\n\r\nmissing',
                           b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close'])
