@@ -7,6 +7,7 @@ PKGS=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang clang-format libclang-rt-dev
   mosquitto mosquitto-clients libmosquitto-dev python3 python3-pytest python3-paho-mqtt python3-boto3
+  python3-cbor2
   nodejs npm default-jdk-headless
   libsystemd-dev systemd dpkg-dev adduser prometheus
 )

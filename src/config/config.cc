@@ -404,6 +404,19 @@ Status parseEvergreenIpc(const json& j, const std::string& path, IpcConfig* o) {
   return r.rejectUnknown();
 }
 
+Status parseEvergreenStreamManager(const json& j, const std::string& path, StreamManagerConfig* o) {
+  FieldReader r(j, path);
+  EVG_RETURN_IF_ERROR(r.integer("maxConnections", 1, 100000, &o->max_connections));
+  EVG_RETURN_IF_ERROR(r.integer("maxFrameBytes", 1024, 1 << 30, &o->max_frame_bytes));
+  EVG_RETURN_IF_ERROR(r.integer("maxMessageBytes", 1, 1 << 30, &o->max_message_bytes));
+  EVG_RETURN_IF_ERROR(r.integer("maxReadTimeoutMs", 0, 2000000000, &o->max_read_timeout_ms));
+  EVG_RETURN_IF_ERROR(
+      r.integer("maxPendingReadsPerConnection", 1, 100000, &o->max_pending_reads_per_connection));
+  EVG_RETURN_IF_ERROR(r.integer("maxStreams", 1, 1000000, &o->max_streams));
+  EVG_RETURN_IF_ERROR(r.integer("syncIntervalMs", 10, 3600000, &o->sync_interval_ms));
+  return r.rejectUnknown();
+}
+
 Status parseEvergreenTes(const json& j, const std::string& path, TesConfig* t) {
   FieldReader r(j, path);
   EVG_RETURN_IF_ERROR(r.string("credentialsEndpoint", &t->credentials_endpoint));
@@ -464,6 +477,11 @@ Status parseEvergreen(const json& j, EvergreenConfig* e) {
   EVG_RETURN_IF_ERROR(r.object("functions", &obj));
   if (obj != nullptr) {
     EVG_RETURN_IF_ERROR(parseEvergreenFunctions(*obj, r.path("functions"), &e->functions));
+  }
+  EVG_RETURN_IF_ERROR(r.object("streamManager", &obj));
+  if (obj != nullptr) {
+    EVG_RETURN_IF_ERROR(
+        parseEvergreenStreamManager(*obj, r.path("streamManager"), &e->stream_manager));
   }
   EVG_RETURN_IF_ERROR(r.object("tes", &obj));
   if (obj != nullptr) EVG_RETURN_IF_ERROR(parseEvergreenTes(*obj, r.path("tes"), &e->tes));

@@ -204,6 +204,18 @@ struct IpcConfig {
   int body_timeout_ms = 30000;         // request body receive / response send
 };
 
+// "evergreen.streamManager": limits of the GGStreamManager module (src/streammgr). It is enabled
+// by the group (function arn:aws:lambda:::function:GGStreamManager:1), not here.
+struct StreamManagerConfig {
+  int max_connections = 64;                   // client connections at once
+  int max_frame_bytes = 64 << 20;             // one frame (L: op byte + CBOR)
+  int max_message_bytes = 32 << 20;           // one appended payload
+  int max_read_timeout_ms = 3600000;          // ReadMessages readTimeoutMillis
+  int max_pending_reads_per_connection = 64;  // long-polling reads per connection
+  int max_streams = 1000;                     // streams in the store
+  int sync_interval_ms = 1000;                // group-commit fdatasync of File streams
+};
+
 // "evergreen.tes": AWS credentials for functions from the AWS IoT credentials provider (src/tes).
 // Off while credentials_endpoint is empty.
 struct TesConfig {
@@ -223,6 +235,7 @@ struct EvergreenConfig {
   DiscoveryConfig discovery;
   CertsConfig certs;
   IpcConfig ipc;
+  StreamManagerConfig stream_manager;
   TesConfig tes;
   LogConfig log;
   CloudConfig cloud;

@@ -259,6 +259,7 @@ void Core::stop(std::function<void()> done) {
   cert_timer_.cancel();
   if (jobs_) jobs_->stop();
   if (tes_) tes_->stop();
+  if (stream_) stream_->stop();
   auto finish = [this, done = std::move(done)]() {
     log_.info("stopped");
     logger_.flush();
@@ -377,6 +378,7 @@ Result<Core::Prepared> Core::prepare(const json& group_json) const {
   auto g = group::parseGroup(group_json);
   if (!g) return g.status();
   if (auto co = cloudOptions(*g); !co) return co.status();
+  if (auto so = streamManagerOptions(*g); !so) return so.status();
   std::vector<std::string> warnings;
   auto specs = functionSpecsForGroup(*g, *store_, cfg_, &warnings);
   if (!specs) return specs.status();
@@ -412,6 +414,8 @@ Result<std::vector<std::string>> Core::validateGroup(const json& group_json) con
 Status Core::activate(Prepared p) {
   auto revoked = certs::loadRevokedList(paths_.revoked_file);
   if (!revoked) return revoked.status().withContext(paths_.revoked_file + ": ");
+  // The stream manager first: functions started by this deployment get its port.
+  applyStreamManager(p.group);
   // Functions first: the host validates the whole set before changing anything.
   if (host_) EVG_RETURN_IF_ERROR(host_->deploy(std::move(p.specs)));
   for (const auto& w : p.warnings) log_.warn(w);

@@ -45,6 +45,7 @@
 #include "shadow/shadow_service.h"
 #include "shadow/shadow_store.h"
 #include "shadow/shadow_sync.h"
+#include "streammgr/server.h"
 #include "supervisor/function_host.h"
 #include "supervisor/runtime_command.h"
 #include "tes/credential_provider.h"
@@ -233,6 +234,14 @@ class Core final : public broker::BrokerHooks,
   std::unique_ptr<tes::UnavailableCredentialSource> tes_off_;
   std::string tes_off_reason_;
   std::unique_ptr<lambda::FunctionHost> host_;
+  // Stream manager (core_streams.cc): null unless the group holds GGStreamManager. Declared after
+  // host_ so it is destroyed first (its token check calls host_).
+  Result<std::optional<streammgr::StreamManagerOptions>> streamManagerOptions(
+      const group::Group& g) const;
+  void applyStreamManager(const group::Group& g);
+  nlohmann::json streamManagerStatus() const;
+  std::unique_ptr<streammgr::StreamManager> stream_;
+  std::string stream_error_;
   std::unique_ptr<cloud::CloudClient> cloud_;  // null while evergreen.cloud.enabled is false
   // Shadow cloud sync (SyncShadow: true things) over cloud_; null when cloud_ is. Declared after
   // cloud_ and shadows_ so it is destroyed first (it unregisters itself from shadows_).

@@ -22,6 +22,7 @@ json Core::status() const {
   j["thingName"] = cfg_.core_thing.thing_name;
   j["openBroker"] = cfg_.evergreen.mqtt.open_broker;
   if (jobs_) j["jobs"] = jobs_->status();
+  j["streamManager"] = streamManagerStatus();
   if (broker_) {
     auto s = broker_->stats();
     j["mqtt"] = {{"tlsPort", broker_->tlsPort()},

@@ -172,9 +172,9 @@ constexpr SystemFunction kSystemFunctions[] = {
     {"GGDeviceCertificateManager", R::kMapped, "Evergreen's local certificate authority"},
     {"GGIPDetector", R::kMapped,
      "not needed after the v1 cloud: it published this core's addresses for discovery"},
-    {"GGStreamManager", R::kUnsupported,
-     "stream manager is not available in this Evergreen version; functions that use "
-     "StreamManagerClient will get connection errors"},
+    {"GGStreamManager", R::kMapped,
+     "Evergreen's stream manager (its STREAM_MANAGER_* variables are honoured; JVM_ARGS is "
+     "not used)"},
 };
 
 class Importer {
@@ -497,7 +497,7 @@ class Importer {
     for (const auto& s : kSystemFunctions) {
       if (a.name == s.name) {
         std::string detail = s.detail;
-        if (a.name == "GGCloudSpooler") {
+        if (a.name == "GGCloudSpooler" || a.name == "GGStreamManager") {
           json vars = f.value("FunctionConfiguration", json::object())
                           .value("Environment", json::object())
                           .value("Variables", json::object());

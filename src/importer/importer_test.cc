@@ -187,7 +187,7 @@ TEST_F(ImporterTest, ImportsIdentityGroupFunctionsAndModels) {
   // System functions and the model.
   ASSERT_NE(find(*rep, "system-function", "GGCloudSpooler"), nullptr);
   EXPECT_EQ(find(*rep, "system-function", "GGCloudSpooler")->result, R::kMapped);
-  EXPECT_EQ(find(*rep, "system-function", "GGStreamManager")->result, R::kUnsupported);
+  EXPECT_EQ(find(*rep, "system-function", "GGStreamManager")->result, R::kMapped);
   EXPECT_EQ(readFile(root_ + "/resources/model/model.bin"), "weights");
   ASSERT_NE(find(*rep, "device", "Sensor"), nullptr);
   EXPECT_EQ(find(*rep, "device", "Sensor")->result, R::kImported);

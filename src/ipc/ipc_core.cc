@@ -455,6 +455,15 @@ void IpcCore::cancel(ParkId park) {
 
 // ---------------------------------------------------------------- HTTP
 
+std::optional<std::string> IpcCore::functionForToken(const std::string& token) const {
+  if (token.empty()) return std::nullopt;
+  auto it = tokens_.find(token);
+  if (it == tokens_.end()) return std::nullopt;
+  auto w = workers_.find(it->second);
+  if (w == workers_.end() || w->second->revoked) return std::nullopt;
+  return w->second->arn;
+}
+
 Result<IpcCore::Worker*> IpcCore::authenticate(const HttpRequest& req) {
   const std::string* token = req.header(kHeaderAuthorization);
   if (token == nullptr || token->empty()) {

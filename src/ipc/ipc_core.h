@@ -161,6 +161,9 @@ class IpcCore {
   // ("Task timed out after N.NN seconds"), revokes the worker (it must be killed) and returns true.
   bool timeoutWork(WorkerId worker, const std::string& invocation_id);
   std::optional<WorkerInfo> worker(WorkerId id) const;
+  // The function ARN of a running worker's token (nullopt: unknown or revoked). Lets other local
+  // services (the stream manager) authenticate functions with the same tokens.
+  std::optional<std::string> functionForToken(const std::string& token) const;
   std::vector<WorkerInfo> workers() const;
 
   // --- invocations from the host (router -> function) ---

@@ -503,6 +503,12 @@ void FunctionHost::setSystemServices(ipc::SystemServices* services) {
   impl_->core->setSystemServices(services);
 }
 
+std::optional<std::string> FunctionHost::functionForToken(const std::string& token) const {
+  return impl_->core->functionForToken(token);
+}
+
+void FunctionHost::setStreamManagerPort(uint16_t port) { impl_->opts.stream_manager_port = port; }
+
 void FunctionHost::setCredentialSource(ipc::CredentialSource* source) {
   impl_->core->setCredentialSource(source);
 }

@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -163,6 +164,11 @@ class FunctionHost : private ipc::IpcListener {
   // Answers E9, the credential provider of the AWS SDKs (not owned; nullptr = 503 "no credential
   // provider configured"). See src/ipc/credential_source.h and src/tes.
   void setCredentialSource(ipc::CredentialSource* source);
+
+  // The function ARN of a running worker's AWS_CONTAINER_AUTHORIZATION_TOKEN (nullopt: none).
+  std::optional<std::string> functionForToken(const std::string& token) const;
+  // STREAM_MANAGER_SERVER_PORT given to workers started from now on.
+  void setStreamManagerPort(uint16_t port);
 
   std::vector<FunctionStatus> functionStatus() const;
   std::vector<WorkerStatus> workerStatus() const;
