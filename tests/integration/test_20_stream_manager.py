@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -322,3 +323,29 @@ def test_kill_9_then_restart_keeps_messages_and_numbering(open_core):
             desired_start_sequence_number=0, min_message_count=n, max_message_count=n))
         assert [m.payload for m in msgs] == [b"d%d" % i for i in range(n)]
         assert c.append_message("durable", b"after") == n
+
+
+def test_genuine_node_sdk_client(open_core, tmp_path):
+    """The genuine npm aws-greengrass-core-sdk@1.7.0 StreamManagerClient (fetched from the npm
+    registry by the test) does the same operations and gets the same errors."""
+    import node_helpers as nh
+    node = nh.node_binary()
+    assert node, "node is not installed (scripts/setup.sh installs it)"
+    d = nh.install_genuine_sdk("stream_node", str(tmp_path / "stream_node"))
+    r = subprocess.run([node, os.path.join(d, "sm_client.js"), str(open_core.sm_port), "node s"],
+                       capture_output=True, text=True, timeout=90)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0, (out, r.stderr[-2000:])
+    assert out["seqsOk"] and out["readOk"], out
+    assert out["longPoll"]["payload"] == "late" and out["longPoll"]["ms"] < 5000, out
+    assert out["newest"] == 1000 and out["maxSizeAfterUpdate"] == 1 << 20
+    assert out["updatePersistence"] == "UpdateNotAllowedException"
+    assert out["list"] == ["node s"]
+    assert out["unknownStream"] == "ResourceNotFoundException"
+    assert out["badName"] == "ValidationException"  # refused by the genuine client itself
+    assert out["oversized"] == "RequestPayloadTooLargeException"
+    assert out["full"] == "InvalidRequestException"
+    assert out["overwrite"]["newest"] == 49 and out["overwrite"]["oldest"] > 0
+    assert out["overwrite"]["bytes"] <= 1024
+    assert out["notEnough"] == "NotEnoughMessagesException"
+    assert out["afterDelete"] == "ResourceNotFoundException"
