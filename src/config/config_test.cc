@@ -520,6 +520,35 @@ TEST_F(ConfigFileTest, DeepNestingIsRefusedNotACrash) {
       << r.status().message();
 }
 
+TEST(ConfigTest, StreamManagerBlock) {
+  json j = minimal();
+  j["evergreen"]["streamManager"] = {{"maxConnections", 8},
+                                     {"maxFrameBytes", 4096},
+                                     {"maxMessageBytes", 1000},
+                                     {"maxReadTimeoutMs", 500},
+                                     {"maxPendingReadsPerConnection", 2},
+                                     {"maxStreams", 3},
+                                     {"syncIntervalMs", 20}};
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  const auto& sm = r->evergreen.stream_manager;
+  EXPECT_EQ(sm.max_connections, 8);
+  EXPECT_EQ(sm.max_frame_bytes, 4096);
+  EXPECT_EQ(sm.max_message_bytes, 1000);
+  EXPECT_EQ(sm.max_read_timeout_ms, 500);
+  EXPECT_EQ(sm.max_pending_reads_per_connection, 2);
+  EXPECT_EQ(sm.max_streams, 3);
+  EXPECT_EQ(sm.sync_interval_ms, 20);
+  j["evergreen"]["streamManager"] = {{"syncIntervalMs", 1}};
+  EXPECT_EQ(errorOf(j),
+            "evergreen.streamManager.syncIntervalMs: expected integer 10-3600000, got 1");
+  j["evergreen"]["streamManager"] = {{"port", 1}};
+  EXPECT_EQ(errorOf(j), "evergreen.streamManager.port: unknown field");
+  auto d = parseConfig(minimal(), "/gg");
+  ASSERT_TRUE(d.isOk());
+  EXPECT_EQ(d->evergreen.stream_manager.max_connections, 64);
+}
+
 TEST(ConfigTest, IpcBlock) {
   json j = minimal();
   j["evergreen"]["ipc"] = {{"maxConnections", 10},

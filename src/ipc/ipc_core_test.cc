@@ -188,6 +188,15 @@ TEST_F(IpcCoreTest, TokenChecks) {
   EXPECT_FALSE(core_.addWorker(4, kB, "tokA", 104).isOk());  // tokens are unique
 }
 
+TEST_F(IpcCoreTest, FunctionForTokenServesOtherLocalServices) {
+  EXPECT_EQ(core_.functionForToken("tokA"), std::optional<std::string>(kA));
+  EXPECT_EQ(core_.functionForToken("tokB"), std::optional<std::string>(kB));
+  EXPECT_FALSE(core_.functionForToken("nope"));
+  EXPECT_FALSE(core_.functionForToken(""));
+  core_.removeWorker(1, "stopped");
+  EXPECT_FALSE(core_.functionForToken("tokA"));  // revoked with the worker
+}
+
 TEST_F(IpcCoreTest, QueueOverflowIs429AndCounted) {
   invoke(kB, "tokA", "1", "Event");
   invoke(kB, "tokA", "2", "Event");
