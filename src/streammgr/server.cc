@@ -39,6 +39,19 @@ StreamManager::StreamManager(boost::asio::io_context& io, StreamManagerOptions o
   Callbacks cb;
   cb.send = [this](ConnId c, std::string b) { send(c, std::move(b)); };
   cb.close = [this](ConnId c, const std::string& why) { closeConn(c, why); };
+  cb.flush = [this](std::vector<int> fds, std::function<void()> done) {
+    ++flushes_;
+    boost::asio::post(
+        pool_, [this, fds = std::move(fds), done = std::move(done), alive = alive_]() mutable {
+          for (int fd : fds) {
+            if (::fdatasync(fd) != 0) log_.error(std::string("fdatasync: ") + std::strerror(errno));
+            ::close(fd);
+          }
+          boost::asio::post(io_, [done = std::move(done), alive] {
+            if (*alive) done();
+          });
+        });
+  };
   service_ = std::make_unique<Service>(*store_, opts_.service, std::move(cb), log_);
   store_->setAppendListener([this](const std::string& s) { service_->onAppended(s); });
 }
@@ -75,6 +88,7 @@ Status StreamManager::start() {
 void StreamManager::stop() {
   if (stopped_) return;
   stopped_ = true;
+  *alive_ = false;
   boost::system::error_code ec;
   acceptor_.close(ec);
   deadline_timer_.cancel();
@@ -266,6 +280,7 @@ json StreamManager::status() const {
           {"refusedConnections", refused_connections_},
           {"pendingReads", service_->pendingReads()},
           {"groupCommits", syncs_},
+          {"flushOnWriteBatches", flushes_},
           {"streams", std::move(streams)}};
 }
 

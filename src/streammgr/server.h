@@ -72,6 +72,8 @@ class StreamManager {
   boost::asio::steady_timer expiry_timer_;
   boost::asio::thread_pool pool_{1};  // group-commit fdatasync off the loop
   uint64_t syncs_ = 0;
+  uint64_t flushes_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for completions after stop
   std::map<ConnId, std::shared_ptr<Connection>> conns_;
   ConnId next_id_ = 1;
   uint16_t port_ = 0;

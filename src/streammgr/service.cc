@@ -1,6 +1,11 @@
 #include "streammgr/service.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
 
 namespace evg::streammgr {
 
@@ -47,6 +52,34 @@ void Service::fail(ConnId c, const std::string& reason) {
 }
 
 void Service::data(ConnId c, std::string_view bytes) {
+  dataImpl(c, bytes);
+  commitHeld();
+}
+
+void Service::commitHeld() {
+  // Group commit: while one fdatasync runs, answers (and their segments) accumulate for the next.
+  if (held_.empty() || flush_in_flight_) return;
+  auto batch = std::make_shared<std::vector<std::pair<ConnId, std::string>>>(std::move(held_));
+  held_.clear();
+  auto fds = store_.takeFlushPending();
+  flush_in_flight_ = true;
+  auto done = [this, batch] {
+    flush_in_flight_ = false;
+    for (auto& [conn, frame] : *batch) cb_.send(conn, std::move(frame));
+    commitHeld();
+  };
+  if (cb_.flush) {
+    cb_.flush(std::move(fds), std::move(done));
+    return;
+  }
+  for (int fd : fds) {
+    if (::fdatasync(fd) != 0) log_.error(std::string("fdatasync: ") + std::strerror(errno));
+    ::close(fd);
+  }
+  done();
+}
+
+void Service::dataImpl(ConnId c, std::string_view bytes) {
   auto it = conns_.find(c);
   if (it == conns_.end() || it->second.closing) return;
   Conn& conn = it->second;
@@ -264,10 +297,15 @@ std::optional<std::pair<Op, json>> Service::handle(ConnId c, Op op, const json& 
                                       " bytes exceeds streamManager.maxMessageBytes = " +
                                       std::to_string(opts_.max_message_bytes)));
       }
-      auto seq = store_.append(*name, std::move(payload));
+      bool deferred = false;
+      auto seq = store_.append(*name, std::move(payload), &deferred);
       if (!seq) return error(seq.status());
       json b = statusBody(rid, StatusCode::kSuccess, "");
       b["sequenceNumber"] = *seq;
+      if (deferred) {  // flushOnWrite: answered after the batch's fdatasync (commitHeld)
+        held_.emplace_back(c, encodeFrame(*rop, encodeCbor(b)));
+        return std::nullopt;
+      }
       return answer(std::move(b));
     }
     case Op::kReadMessages: {

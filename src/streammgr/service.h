@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/log.h"
 #include "streammgr/protocol.h"
@@ -37,6 +38,9 @@ struct ServiceOptions {
 struct Callbacks {
   std::function<void(ConnId, std::string bytes)> send;
   std::function<void(ConnId, const std::string& reason)> close;  // after sending what was queued
+  // flushOnWrite group commit: fdatasync and close `fds` (off the loop), then call `done` on the
+  // loop. Unset: done inline.
+  std::function<void(std::vector<int> fds, std::function<void()> done)> flush;
 };
 
 class Service {
@@ -80,6 +84,9 @@ class Service {
     Clock::time_point deadline;
   };
   void handshake(ConnId c, Conn& conn, const Frame& f);
+  void dataImpl(ConnId c, std::string_view bytes);
+  // Sends the answers held for durability after one fdatasync of the batch's segments.
+  void commitHeld();
   void reply(ConnId c, Op op, const nlohmann::json& body);
   void fail(ConnId c, const std::string& reason);
   nlohmann::json readAnswer(const std::string& request_id, const std::string& stream,
@@ -93,6 +100,8 @@ class Service {
   ExportHost* host_ = nullptr;
   std::map<ConnId, Conn> conns_;
   std::list<Parked> parked_;
+  std::vector<std::pair<ConnId, std::string>> held_;  // flushOnWrite answers awaiting fdatasync
+  bool flush_in_flight_ = false;
   uint64_t next_client_ = 1;
 };
 

@@ -1,6 +1,10 @@
 #include "streammgr/service.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
 
 namespace evg::streammgr {
 namespace {
@@ -172,6 +176,59 @@ TEST(Service, AuthenticationRefusesBadTokens) {
   h.connect(3, {{"authToken", "good"}});
   EXPECT_EQ(h.frames(3)[0].second["status"], 0);
   EXPECT_EQ(h.closed.count(3), 0u);
+}
+
+TEST(Service, FlushOnWriteAnswersAfterOneFdatasyncPerBatch) {
+  char tmpl[] = "/tmp/evg_svc_XXXXXX";
+  std::string root = ::mkdtemp(tmpl);
+  StoreOptions so;
+  so.root_dir = root;
+  StreamStore store(so, Log());
+  std::string out;
+  std::vector<std::pair<std::vector<int>, std::function<void()>>> flushes;
+  Callbacks cb;
+  cb.send = [&](ConnId, std::string b) { out += b; };
+  cb.close = [](ConnId, const std::string&) {};
+  cb.flush = [&](std::vector<int> fds, std::function<void()> done) {
+    flushes.emplace_back(std::move(fds), std::move(done));
+  };
+  ServiceOptions o;
+  o.authenticate = false;
+  Service svc(store, o, cb, Log());
+  svc.opened(1);
+  svc.data(1, std::string(1, '\1') +
+                  encodeFrame(Op::kConnect,
+                              encodeCbor({{"requestId", "c"}, {"protocolVersion", "1.1.0"}})));
+  json d = {{"name", "f"}, {"strategyOnFull", 0}, {"flushOnWrite", true}};
+  svc.data(1, encodeFrame(Op::kCreateMessageStream,
+                          encodeCbor({{"requestId", "cr"}, {"definition", d}})));
+  out.clear();
+  std::string batch;
+  for (int i = 0; i < 5; ++i) {
+    batch += encodeFrame(Op::kAppendMessage, encodeCbor({{"requestId", "a" + std::to_string(i)},
+                                                         {"name", "f"},
+                                                         {"payload", bytesValue("x")}}));
+  }
+  svc.data(1, batch);
+  EXPECT_TRUE(out.empty());  // nothing answered before the data is durable
+  ASSERT_EQ(flushes.size(), 1u);
+  EXPECT_EQ(flushes[0].first.size(), 1u);  // one segment, one fdatasync for 5 appends
+  for (int fd : flushes[0].first) {
+    EXPECT_EQ(::fdatasync(fd), 0);
+    ::close(fd);
+  }
+  flushes[0].second();
+  FrameDecoder dec(1 << 20);
+  dec.feed(out);
+  int answers = 0;
+  while (true) {
+    auto f = dec.next();
+    if (!f || !f->has_value()) break;
+    EXPECT_EQ((*decodeCbor((*f)->payload))["status"], 0);
+    ++answers;
+  }
+  EXPECT_EQ(answers, 5);
+  std::filesystem::remove_all(root);
 }
 
 TEST(Service, ProtocolErrorsCloseTheConnection) {

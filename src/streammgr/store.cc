@@ -101,8 +101,9 @@ struct StreamStore::Segment {
   int fd = -1;
   std::string path;
   uint64_t file_size = 0;
-  int64_t bytes = 0;   // payload bytes
-  bool dirty = false;  // written since the last sync
+  int64_t bytes = 0;           // payload bytes
+  bool dirty = false;          // written since the last sync
+  bool flush_pending = false;  // deferred flushOnWrite appends
   ~Segment() {
     if (fd >= 0) ::close(fd);
   }
@@ -400,7 +401,8 @@ void StreamStore::dropOldestSegment(Stream& s) {
   s.segments.pop_front();
 }
 
-Result<int64_t> StreamStore::append(const std::string& name, std::string payload) {
+Result<int64_t> StreamStore::append(const std::string& name, std::string payload,
+                                    bool* deferred_flush) {
   Stream* s = find(name);
   if (s == nullptr) return Status::notFound("stream " + name + " not found");
   if (payload.empty()) return Status::invalid("payload must be at least 1 byte");
@@ -449,7 +451,10 @@ Result<int64_t> StreamStore::append(const std::string& name, std::string payload
       }
       return Status::io("stream " + name + ": write: " + err);
     }
-    if (s->def.flush_on_write && ::fdatasync(seg.fd) != 0) {
+    if (s->def.flush_on_write && deferred_flush != nullptr) {
+      seg.flush_pending = true;
+      *deferred_flush = true;
+    } else if (s->def.flush_on_write && ::fdatasync(seg.fd) != 0) {
       return Status::io("stream " + name + ": fdatasync: " + std::strerror(errno));
     }
     seg.entries.push_back({seq, t, seg.file_size, static_cast<uint32_t>(len)});
@@ -589,6 +594,19 @@ std::vector<int> StreamStore::takeDirty() {
     for (auto& seg : s->segments) {
       if (seg->fd < 0 || !seg->dirty) continue;
       seg->dirty = false;
+      int d = ::fcntl(seg->fd, F_DUPFD_CLOEXEC, 0);
+      if (d >= 0) fds.push_back(d);
+    }
+  }
+  return fds;
+}
+
+std::vector<int> StreamStore::takeFlushPending() {
+  std::vector<int> fds;
+  for (auto& [n, s] : streams_) {
+    for (auto& seg : s->segments) {
+      if (seg->fd < 0 || !seg->flush_pending) continue;
+      seg->flush_pending = false;
       int d = ::fcntl(seg->fd, F_DUPFD_CLOEXEC, 0);
       if (d >= 0) fds.push_back(d);
     }

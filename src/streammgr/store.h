@@ -71,7 +71,15 @@ class StreamStore : public StreamAccess {
 
   // Returns the new sequence number. TooLarge when the payload can never fit the stream;
   // Invalid ("stream ... is full") with RejectNewData.
-  Result<int64_t> append(const std::string& name, std::string payload) override;
+  Result<int64_t> append(const std::string& name, std::string payload) override {
+    return append(name, std::move(payload), nullptr);
+  }
+  // With `deferred_flush`: a flushOnWrite append is written but not fdatasynced; *deferred_flush
+  // is set and the caller must get takeFlushPending()'s fds synced before answering (one
+  // fdatasync for every append of a batch). Without: fdatasync inline.
+  Result<int64_t> append(const std::string& name, std::string payload, bool* deferred_flush);
+  // Duplicated fds of the segments with deferred flushOnWrite appends (caller syncs + closes).
+  std::vector<int> takeFlushPending();
   // ReadMessages: messages from `start` (or the oldest present when start is older), at most
   // max_count and max_read_bytes.
   Result<std::vector<StoredMessage>> read(const std::string& stream, int64_t fromSeq,
