@@ -7,7 +7,8 @@
 #   EVG_FUZZ_TARGETS="ipc_http_fuzz shadow_fuzz" fuzz/run.sh 60     # a subset
 #
 # Targets: mqtt_codec_fuzz (MQTT decoder), ipc_http_fuzz (IPC HTTP framing + IpcCore),
-# group_json_fuzz (group files), config_json_fuzz (config.json), shadow_fuzz (shadow documents).
+# group_json_fuzz (group files), config_json_fuzz (config.json), shadow_fuzz (shadow documents),
+# streammgr_frame_fuzz (stream manager framing + CBOR + requests).
 # Exit status 0 when no crash/leak/sanitizer error was found within the time budget. New inputs go
 # to a temporary directory (the checked-in seed corpora are not modified); crash reproducers are
 # written to $EVG_FUZZ_ARTIFACTS (default: build dir). A crash found here becomes a regression
@@ -20,7 +21,7 @@ secs="${1:-20}"
 shift || true
 build="${EVG_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 artifacts="${EVG_FUZZ_ARTIFACTS:-$build/artifacts}"
-targets="${EVG_FUZZ_TARGETS:-mqtt_codec_fuzz ipc_http_fuzz group_json_fuzz config_json_fuzz shadow_fuzz}"
+targets="${EVG_FUZZ_TARGETS:-mqtt_codec_fuzz ipc_http_fuzz group_json_fuzz config_json_fuzz shadow_fuzz streammgr_frame_fuzz}"
 san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 launcher=()
 if command -v ccache >/dev/null 2>&1; then

@@ -458,6 +458,7 @@ function main(argv, env) {
 }
 
 module.exports = {
+    main,
     parseHandlerArg,
     splitHandler,
     checkEnvironment,

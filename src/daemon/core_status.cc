@@ -23,6 +23,7 @@ json Core::status() const {
   j["openBroker"] = cfg_.evergreen.mqtt.open_broker;
   j["streamManager"] = streamManagerStatus();
   if (jobs_) j["jobs"] = jobs_->status();
+  j["streamManager"] = streamManagerStatus();
   if (broker_) {
     auto s = broker_->stats();
     j["mqtt"] = {{"tlsPort", broker_->tlsPort()},

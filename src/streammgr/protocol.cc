@@ -151,8 +151,15 @@ Result<std::optional<Frame>> FrameDecoder::next() {
 }
 
 Result<json> decodeCbor(std::string_view bytes) {
-  json j = json::from_cbor(bytes.begin(), bytes.end(), /*strict=*/true, /*allow_exceptions=*/false,
-                           json::cbor_tag_handler_t::ignore);
+  json j;
+  try {
+    // allow_exceptions=false still lets the DOM builder throw on some inputs (e.g. an array
+    // header announcing more elements than max_size(), nlohmann 3.11 json_sax.hpp): caught here.
+    j = json::from_cbor(bytes.begin(), bytes.end(), /*strict=*/true, /*allow_exceptions=*/false,
+                        json::cbor_tag_handler_t::ignore);
+  } catch (const json::exception& e) {
+    return Status::invalid(std::string("payload is not valid CBOR: ") + e.what());
+  }
   if (j.is_discarded()) return Status::invalid("payload is not valid CBOR");
   if (!j.is_object()) return Status::invalid("payload is not a CBOR map");
   return j;

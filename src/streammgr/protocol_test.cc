@@ -70,6 +70,19 @@ TEST(Cbor, GarbageIsInvalidNotACrash) {
   EXPECT_FALSE(decodeCbor(encodeCbor(json::array({1, 2}))));  // not a map
 }
 
+TEST(Cbor, HugeArrayHeaderIsInvalidNotAnException) {
+  // Found by fuzz/streammgr_frame_fuzz: a CBOR header announcing more elements than max_size()
+  // made nlohmann's DOM builder throw out_of_range.408 despite allow_exceptions=false.
+  const std::string b(
+      "\xa3\x69\x41\x72\x65\x71\x75\x65\x73\x74\xbb\x9b\x9e\x9c\x90\x8f\x8d\x90\x74\x6f\x63\x6f\x6c"
+      "\x56\x65\x72\x73\x69\x6f\x6e\x65\x31\x2e\x31\x2e\x30\x6a\x21\x64\x6b\x56\x65\x72\x73\x69\x6f"
+      "\x6e\x65\x31\x2e\x31\x2e",
+      52);
+  auto r = decodeCbor(b);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("excessive"), std::string::npos) << r.status().message();
+}
+
 TEST(Validation, StreamNames) {
   EXPECT_TRUE(validateStreamName("good name_1,.-", "name"));
   auto bad = validateStreamName("bad/name", "definition.name");

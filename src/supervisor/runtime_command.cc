@@ -47,6 +47,25 @@ std::string findOnPath(const std::string& name) {
   return "";
 }
 
+// The runtime as one file (runtime/nodejs/make_bundle.py) when it is there: beside the script
+// (installed tree), or the build tree's when <dir> is the source it was made from and it is not
+// older than the main script (a stale bundle would run old code). Else the script itself.
+std::string nodeBundle(const std::string& dir, const std::string& script) {
+  std::string installed = dir + "/lambda_nodejs_runtime.bundle.js";
+  if (access(installed.c_str(), R_OK) == 0) return installed;
+#if defined(EVG_BUILD_NODE_BUNDLE) && defined(EVG_SOURCE_NODE_RUNTIME_DIR)
+  std::error_code ec;
+  namespace fs = std::filesystem;
+  if (fs::equivalent(dir, EVG_SOURCE_NODE_RUNTIME_DIR, ec) && !ec &&
+      access(EVG_BUILD_NODE_BUNDLE, R_OK) == 0) {
+    auto built = fs::last_write_time(EVG_BUILD_NODE_BUNDLE, ec);
+    auto source = fs::last_write_time(script, ec);
+    if (!ec && built >= source) return EVG_BUILD_NODE_BUNDLE;
+  }
+#endif
+  return script;
+}
+
 Result<std::vector<std::string>> nodeCommand(const functions::FunctionSpec& spec,
                                              const RuntimePaths& paths) {
   if (spec.handler.empty()) return Status::invalid("function " + spec.arn + " has no handler");
@@ -65,7 +84,8 @@ Result<std::vector<std::string>> nodeCommand(const functions::FunctionSpec& spec
   if (access(node.c_str(), X_OK) != 0) {
     return Status::notFound("Node.js interpreter not found: " + node);
   }
-  return std::vector<std::string>{node, script, "--handler=" + spec.handler};
+  return std::vector<std::string>{node, nodeBundle(paths.runtime_dir + "/nodejs", script),
+                                  "--handler=" + spec.handler};
 }
 
 }  // namespace
@@ -107,15 +127,22 @@ Result<std::vector<std::string>> javaWorkerCommand(const functions::FunctionSpec
   const std::string& code = spec.code_dir;
   std::string cp = dir + "/" + kRuntimeJar + ":" + code + ":" + code + "/lib/*:" + code +
                    "/*:" + dir + "/evergreen-java-sdk.jar";
-  return std::vector<std::string>{paths.java,
-                                  "-XX:+UseSerialGC",
-                                  "-Xshare:auto",
-                                  "-XX:TieredStopAtLevel=1",
-                                  "-XX:-UsePerfData",
-                                  "-cp",
-                                  cp,
-                                  "com.amazonaws.greengrass.runtime.LambdaRuntime",
-                                  "--handler=" + spec.handler};
+  std::vector<std::string> argv{paths.java, "-XX:+UseSerialGC", "-Xshare:auto",
+                                "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData"};
+  // The runtime jar's AppCDS archive (runtime/java/CMakeLists.txt, postinst): used when it sits
+  // beside the jar; the JVM ignores it silently (-Xlog:...=off) when it doesn't match this jar
+  // and JDK, e.g. under a /proc/self/fd path (dir_access.h) — then the start is only slower.
+  std::string cds = dir + "/evergreen-lambda-runtime.jsa";
+  if (access(cds.c_str(), R_OK) == 0) {
+    argv.push_back("-XX:SharedArchiveFile=" + cds);
+    argv.push_back("-Xlog:cds=off,cds+dynamic=off");
+  }
+  for (std::string a :
+       {std::string("-cp"), cp, std::string("com.amazonaws.greengrass.runtime.LambdaRuntime"),
+        "--handler=" + spec.handler}) {
+    argv.push_back(std::move(a));
+  }
+  return argv;
 }
 
 std::string tokenLibrary(const RuntimePaths& paths) {

@@ -59,7 +59,9 @@ Status validateSpecs(const std::vector<functions::FunctionSpec>& specs, const Ru
 bool isJavaRuntime(const std::string& runtime);
 
 // argv of a Java worker: <java> -XX:+UseSerialGC -Xshare:auto -XX:TieredStopAtLevel=1
-// -XX:-UsePerfData -cp <runtime jar>:<code>:<code>/lib/*:<code>/*:<java SDK jar>
+// -XX:-UsePerfData [-XX:SharedArchiveFile=<runtime jar dir>/evergreen-lambda-runtime.jsa
+// -Xlog:cds=off,cds+dynamic=off: when that AppCDS archive exists]
+// -cp <runtime jar>:<code>:<code>/lib/*:<code>/*:<java SDK jar>
 // com.amazonaws.greengrass.runtime.LambdaRuntime --handler=<package.Class::method>.
 Result<std::vector<std::string>> javaWorkerCommand(const functions::FunctionSpec& spec,
                                                    const RuntimePaths& paths);

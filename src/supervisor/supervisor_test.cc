@@ -436,6 +436,15 @@ TEST(RuntimeCommandTest, JavaRuntimeIdsMapToTheJvmWithRuntimeJarsAroundTheCode) 
                         "com.amazonaws.greengrass.runtime.LambdaRuntime",
                         "--handler=com.example.Hello::handle"}));
   }
+  // The runtime jar's AppCDS archive beside it is passed on (the JVM checks that it matches).
+  std::ofstream(dir + "/java/evergreen-lambda-runtime.jsa") << "";
+  spec.runtime = "java11";
+  auto with_cds = workerCommand(spec, paths);
+  ASSERT_TRUE(with_cds.isOk());
+  ASSERT_EQ(with_cds->size(), 11u);
+  EXPECT_EQ((*with_cds)[5], "-XX:SharedArchiveFile=" + dir + "/java/evergreen-lambda-runtime.jsa");
+  EXPECT_EQ((*with_cds)[6], "-Xlog:cds=off,cds+dynamic=off");
+  EXPECT_EQ((*with_cds)[7], "-cp");
   paths.java = "/nonexistent/java";
   auto no_jvm = workerCommand(spec, paths);
   EXPECT_EQ(no_jvm.status().code(), Code::kNotFound);

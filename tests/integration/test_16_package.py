@@ -140,6 +140,10 @@ def test_deb_install_service_seed_example_remove_purge(deb, tmp_path):
         run("dpkg", "-i", deb)
         assert installed()
         assert os.access("/usr/bin/evergreen", os.X_OK)
+        # postinst trained the Java runtime's AppCDS archive against the installed jar (issue 17)
+        jsa = "/usr/lib/evergreen/runtime/java/evergreen-lambda-runtime.jsa"
+        if os.access("/usr/bin/java", os.X_OK) and os.path.exists(jsa[:-3] + "jar"):
+            assert os.path.getsize(jsa) > 0
         copyright_text = open("/usr/share/doc/evergreen/copyright").read()
         assert copyright_text.startswith(
             "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/")
@@ -247,6 +251,7 @@ def test_deb_install_service_seed_example_remove_purge(deb, tmp_path):
         # --- remove: binaries go, root, defaults and accounts stay
         run("dpkg", "-r", "evergreen")
         assert not os.path.exists("/usr/bin/evergreen")
+        assert not os.path.exists("/usr/lib/evergreen/runtime/java")  # postrm removed the archive
         assert not os.path.exists(UNIT)
         assert os.path.exists(f"{ROOT}/config/config.json") and os.path.exists(DEFAULTS)
         assert exists_user("ggc_user") and exists_group("ggc_group")

@@ -8,7 +8,10 @@ const path = require('path');
 const crypto = require('crypto');
 const { spawn } = require('child_process');
 
-const RUNTIME = path.resolve(__dirname, '../../runtime/nodejs/lambda_nodejs_runtime.js');
+// EVG_NODE_RUNTIME_SCRIPT: run the same tests against another entry point (CTest
+// runtime_nodejs_bundle: the one-file bundle, runtime/nodejs/make_bundle.py).
+const RUNTIME = process.env.EVG_NODE_RUNTIME_SCRIPT
+    || path.resolve(__dirname, '../../runtime/nodejs/lambda_nodejs_runtime.js');
 const ROUTER = 'arn:aws:lambda:::function:GGRouter';
 const SHADOW = 'arn:aws:lambda:::function:GGShadowService';
 const SECRETS = 'arn:aws:lambda:::function:GGSecretManager:1';
