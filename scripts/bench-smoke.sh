@@ -50,6 +50,8 @@ fi
 if command -v cc >/dev/null 2>&1; then
   run c_lambda_bench "$PY" "$B/c_lambda_bench.py" "${LAMBDA[@]}"
 fi
+run cold_start_bench "$PY" "$B/cold_start_bench.py" --build "$BUILD" --runs 1
+run jobs_bench env EVERGREEN_BUILD_DIR="$BUILD" "$PY" "$B/jobs_bench.py" --cores 1,2 --rounds 1
 run shadow_bench "$PY" "$B/shadow_bench.py" --build "$BUILD" --n 5
 run tes_bench "$PY" "$B/tes_bench.py" --build "$BUILD" --n 20 --threads 2 --lifetime 2 --windows 1
 run cloud_drain_bench "$PY" "$B/cloud_drain_bench.py" --rtt-ms 2 --messages 50 --window 10

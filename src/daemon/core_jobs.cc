@@ -138,7 +138,7 @@ std::string JobAgent::inFlight() const {
   if (job_) {
     return "job " + job_->exec.job_id +
            (job_->doc.deployment_id.empty() ? "" : " (" + job_->doc.deployment_id + ")") +
-           ", step " + job_->step;
+           ", step " + job_->step + (job_->canceled ? " (canceled in the cloud)" : "");
   }
   if (recovering_) return "job " + recovering_job_ + " (recovery after a restart)";
   return {};
@@ -205,11 +205,17 @@ void JobAgent::onNextExecution(const jobs::Execution& e) {
     // One job at a time; start-next after this one picks the next.
     if (!job_ || job_->exec.job_id != e.job_id) {
       log_.info("job " + e.job_id + " waits: " + inFlight());
+      if (job_) checkStillLive();
     }
     return;
   }
   if (const auto* h = state_.find(e.job_id, e.execution_number)) {
     ++stats_.duplicates;
+    if (e.document && jobs::documentDigest(*e.document) != h->digest && !h->digest.empty()) {
+      log_.warn("job " + e.job_id + " execution " + std::to_string(e.execution_number) +
+                ": the document differs from the one handled (beyond re-signed URLs); an "
+                "execution is applied once, so it is not applied");
+    }
     if (!h->reported) {
       log_.info("job " + e.job_id + " execution " + std::to_string(e.execution_number) +
                 " was already handled (" + h->status + "); reporting its result again");
@@ -228,7 +234,29 @@ void JobAgent::onNextExecution(const jobs::Execution& e) {
   begin(e);
 }
 
+void JobAgent::onNoNextExecution() {
+  if (job_) checkStillLive();
+}
+
+void JobAgent::checkStillLive() {
+  if (job_->checking || job_->waiting_refresh) return;
+  job_->checking = true;
+  client_.describe(job_->exec.job_id, nowMs());
+  pump();
+}
+
 void JobAgent::onDescribed(const std::string& job_id, Result<jobs::Execution> e) {
+  if (job_ && job_->exec.job_id == job_id && job_->checking && !job_->waiting_refresh) {
+    job_->checking = false;
+    bool gone = !e ? e.status().code() == Code::kNotFound
+                   : e->status != "IN_PROGRESS" && e->status != "QUEUED" && !e->status.empty();
+    if (gone) {
+      log_.warn("job " + job_id + " is " + (e ? e->status : std::string("gone")) +
+                " in the cloud; it is dropped if not yet activated");
+      job_->canceled = true;
+    }
+    return;
+  }
   if (job_ && job_->exec.job_id == job_id && job_->waiting_refresh) {
     job_->waiting_refresh = false;
     if (!e || !e->document) {
@@ -338,7 +366,15 @@ void JobAgent::checkStore() {
   });
 }
 
+bool JobAgent::abandonIfCanceled() {
+  if (!job_->canceled) return false;
+  log_.warn("job " + job_->exec.job_id + " was canceled in the cloud before activation; dropped");
+  finish("CANCELED", {{"reason", "canceled in the cloud before activation"}}, false);
+  return true;
+}
+
 void JobAgent::downloadNext() {
+  if (abandonIfCanceled()) return;
   if (job_->next_download >= job_->downloads.size()) {
     job_->download_done = Clock::now();
     importAll();
@@ -409,14 +445,11 @@ void JobAgent::onDownloaded(Result<aws::HttpResponse> r) {
   asio::post(core_.pool_, [this, alive = alive_, dir, file = d.file, body = std::move(r->body)] {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    Status w = jobs::writeJsonAtomic(file + ".probe", json::object());  // dir writable
-    std::filesystem::remove(file + ".probe", ec);
-    if (w) {
-      std::ofstream out(file, std::ios::binary | std::ios::trunc);
-      out.write(body.data(), static_cast<std::streamsize>(body.size()));
-      out.close();
-      if (!out) w = Status::io("cannot write " + file);
-    }
+    Status w;
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(body.data(), static_cast<std::streamsize>(body.size()));
+    out.close();
+    if (!out) w = Status::io("cannot write " + file);
     asio::post(core_.io_, [this, alive, w] {
       if (!*alive || !job_) return;
       if (!w) {
@@ -430,6 +463,7 @@ void JobAgent::onDownloaded(Result<aws::HttpResponse> r) {
 }
 
 void JobAgent::importAll() {
+  if (abandonIfCanceled()) return;
   job_->step = "activate";
   struct Item {
     functions::FunctionConfig cfg;
@@ -632,7 +666,7 @@ void JobAgent::fail(const std::string& step, const std::string& reason) {
   }
 }
 
-void JobAgent::finish(const std::string& status, json details) {
+void JobAgent::finish(const std::string& status, json details, bool send) {
   auto end = Clock::now();
   if (job_->health_started.time_since_epoch().count() != 0 && status == "SUCCEEDED") {
     int64_t total = msBetween(job_->doc_arrived, end);
@@ -655,19 +689,20 @@ void JobAgent::finish(const std::string& status, json details) {
   h.status = status;
   h.details = jobs::sanitizeStatusDetails(details);
   h.time = jobs::utcNow();
+  h.reported = !send;  // a canceled execution cannot take an update any more
   state_.put(h);
   jobs::JobsState snapshot = state_;
   int64_t version = job_->exec.version_number;
   std::string inflight = inflight_path_;
-  asio::post(core_.pool_, [this, alive = alive_, snapshot, inflight, h, version] {
+  asio::post(core_.pool_, [this, alive = alive_, snapshot, inflight, h, version, send] {
     Status s = snapshot.save();
     Status r = jobs::removeInflight(inflight);
-    asio::post(core_.io_, [this, alive, s, r, h, version] {
+    asio::post(core_.io_, [this, alive, s, r, h, version, send] {
       if (!*alive) return;
       if (!s) log_.error("jobs-state.json not saved: " + s.message());
       if (!r) log_.error("job journal not removed: " + r.message());
       job_.reset();
-      report(h, version);
+      if (send) report(h, version);
       client_.startNext(nowMs());
       pump();
     });
@@ -677,6 +712,10 @@ void JobAgent::finish(const std::string& status, json details) {
 void JobAgent::onUpdated(const std::string& job_id, const std::string& status, Status s) {
   if (!s) {
     log_.warn("job " + job_id + ": update " + status + " not accepted: " + s.message());
+    if (status == "IN_PROGRESS" && job_ && job_->exec.job_id == job_id &&
+        (s.code() == Code::kConflict || s.code() == Code::kNotFound)) {
+      job_->canceled = true;  // terminal in the cloud (canceled, timed out) or removed
+    }
     return;
   }
   if (status == "IN_PROGRESS") return;
@@ -720,9 +759,15 @@ void JobAgent::recover(const jobs::InflightJob& j) {
     h.details = jobs::sanitizeStatusDetails(d);
     h.time = jobs::utcNow();
     state_.put(h);
-    Status s = state_.save();
-    if (!s) log_.error("jobs-state.json not saved: " + s.message());
-    (void)jobs::removeInflight(inflight_path_);
+    // Saved, then the journal removed, on the pool (a crash in between: recovered again, and
+    // the previous deployment is then found active).
+    asio::post(core_.pool_, [this, alive = alive_, snapshot = state_] {
+      Status s = snapshot.save();
+      if (s) s = jobs::removeInflight(inflight_path_);
+      asio::post(core_.io_, [this, alive, s] {
+        if (*alive && !s) log_.error("job recovery not recorded: " + s.message());
+      });
+    });
     // Reported when the execution comes back through start-next (it is still IN_PROGRESS).
     if (recovering_) {
       recovering_ = false;

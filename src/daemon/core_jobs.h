@@ -54,6 +54,7 @@ class JobAgent final : public jobs::JobsEvents {
   // jobs::JobsEvents
   void publish(const std::string& topic, std::string payload) override;
   void onNextExecution(const jobs::Execution& e) override;
+  void onNoNextExecution() override;
   void onDescribed(const std::string& job_id, Result<jobs::Execution> e) override;
   void onUpdated(const std::string& job_id, const std::string& status, Status s) override;
 
@@ -74,6 +75,9 @@ class JobAgent final : public jobs::JobsEvents {
     size_t next_download = 0;
     int refreshes = 0;
     bool waiting_refresh = false;
+    bool checking = false;  // a <job>/get asking whether the job is still IN_PROGRESS
+    bool canceled =
+        false;  // IN_PROGRESS refused (job canceled / execution gone): stop before activating
     std::optional<int64_t> previous_history_id;
     std::string previous_group_hash;
     std::optional<int64_t> history_id;
@@ -95,7 +99,11 @@ class JobAgent final : public jobs::JobsEvents {
   void healthTick();
   void fail(const std::string& step, const std::string& reason);
   // Records the terminal result (pool), removes the journal, sends the update.
-  void finish(const std::string& status, nlohmann::json details);
+  void finish(const std::string& status, nlohmann::json details, bool send = true);
+  // A canceled job is dropped before activation; true when it was.
+  bool abandonIfCanceled();
+  // The next execution changed while a job runs: is ours still live? (<job>/get)
+  void checkStillLive();
   void report(const jobs::HandledExecution& h, int64_t expected_version);
   void recover(const jobs::InflightJob& j);
   nlohmann::json baseDetails(const std::string& step) const;

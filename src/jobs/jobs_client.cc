@@ -312,6 +312,8 @@ bool JobsClient::onMessage(const std::string& topic, const std::string& payload,
     if (auto ex = j.find("execution"); ex != j.end()) {
       auto e = parseExecution(*ex);
       if (e) events_.onNextExecution(*e);
+    } else {
+      events_.onNoNextExecution();
     }
     return true;
   }

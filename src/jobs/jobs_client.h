@@ -54,6 +54,8 @@ class JobsEvents {
   virtual void publish(const std::string& topic, std::string payload) = 0;
   // start-next/accepted or notify-next carrying an execution.
   virtual void onNextExecution(const Execution& e) = 0;
+  // notify-next without an execution: nothing pending any more (e.g. the job was canceled).
+  virtual void onNoNextExecution() {}
   // Reply to describe(): the execution (with its document) or the error (code + message).
   virtual void onDescribed(const std::string& job_id, Result<Execution> e) = 0;
   // Final outcome of update(): OK once accepted; else the rejection or Timeout after retries.

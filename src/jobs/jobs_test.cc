@@ -136,6 +136,8 @@ TEST(StatusDetails, SanitizedToAwsLimits) {
 }
 
 struct Recorder : JobsEvents {
+  int no_next = 0;
+  void onNoNextExecution() override { ++no_next; }
   std::vector<std::pair<std::string, json>> sent;
   std::vector<Execution> next;
   std::vector<std::pair<std::string, Result<Execution>>> described;
@@ -200,6 +202,11 @@ TEST(JobsClient, SubscribesAndStartsNextAtConnect) {
   // notify-next carries the next execution; other things' topics are not ours.
   c.onMessage(P + "notify-next", json{{"execution", exec}}.dump(), 12);
   EXPECT_EQ(r.next.size(), 2u);
+  // notify-next without an execution: nothing pending any more (a canceled job).
+  c.onMessage(P + "notify-next", json{{"timestamp", 1}}.dump(), 12);
+  EXPECT_EQ(r.no_next, 1);
+  EXPECT_EQ(r.next.size(), 2u);
+  EXPECT_TRUE(c.onMessage(P + "notify-next", "not json", 12));  // ours, ignored
   EXPECT_FALSE(c.onMessage("$aws/things/Other/jobs/notify-next", "{}", 13));
 }
 

@@ -196,12 +196,13 @@ def test_3_sha256_mismatch_fails_and_changes_nothing(rig):
 def test_4_redelivered_execution_applied_once(rig):
     echo3 = rig.zip_bytes({"echo.py": ECHO + "# 3\n"})
     before = len(rig.history())
+    held0 = rig.art.held
     rig.art.hold()  # keep the job in flight while it is redelivered, re-signed
     try:
         rig.fake.create_job("dev-4", rig.doc(echo_group(3),
                                              [rig.fn("Echo", 3, "echo.handler", echo3)]),
                             [THING])
-        h.wait_until(lambda: rig.art.held >= 1, 30, interval=0.1, what="a held download")
+        h.wait_until(lambda: rig.art.held > held0, 30, interval=0.1, what="a held download")
         for _ in range(3):
             rig.fake.renotify(THING)
     finally:
@@ -254,3 +255,86 @@ def test_6_local_deploy_refused_then_kill9_during_activation(rig):
     assert not os.path.exists(os.path.join(rig.core.root, "var", "deployments",
                                            "job-inflight.json"))
     assert rig.history()[-1]["source"] == "rollback"
+
+
+def test_7_throttled_lost_and_failed_requests_are_retried(rig):
+    echo5 = rig.zip_bytes({"echo.py": ECHO + "# 5\n"})
+    before = rig.core.status()["jobs"]
+    rig.fake.throttle(2)
+    rig.fake.internal_error(1)
+    rig.fake.drop_replies(1)
+    rig.fake.create_job("dev-7", rig.doc(echo_group(5), [rig.fn("Echo", 5, "echo.handler", echo5)]),
+                        [THING])
+    s = rig.fake.wait_terminal("dev-7", timeout=60)[THING]
+    assert s["status"] == "SUCCEEDED", s
+    h.wait_until(lambda: rig.core.status()["jobs"]["pendingRequests"] == 0, 30, interval=0.1,
+                 what="no IoT Jobs request pending")
+    after = rig.core.status()["jobs"]
+    # The fake drops the next reply whatever it is, so the first throttled answer is lost: one
+    # timeout, two rejections that arrive, three more attempts (fresh clientToken each time).
+    assert after["retries"] - before["retries"] >= 3, (before, after)
+    assert after["timeouts"] - before["timeouts"] >= 1, (before, after)
+    assert after["rejectedReplies"] - before["rejectedReplies"] >= 2, (before, after)
+    assert rig.echo_version() == "5"
+
+
+def test_8_expired_url_refreshed_through_the_document(rig):
+    echo6 = rig.zip_bytes({"echo.py": ECHO + "# 6\n"})
+    before = rig.core.status()["jobs"]["urlRefreshes"]
+    held0 = rig.art.held
+    rig.art.hold()
+    try:
+        rig.fake.create_job("dev-8", rig.doc(echo_group(6),
+                                             [rig.fn("Echo", 6, "echo.handler", echo6)]),
+                            [THING])
+        h.wait_until(lambda: rig.art.held > held0, 30, interval=0.1, what="a held download")
+        rig.art.advance_clock(3600)  # the URL the core holds has expired
+    finally:
+        rig.art.release()
+    s = rig.fake.wait_terminal("dev-8", timeout=60)[THING]
+    assert s["status"] == "SUCCEEDED", s
+    assert rig.core.status()["jobs"]["urlRefreshes"] == before + 1
+    assert rig.fake.documents_served[(THING, "dev-8")] >= 2
+    assert rig.echo_version() == "6"
+
+
+def test_9_job_canceled_during_download_is_dropped(rig):
+    echo7 = rig.zip_bytes({"echo.py": ECHO + "# 7\n"})
+    before = rig.history()
+    held0 = rig.art.held
+    rig.art.hold()
+    try:
+        rig.fake.create_job("dev-9", rig.doc(echo_group(7),
+                                             [rig.fn("Echo", 7, "echo.handler", echo7)]),
+                            [THING])
+        h.wait_until(lambda: rig.art.held > held0, 30, interval=0.1, what="a held download")
+        rig.fake.cancel_job("dev-9")  # the operator (or an abort config) stops the rollout
+        # notify-next (nothing pending) -> the core asks <job>/get -> CANCELED -> marked
+        h.wait_until(lambda: rig.core.status()["jobs"]["inFlight"].endswith(
+            "(canceled in the cloud)"), 10, interval=0.1, what="the core seeing the cancel")
+    finally:
+        rig.art.release()
+    h.wait_until(lambda: rig.core.status()["jobs"]["inFlight"] == "", 30, interval=0.1,
+                 what="the canceled job dropped")
+    assert rig.fake.execution(THING, "dev-9")["status"] == "CANCELED"
+    assert rig.history() == before  # nothing activated
+    assert rig.echo_version() == "6"
+
+
+def test_10_group_by_artifact(rig):
+    """A group too large for the 32 KB document travels as groupArtifact (downloaded, SHA-256
+    checked, parsed) next to the function zips."""
+    echo8 = rig.zip_bytes({"echo.py": ECHO + "# 8\n"})
+    group = json.dumps(echo_group(8).to_json()).encode()
+    key = f"{BUCKET}/group-8.json"
+    rig.art.put(key, group)
+    d = rig.doc(echo_group(8), [rig.fn("Echo", 8, "echo.handler", echo8)])
+    del d["group"]
+    d["groupArtifact"] = {
+        "url": f"${{aws:iot:s3-presigned-url:https://s3.us-east-1.amazonaws.com/{key}}}",
+        "sha256": hashlib.sha256(group).hexdigest(), "size": len(group)}
+    rig.fake.create_job("dev-10", d, [THING])
+    s = rig.fake.wait_terminal("dev-10", timeout=60)[THING]
+    assert s["status"] == "SUCCEEDED", s
+    assert rig.echo_version() == "8"
+    assert rig.history()[-1]["source"] == "job"
