@@ -414,6 +414,19 @@ Status parseEvergreenStreamManager(const json& j, const std::string& path, Strea
       r.integer("maxPendingReadsPerConnection", 1, 100000, &o->max_pending_reads_per_connection));
   EVG_RETURN_IF_ERROR(r.integer("maxStreams", 1, 1000000, &o->max_streams));
   EVG_RETURN_IF_ERROR(r.integer("syncIntervalMs", 10, 3600000, &o->sync_interval_ms));
+  EVG_RETURN_IF_ERROR(r.string("region", &o->export_region));
+  EVG_RETURN_IF_ERROR(r.stringMap("endpoints", &o->export_endpoints));
+  for (const auto& [k, v] : o->export_endpoints) {
+    if (k != "kinesis" && k != "iotanalytics" && k != "iotsitewise" && k != "s3") {
+      return fieldError(r.path("endpoints") + "." + k,
+                        "unknown service (kinesis, iotanalytics, iotsitewise, s3)");
+    }
+    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+      return fieldError(r.path("endpoints") + "." + k,
+                        "expected an http:// or https:// URL, got " + describeJson(json(v)));
+    }
+  }
+  EVG_RETURN_IF_ERROR(r.integer("exportRetryMaxMs", 100, 3600000, &o->export_retry_max_ms));
   return r.rejectUnknown();
 }
 

@@ -214,6 +214,11 @@ struct StreamManagerConfig {
   int max_pending_reads_per_connection = 64;  // long-polling reads per connection
   int max_streams = 1000;                     // streams in the store
   int sync_interval_ms = 1000;                // group-commit fdatasync of File streams
+  // Exporters (src/streammgr/export): the AWS region of the services (empty: the core thing's
+  // region) and endpoint overrides by service (kinesis, iotanalytics, iotsitewise, s3).
+  std::string export_region;
+  std::vector<std::pair<std::string, std::string>> export_endpoints;
+  int export_retry_max_ms = 60000;  // cap of the backoff while a service is down
 };
 
 // "evergreen.tes": AWS credentials for functions from the AWS IoT credentials provider (src/tes).

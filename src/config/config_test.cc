@@ -633,3 +633,30 @@ TEST(ConfigTest, CertsBlock) {
 }
 
 }  // namespace evg::config
+
+namespace evg::config {
+namespace {
+
+TEST(ConfigTest, StreamManagerExportKeys) {
+  json j = minimal();
+  j["evergreen"]["streamManager"] = {
+      {"region", "eu-west-1"},
+      {"endpoints", {{"kinesis", "http://127.0.0.1:4567"}, {"s3", "https://s3.example"}}},
+      {"exportRetryMaxMs", 5000}};
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->evergreen.stream_manager.export_region, "eu-west-1");
+  ASSERT_EQ(r->evergreen.stream_manager.export_endpoints.size(), 2u);
+  EXPECT_EQ(r->evergreen.stream_manager.export_retry_max_ms, 5000);
+  j["evergreen"]["streamManager"]["endpoints"] = {{"dynamo", "http://x"}};
+  EXPECT_EQ(errorOf(j),
+            "evergreen.streamManager.endpoints.dynamo: unknown service (kinesis, iotanalytics, "
+            "iotsitewise, s3)");
+  j["evergreen"]["streamManager"]["endpoints"] = {{"kinesis", "127.0.0.1:1"}};
+  EXPECT_EQ(errorOf(j),
+            "evergreen.streamManager.endpoints.kinesis: expected an http:// or https:// URL, got "
+            "\"127.0.0.1:1\"");
+}
+
+}  // namespace
+}  // namespace evg::config

@@ -259,6 +259,7 @@ void Core::stop(std::function<void()> done) {
   cert_timer_.cancel();
   if (jobs_) jobs_->stop();
   if (tes_) tes_->stop();
+  stopExports();
   if (stream_) stream_->stop();
   auto finish = [this, done = std::move(done)]() {
     log_.info("stopped");

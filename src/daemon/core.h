@@ -45,6 +45,7 @@
 #include "shadow/shadow_service.h"
 #include "shadow/shadow_store.h"
 #include "shadow/shadow_sync.h"
+#include "streammgr/export/export_manager.h"
 #include "streammgr/server.h"
 #include "supervisor/function_host.h"
 #include "supervisor/runtime_command.h"
@@ -240,6 +241,13 @@ class Core final : public broker::BrokerHooks,
       const group::Group& g) const;
   void applyStreamManager(const group::Group& g);
   nlohmann::json streamManagerStatus() const;
+  // Its exporters (src/streammgr/export): declared before stream_ so they outlive the store that
+  // calls them. AWS calls are signed with the token exchange's credentials (tes_).
+  void startExports(streammgr::StreamManager& sm, const streammgr::StreamManagerOptions& o);
+  void stopExports();
+  std::unique_ptr<aws::CredentialsSource> export_creds_;
+  std::unique_ptr<aws::HttpClient> export_http_;
+  std::unique_ptr<streammgr::exporter::ExportManager> exports_;
   std::unique_ptr<streammgr::StreamManager> stream_;
   std::string stream_error_;
   std::unique_ptr<cloud::CloudClient> cloud_;  // null while evergreen.cloud.enabled is false

@@ -21,6 +21,7 @@ json Core::status() const {
   json j;
   j["thingName"] = cfg_.core_thing.thing_name;
   j["openBroker"] = cfg_.evergreen.mqtt.open_broker;
+  j["streamManager"] = streamManagerStatus();
   if (jobs_) j["jobs"] = jobs_->status();
   j["streamManager"] = streamManagerStatus();
   if (broker_) {

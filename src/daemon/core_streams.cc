@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "daemon/core.h"
+#include "streammgr/export/export_manager.h"
 
 namespace evg::daemon {
 
@@ -25,6 +26,24 @@ Result<int64_t> envInt(const std::string& where, const std::string& v, int64_t l
   }
   return static_cast<int64_t>(n);
 }
+
+// The exporters' credentials: the token exchange's (evergreen.tes), else an error naming the
+// missing configuration (shown in exportStatuses[].errorMessage while exports wait).
+class ExportCredentials : public aws::CredentialsSource {
+ public:
+  explicit ExportCredentials(const std::unique_ptr<tes::CredentialProvider>& tes) : tes_(tes) {}
+  Result<aws::Credentials> currentCredentials() override {
+    if (tes_ == nullptr) {
+      return Status::busy(
+          "no AWS credentials: the token exchange (evergreen.tes) is not configured or not "
+          "started on this core");
+    }
+    return tes_->currentCredentials();
+  }
+
+ private:
+  const std::unique_ptr<tes::CredentialProvider>& tes_;
+};
 
 }  // namespace
 
@@ -112,6 +131,7 @@ void Core::applyStreamManager(const group::Group& g) {
   if (!*o) {
     if (stream_) {
       slog.info("GGStreamManager is no longer in the group: stopping");
+      stopExports();
       stream_->stop();
       stream_.reset();
     }
@@ -126,6 +146,7 @@ void Core::applyStreamManager(const group::Group& g) {
   }
   if (stream_) {
     slog.info("GGStreamManager settings changed: restarting (Memory streams are lost)");
+    stopExports();
     stream_->stop();
     stream_.reset();
   }
@@ -144,10 +165,63 @@ void Core::applyStreamManager(const group::Group& g) {
   }
   stream_error_.clear();
   stream_ = std::move(sm);
+  startExports(*stream_, opts);
   if (host_) host_->setStreamManagerPort(stream_->port());
   slog.info("stream manager listening on 127.0.0.1:" + std::to_string(stream_->port()) +
             ", store " + opts.store_root +
             ", authenticate clients: " + (opts.service.authenticate ? "true" : "false"));
+}
+
+void Core::startExports(streammgr::StreamManager& sm, const streammgr::StreamManagerOptions& o) {
+  Log elog(&logger_, "GGStreamManager");
+  const auto& c = cfg_.evergreen.stream_manager;
+  export_creds_ = std::make_unique<ExportCredentials>(tes_);
+  aws::HttpClientOptions ho;
+  ho.max_attempts = 2;  // the exporters back off themselves beyond that
+  ho.max_idle_per_endpoint = static_cast<size_t>(std::max(1, o.exporter_thread_pool_size));
+  auto http = aws::HttpClient::create(io_, ho, aws::TlsOptions{}, elog);
+  if (!http) {
+    elog.error("exporters not started: " + http.status().message());
+    return;
+  }
+  export_http_ = std::move(http).value();
+  streammgr::exporter::ExportOptions eo;
+  eo.region = !c.export_region.empty()          ? c.export_region
+              : !cfg_.core_thing.region.empty() ? cfg_.core_thing.region
+                                                : std::string("us-east-1");
+  for (const auto& [k, v] : c.export_endpoints) eo.endpoints[k] = v;
+  eo.maxBandwidthBytesPerSec =
+      o.exporter_max_bandwidth ? static_cast<uint64_t>(*o.exporter_max_bandwidth) : 0;
+  eo.maxInFlight = static_cast<size_t>(std::max(1, o.exporter_thread_pool_size));
+  eo.retryMaxMs = static_cast<uint32_t>(c.export_retry_max_ms);
+  eo.retryInitialMs = std::min<uint32_t>(1000, eo.retryMaxMs);
+  eo.s3.minPartBytes = o.s3_multipart_min_part_size;
+  auto m = streammgr::exporter::ExportManager::create(io_, sm.store(), *export_http_,
+                                                      *export_creds_, eo, elog);
+  if (!m) {
+    elog.error("exporters not started: " + m.status().message());
+    export_http_->shutdown();
+    export_http_.reset();
+    return;
+  }
+  exports_ = std::move(m).value();
+  // Streams recovered from disk get their exporters now; later ones through the store.
+  for (const auto& name : sm.store().list()) {
+    auto def = sm.store().definition(name);
+    if (!def) continue;
+    Status s = exports_->configure(name, def->export_definition);
+    if (!s) elog.error("stream " + name + ": exporters not configured: " + s.message());
+  }
+  sm.setExportHost(exports_.get());
+}
+
+void Core::stopExports() {
+  if (stream_) stream_->setExportHost(nullptr);
+  if (exports_) exports_->stop();
+  if (export_http_) export_http_->shutdown();
+  exports_.reset();
+  export_http_.reset();
+  export_creds_.reset();
 }
 
 json Core::streamManagerStatus() const {

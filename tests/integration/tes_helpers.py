@@ -340,9 +340,11 @@ def boto3_client(service, port):
 
 # ----------------------------------------------------------------------------- the core
 
-def tes_core(make_core, pki, provider, name="core", serve_wait_ms=3000, retry_max_ms=1000):
+def tes_core(make_core, pki, provider, name="core", serve_wait_ms=3000, retry_max_ms=1000,
+             configure=None):
     """A started Lambda core whose IoT certificate is pki/core.pem and whose evergreen.tes points
-    at the fake provider (CA = pki/ca.pem as crypto caPath)."""
+    at the fake provider (CA = pki/ca.pem as crypto caPath). configure(config) may change the
+    config before the start."""
     c = lh.lambda_core(make_core, name, start=False)
     os.makedirs(c.certs_dir, exist_ok=True)
     shutil.copy(os.path.join(pki, "ca.pem"), os.path.join(c.certs_dir, "root.ca.pem"))
@@ -352,6 +354,8 @@ def tes_core(make_core, pki, provider, name="core", serve_wait_ms=3000, retry_ma
                                     "roleAlias": ROLE_ALIAS, "retryInitialMs": 200,
                                     "retryMaxMs": retry_max_ms, "serveWaitMs": serve_wait_ms,
                                     "requestTimeoutMs": 3000}
+    if configure:
+        configure(c.config)
     c.start()
     return c
 
