@@ -52,6 +52,10 @@ if command -v cc >/dev/null 2>&1; then
 fi
 run cold_start_bench "$PY" "$B/cold_start_bench.py" --build "$BUILD" --runs 1
 run jobs_bench env EVERGREEN_BUILD_DIR="$BUILD" "$PY" "$B/jobs_bench.py" --cores 1,2 --rounds 1
+run streammgr_bench env EVERGREEN_BUILD_DIR="$BUILD" "$PY" "$B/streammgr_bench.py" --count 500 --flush-count 50 --latency-count 20 --sdk-count 20
+if command -v npx >/dev/null 2>&1; then
+  run stream_export_bench "$PY" "$B/stream_export_bench.py" --build "$BUILD" --n 200 --batch 50
+fi
 run shadow_bench "$PY" "$B/shadow_bench.py" --build "$BUILD" --n 5
 run tes_bench "$PY" "$B/tes_bench.py" --build "$BUILD" --n 20 --threads 2 --lifetime 2 --windows 1
 run cloud_drain_bench "$PY" "$B/cloud_drain_bench.py" --rtt-ms 2 --messages 50 --window 10

@@ -451,8 +451,9 @@ TEST_F(ExportManagerTest, S3TasksPutSmallFilesMultipartLargeOnesAndReportStatus)
                           j["statusContext"]["sequenceNumber"].get<int64_t>());
     EXPECT_EQ(j["statusContext"]["exportIdentifier"], "s3");
     EXPECT_EQ(j["statusContext"]["streamName"], "t");
-    if (j["status"] == 1)
+    if (j["status"] == 1) {
       EXPECT_NE(j["message"].get<std::string>().find("missing.bin"), std::string::npos);
+    }
   }
   // InProgress(2), Success(0) / Failure(1), per task in order.
   EXPECT_EQ(statuses,
