@@ -337,6 +337,7 @@ Status parseEvergreenFunctions(const json& j, const std::string& path, FunctionS
   EVG_RETURN_IF_ERROR(r.integer("maxZipBytes", 1, INT64_MAX, &o->max_zip_bytes));
   EVG_RETURN_IF_ERROR(r.integer("maxUnpackedBytes", 1, INT64_MAX, &o->max_unpacked_bytes));
   EVG_RETURN_IF_ERROR(r.integer("maxEntries", 1, INT64_MAX, &o->max_entries));
+  EVG_RETURN_IF_ERROR(r.integer("keepVersions", 0, 10000, &o->keep_versions));
   return r.rejectUnknown();
 }
 

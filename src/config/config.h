@@ -155,6 +155,7 @@ struct FunctionStoreLimits {
   int64_t max_zip_bytes = 268435456;       // zip package size
   int64_t max_unpacked_bytes = 268435456;  // total bytes of a zip's or code dir's files
   int64_t max_entries = 65536;             // files + directories + links
+  int64_t keep_versions = 5;  // numbered versions kept per function after a deployment (0: all)
 };
 
 // "evergreen.deployments": the deployment history (src/daemon/deploy_history.h).

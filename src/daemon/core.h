@@ -185,6 +185,7 @@ class Core final : public broker::BrokerHooks,
                         std::function<void(std::optional<DeploymentRecord>)> then);
   // Start: records the activation of DIR/deployment/group/group.json unless the history's last
   // record already says the same (so restarts do not fill the history).
+  std::string pruneFunctionVersions();  // on the pool (core_deploy.cc)
   void recordStartActivation(DeploymentRecord r, std::optional<nlohmann::json> group);
   // Control ops rollback / reset; false when `op` is not one of them.
   bool handleDeploymentControl(const std::string& op, const nlohmann::json& req,

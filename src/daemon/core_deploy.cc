@@ -2,8 +2,10 @@
 // reset (src/daemon/README.md, "Deployment history, rollback, reset").
 
 #include <filesystem>
+#include <set>
 
 #include "daemon/core.h"
+#include "functions/arn.h"
 
 namespace evg::daemon {
 
@@ -24,8 +26,12 @@ void Core::recordDeployment(DeploymentRecord r, std::optional<json> group,
                             std::function<void(std::optional<DeploymentRecord>)> then) {
   asio::post(pool_,
              [this, r = std::move(r), group = std::move(group), then = std::move(then)]() mutable {
+               bool ok = r.succeeded;
                auto rec = history_->record(std::move(r), group ? &*group : nullptr);
-               asio::post(io_, [this, rec = std::move(rec), then = std::move(then)]() mutable {
+               std::string pruned = ok && rec ? pruneFunctionVersions() : std::string();
+               asio::post(io_, [this, rec = std::move(rec), then = std::move(then),
+                                pruned = std::move(pruned)]() mutable {
+                 if (!pruned.empty()) log_.info(pruned);
                  if (!rec) {
                    log_.error("deployment not recorded in the history: " + rec.status().message());
                    then(std::nullopt);
@@ -34,6 +40,31 @@ void Core::recordDeployment(DeploymentRecord r, std::optional<json> group,
                  }
                });
              });
+}
+
+// On the pool, after a successful deployment was recorded: old function versions beyond
+// evergreen.functions.keepVersions are removed unless the active group, an alias or any
+// deployment still in the history (a rollback target) uses them. Returns a log line or "".
+std::string Core::pruneFunctionVersions() {
+  auto keep = static_cast<size_t>(cfg_.evergreen.functions.keep_versions);
+  if (keep == 0) return {};
+  auto all = history_->list();
+  if (!all) return "function versions not pruned: " + all.status().message();
+  std::set<std::string> in_use;
+  for (const auto& rec : *all) {
+    for (const auto& arn : rec.functions) {
+      auto a = functions::parseFunctionArn(arn);
+      if (a && functions::isVersionNumber(a->qualifier))
+        in_use.insert(a->name + ":" + a->qualifier);
+    }
+  }
+  auto removed = store_->pruneVersions(keep, in_use);
+  if (!removed) return "function versions not pruned: " + removed.status().message();
+  if (removed->empty()) return {};
+  std::string line =
+      "removed old function versions (functions.keepVersions " + std::to_string(keep) + "):";
+  for (const auto& v : *removed) line += " " + v;
+  return line;
 }
 
 void Core::recordStartActivation(DeploymentRecord r, std::optional<json> group) {

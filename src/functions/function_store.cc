@@ -532,6 +532,33 @@ Status FunctionStore::remove(const std::string& name, const std::string& qualifi
   return saveMeta(*m);
 }
 
+Result<std::vector<std::string>> FunctionStore::pruneVersions(size_t keep,
+                                                              const std::set<std::string>& in_use) {
+  std::vector<std::string> removed;
+  if (keep == 0) return removed;
+  auto fns = list();
+  if (!fns) return fns.status();
+  for (const auto& f : *fns) {
+    const std::string& name = f.config.name;
+    auto m = loadMeta(functionDir(name), name);
+    if (!m) continue;
+    std::vector<uint64_t> nums;
+    for (auto& [v, _] : m->j["Versions"].items()) {
+      if (isVersionNumber(v)) nums.push_back(std::stoull(v));
+    }
+    std::sort(nums.rbegin(), nums.rend());
+    std::set<std::string> aliased;
+    for (auto& [alias, a] : m->j["Aliases"].items()) aliased.insert(a.value("FunctionVersion", ""));
+    for (size_t i = keep; i < nums.size(); ++i) {
+      std::string v = std::to_string(nums[i]);
+      if (aliased.count(v) || in_use.count(name + ":" + v)) continue;
+      Status s = remove(name, v);
+      if (s) removed.push_back(name + ":" + v);
+    }
+  }
+  return removed;
+}
+
 Result<ResolvedFunction> FunctionStore::resolve(const std::string& arn) const {
   auto parsed = parseFunctionArn(arn);
   if (!parsed) return parsed.status();

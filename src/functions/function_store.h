@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,11 @@ class FunctionStore {
   Result<FunctionVersion> get(const std::string& name, const std::string& qualifier) const;
   // No qualifier: the whole function. A version (refused while an alias points at it) or alias.
   Status remove(const std::string& name, const std::string& qualifier = {});
+  // Keeps, per function, the `keep` newest numbered versions plus every version in `in_use`
+  // ("name:version" strings: the active group's and the deployment history's) and every version
+  // an alias points at; removes older ones. keep == 0 keeps everything. Returns "name:version" of
+  // each removed version. A function that cannot be read is skipped, not an error.
+  Result<std::vector<std::string>> pruneVersions(size_t keep, const std::set<std::string>& in_use);
   // ARN with a version or alias qualifier -> the numbered version. $LATEST, unqualified and
   // unknown ARNs are refused with a message naming them.
   Result<ResolvedFunction> resolve(const std::string& arn) const;

@@ -316,6 +316,37 @@ TEST_F(FunctionStoreTest, FailedCodeUpdateKeepsLatest) {
 
 // Fleet deployments (issue 15): a job's zip becomes exactly the numbered version it names; the
 // same zip again is a no-op, other code for that version a Conflict that changes nothing.
+TEST_F(FunctionStoreTest, PruneKeepsNewestInUseAndAliasedVersions) {
+  FunctionConfig c;
+  c.name = "Echo";
+  c.runtime = "python3.11";
+  c.handler = "echo.handler";
+  for (int i = 1; i <= 6; ++i) {
+    ziptest::ZipBuilder b;
+    b.file("echo.py", "def handler(e, c):\n    return " + std::to_string(i) + "\n");
+    std::string zip = tmp_.path() + "/echo" + std::to_string(i) + ".zip";
+    b.writeTo(zip);
+    bool changed = false;
+    auto v =
+        store_->importZipVersion(c, "us-east-1", "123456789012", std::to_string(i), zip, &changed);
+    ASSERT_TRUE(v.isOk()) << v.status().toString();
+  }
+  ASSERT_TRUE(store_->createAlias("Echo", "prod", "2").isOk());
+  // Keep the 2 newest (6, 5); 2 is aliased, 3 is used by a deployment; 1 and 4 go.
+  auto removed = store_->pruneVersions(2, {"Echo:3"});
+  ASSERT_TRUE(removed.isOk()) << removed.status().toString();
+  EXPECT_EQ(*removed, (std::vector<std::string>{"Echo:4", "Echo:1"}));
+  for (const char* v : {"2", "3", "5", "6"}) EXPECT_TRUE(store_->get("Echo", v).isOk()) << v;
+  for (const char* v : {"1", "4"}) {
+    EXPECT_EQ(store_->get("Echo", v).status().code(), Code::kNotFound) << v;
+  }
+  EXPECT_TRUE(store_->get("Echo", "$LATEST").isOk());
+  auto again = store_->pruneVersions(2, {"Echo:3"});
+  ASSERT_TRUE(again.isOk());
+  EXPECT_TRUE(again->empty());
+  EXPECT_TRUE(store_->pruneVersions(0, {})->empty());  // 0: keep everything
+}
+
 TEST_F(FunctionStoreTest, ImportZipVersionIsIdempotentAndImmutable) {
   ziptest::ZipBuilder b;
   b.file("echo.py", "def handler(e, c):\n    return 1\n");
