@@ -118,7 +118,7 @@ def test_import_error_reported_with_e6_and_nonzero_exit(server, spawn):
     assert body['Response'].startswith('ModuleNotFoundError("') or body['Response'].startswith('ImportError("')
     assert 'no_such_module' in body['Response']
     assert worker.wait() == 1
-    assert 'no_such_module' in worker.log('ERROR')
+    worker.wait_log('ERROR', 'no_such_module')
 
 
 def test_module_level_exception_reported_with_e6(server, spawn):
@@ -160,6 +160,7 @@ def test_log_records_land_on_level_fds(server, spawn):
     assert server.invoke(worker.arn, b'{}').body == b'"ok"'
     for level, text in (('DEBUG', 'debug line'), ('INFO', 'info line'), ('WARN', 'warn line'),
                         ('ERROR', 'error line'), ('FATAL', 'fatal line')):
+        worker.wait_log(level, text)  # the pipes are drained by reader threads: no race
         log = worker.log(level)
         lines = [line for line in log.splitlines() if text in line]
         assert lines, (level, log)
@@ -176,8 +177,8 @@ def test_log_records_land_on_level_fds(server, spawn):
 def test_log_level_filters(server, spawn):
     worker = spawn('echo.log_all', arn=function_arn('echo'), log_level='WARN')
     server.invoke(worker.arn, b'{}')
-    assert 'warn line' in worker.log('WARN')
-    assert 'error line' in worker.log('ERROR')
+    worker.wait_log('WARN', 'warn line')
+    worker.wait_log('ERROR', 'error line')
     assert 'info line' not in worker.log('INFO')
     assert 'debug line' not in worker.log('DEBUG')
 
