@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "base/base64.h"
 #include "base/json.h"
-#include "ipc/base64.h"
 #include "ipc/secret_wire.h"
 
 namespace evg::ipc {

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ipc/base64.h"
+#include "base/base64.h"
 
 namespace evg::ipc {
 namespace {

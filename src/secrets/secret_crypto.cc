@@ -194,15 +194,6 @@ Result<std::string> rsaUnwrap(const std::string& key_path, std::string_view wrap
   return out;
 }
 
-std::string base64Encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()),
-                          static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 Result<std::string> base64Decode(std::string_view text) {
   if (text.size() % 4 != 0) return Status::invalid("base64 length is not a multiple of 4");
   std::string out(3 * text.size() / 4, '\0');

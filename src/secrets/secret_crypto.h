@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/base64.h"  // base64Encode
 #include "base/status.h"
 
 namespace evg::secrets {
@@ -30,7 +31,7 @@ Status generateRsaKeyFile(const std::string& path);
 Result<std::string> rsaWrap(const std::string& key_path, std::string_view data_key);
 Result<std::string> rsaUnwrap(const std::string& key_path, std::string_view wrapped);
 
-std::string base64Encode(std::string_view bytes);
+// Strict (padded, a multiple of 4 characters), unlike evg::base64Decode: stored secrets.
 Result<std::string> base64Decode(std::string_view text);
 
 }  // namespace evg::secrets

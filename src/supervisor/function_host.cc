@@ -14,8 +14,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "base/base64.h"
 #include "functions/arn.h"
-#include "ipc/base64.h"
 #include "ipc/ipc_server.h"
 #include "supervisor/backoff.h"
 #include "supervisor/log_pipe.h"
@@ -490,7 +490,7 @@ Status FunctionHost::deploy(std::vector<FunctionSpec> specs) {
 Status FunctionHost::invokeFromSubscription(const std::string& function_arn,
                                             const std::string& topic,
                                             std::shared_ptr<const std::string> payload) {
-  std::string cc = ipc::base64Encode(json{{"custom", {{"subject", topic}}}}.dump());
+  std::string cc = base64Encode(json{{"custom", {{"subject", topic}}}}.dump());
   auto id = impl_->core->submitEvent(function_arn, std::move(payload), std::move(cc));
   return id.status();
 }

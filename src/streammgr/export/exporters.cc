@@ -1,24 +1,14 @@
 #include "streammgr/export/exporters.h"
 
-#include <openssl/evp.h>
-
 #include <cstdio>
 #include <map>
 
+#include "base/base64.h"
 #include "base/json.h"
 
 namespace evg::streammgr::exporter {
 
 using nlohmann::json;
-
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()),
-                          static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 std::string randomUuid(std::mt19937_64& rng) {
   uint64_t a = rng(), b = rng();
@@ -105,7 +95,7 @@ aws::HttpRequest kinesisPutRecords(const std::string& streamName,
   for (size_t i = 0; i < msgs.size(); ++i) {
     if (i) body += ',';
     body += "{\"Data\":\"";
-    body += base64(msgs[i]->payload);
+    body += base64Encode(msgs[i]->payload);
     body += "\",\"PartitionKey\":\"";
     body += randomUuid(rng);
     body += "\"}";
@@ -147,7 +137,7 @@ aws::HttpRequest iotAnalyticsBatchPut(const std::string& channel, const std::str
   json messages = json::array();
   for (const auto* m : msgs) {
     messages.push_back({{"messageId", iotAnalyticsMessageId(prefix, m->sequenceNumber)},
-                        {"payload", base64(m->payload)}});
+                        {"payload", base64Encode(m->payload)}});
   }
   return jsonPost("/messages/batch", {{"channelName", channel}, {"messages", std::move(messages)}});
 }
@@ -304,7 +294,7 @@ aws::HttpRequest httpExport(const HttpTarget& t, HttpFormat format,
     arr.push_back({{"streamName", m->stream},
                    {"sequenceNumber", m->sequenceNumber},
                    {"ingestTime", m->ingestTimeMs},
-                   {"payload", base64(m->payload)}});
+                   {"payload", base64Encode(m->payload)}});
   }
   req.headers.emplace_back("Content-Type", "application/json");
   req.body = arr.dump();

@@ -18,8 +18,6 @@
 
 namespace evg::streammgr::exporter {
 
-// Standard padded base64 (RFC 4648).
-std::string base64(std::string_view bytes);
 // A random (version 4) UUID, lower-case: the Kinesis partition key of each record.
 std::string randomUuid(std::mt19937_64& rng);
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/base64.h"
+
 namespace evg::streammgr::exporter {
 namespace {
 
@@ -19,10 +21,10 @@ aws::HttpResponse ok(std::string body) {
 }
 
 TEST(Exporters, Base64AndUuid) {
-  EXPECT_EQ(base64(""), "");
-  EXPECT_EQ(base64("f"), "Zg==");
-  EXPECT_EQ(base64("fo"), "Zm8=");
-  EXPECT_EQ(base64("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64Encode(""), "");
+  EXPECT_EQ(base64Encode("f"), "Zg==");
+  EXPECT_EQ(base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(base64Encode("foobar"), "Zm9vYmFy");
   std::mt19937_64 rng(1);
   std::string a = randomUuid(rng), b = randomUuid(rng);
   EXPECT_NE(a, b);

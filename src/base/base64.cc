@@ -1,6 +1,6 @@
-#include "ipc/base64.h"
+#include "base/base64.h"
 
-namespace evg::ipc {
+namespace evg {
 
 namespace {
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -62,4 +62,4 @@ Result<std::string> base64Decode(std::string_view text) {
   return out;
 }
 
-}  // namespace evg::ipc
+}  // namespace evg
