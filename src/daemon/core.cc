@@ -524,12 +524,18 @@ void Core::deploy(json group_json, DeployMeta meta, std::function<void(Result<js
           if (r) {
             summary["deploymentId"] = r->id;
             summary["groupHash"] = r->group_hash;
+            std::string pruned = pruneFunctionVersions();
+            if (!pruned.empty()) summary["pruned"] = pruned;
           } else {
             summary["historyError"] = r.status().message();
           }
         }
         asio::post(io_, [this, t0, w = std::move(w), summary = std::move(summary),
                          done = std::move(done)]() mutable {
+          if (summary.contains("pruned")) {
+            log_.info(summary["pruned"].get<std::string>());
+            summary.erase("pruned");
+          }
           if (!summary.contains("deploymentId") && summary.contains("historyError")) {
             log_.error("deployment not recorded: " + summary["historyError"].get<std::string>());
           }

@@ -26,12 +26,8 @@ void Core::recordDeployment(DeploymentRecord r, std::optional<json> group,
                             std::function<void(std::optional<DeploymentRecord>)> then) {
   asio::post(pool_,
              [this, r = std::move(r), group = std::move(group), then = std::move(then)]() mutable {
-               bool ok = r.succeeded;
                auto rec = history_->record(std::move(r), group ? &*group : nullptr);
-               std::string pruned = ok && rec ? pruneFunctionVersions() : std::string();
-               asio::post(io_, [this, rec = std::move(rec), then = std::move(then),
-                                pruned = std::move(pruned)]() mutable {
-                 if (!pruned.empty()) log_.info(pruned);
+               asio::post(io_, [this, rec = std::move(rec), then = std::move(then)]() mutable {
                  if (!rec) {
                    log_.error("deployment not recorded in the history: " + rec.status().message());
                    then(std::nullopt);
@@ -42,8 +38,8 @@ void Core::recordDeployment(DeploymentRecord r, std::optional<json> group,
              });
 }
 
-// On the pool, after a successful deployment was recorded: old function versions beyond
-// evergreen.functions.keepVersions are removed unless the active group, an alias or any
+// On the pool, after a successful deployment was recorded (Core::deploy): old function versions
+// beyond evergreen.functions.keepVersions are removed unless the active group, an alias or any
 // deployment still in the history (a rollback target) uses them. Returns a log line or "".
 std::string Core::pruneFunctionVersions() {
   auto keep = static_cast<size_t>(cfg_.evergreen.functions.keep_versions);

@@ -323,3 +323,29 @@ def test_history_records_resolved_versions_and_rollback_checks_them(make_core):
     last = history(core)[-1]
     assert last["source"] == "rollback" and last["functions"] == [lh.fn_arn("Counter", "1")]
     assert_routes(core, allowed="a", refused="b")
+
+
+def test_old_function_versions_pruned_never_one_in_use(make_core):
+    """evergreen.functions.keepVersions: after a successful deployment versions beyond the newest N
+    go, except those an alias or any deployment in the history (rollback targets) uses."""
+    import lambda_helpers as lh
+
+    core = lh.lambda_core(make_core, start=False)
+    core.config["evergreen"].setdefault("functions", {})["keepVersions"] = 1
+    core.start()
+    lh.create_function(core, "Counter", "counter", "counter.handler", versions=4)  # PROD -> 1
+    core.deploy_ok(lh.LambdaGroup().function(lh.fn_arn("Counter", "2")))
+    core.deploy_ok(lh.LambdaGroup().function(lh.fn_arn("Counter", "4")))
+
+    def versions():
+        r = lh.fn_cli(core, "list-versions", "--function-name", "Counter")
+        return sorted(v["Version"] for v in json.loads(r.stdout)["Versions"])
+
+    # 1: alias PROD; 2: the first deployment (a rollback target); 4: newest and active; 3 goes.
+    h.wait_until(lambda: versions() == ["$LATEST", "1", "2", "4"], 10, what=f"pruning: {versions()}")
+    logs = "".join(open(os.path.join(core.root, "var", "log", "system", f)).read()
+                   for f in os.listdir(os.path.join(core.root, "var", "log", "system")))
+    assert "removed old function versions (functions.keepVersions 1): Counter:3" in logs
+    r = cli(core, "deploy", "--rollback", "1")  # the pruned-around target still deploys
+    assert r.returncode == 0, r.stderr
+    assert history(core)[-1]["functions"] == [lh.fn_arn("Counter", "2")]
