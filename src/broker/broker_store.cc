@@ -7,16 +7,13 @@
 #include <map>
 #include <system_error>
 
+#include "sqlite/sqlite_util.h"
+
 namespace evg::broker {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-bool isCorruptionCode(int rc) {
-  int primary = rc & 0xff;
-  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
-}
 
 std::string columnText(sqlite3_stmt* st, int i) {
   const unsigned char* t = sqlite3_column_text(st, i);
@@ -67,16 +64,7 @@ void BrokerStore::close() {
   db_ = nullptr;
 }
 
-Status BrokerStore::exec(const char* sql) {
-  char* err = nullptr;
-  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
-  if (rc == SQLITE_OK) return Status::ok();
-  std::string msg =
-      std::string(sql).substr(0, 60) + ": " + (err != nullptr ? err : sqlite3_errstr(rc));
-  sqlite3_free(err);
-  if (isCorruptionCode(rc)) return Status::corruption(msg);
-  return Status::io(msg);
-}
+Status BrokerStore::exec(const char* sql) { return sqlite::exec(db_, sql, 60); }
 
 Status BrokerStore::prepare(const char* sql, sqlite3_stmt** st) {
   int rc = sqlite3_prepare_v2(db_, sql, -1, st, nullptr);
@@ -91,7 +79,7 @@ Status BrokerStore::openOnce() {
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-    return isCorruptionCode(rc) ? Status::corruption(msg) : Status::io(msg);
+    return sqlite::isCorruptionCode(rc) ? Status::corruption(msg) : Status::io(msg);
   }
   sqlite3_busy_timeout(db_, 2000);
   EVG_RETURN_IF_ERROR(exec("PRAGMA journal_mode=WAL"));
@@ -104,7 +92,7 @@ Status BrokerStore::openOnce() {
   sqlite3_finalize(st);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
     std::string msg = sqlite3_errmsg(db_);
-    return isCorruptionCode(rc) ? Status::corruption(msg) : Status::io(msg);
+    return sqlite::isCorruptionCode(rc) ? Status::corruption(msg) : Status::io(msg);
   }
   if (verdict != "ok") return Status::corruption("quick_check: " + verdict);
   EVG_RETURN_IF_ERROR(exec(kSchema));

@@ -6,18 +6,11 @@
 #include <filesystem>
 #include <system_error>
 
+#include "sqlite/sqlite_util.h"
+
 namespace evg::spool {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-bool isCorruptionCode(int rc) {
-  int primary = rc & 0xff;
-  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
-}
-
-}  // namespace
 
 SqliteStore::~SqliteStore() { close(); }
 
@@ -30,15 +23,7 @@ void SqliteStore::close() {
   db_ = nullptr;
 }
 
-Status SqliteStore::exec(const char* sql) {
-  char* err = nullptr;
-  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
-  if (rc == SQLITE_OK) return Status::ok();
-  std::string msg = std::string(sql) + ": " + (err != nullptr ? err : sqlite3_errstr(rc));
-  sqlite3_free(err);
-  if (isCorruptionCode(rc)) return Status::corruption(msg);
-  return Status::io(msg);
-}
+Status SqliteStore::exec(const char* sql) { return sqlite::exec(db_, sql); }
 
 Status SqliteStore::openOnce(SyncMode sync) {
   int rc =
@@ -46,7 +31,7 @@ Status SqliteStore::openOnce(SyncMode sync) {
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-    return isCorruptionCode(rc) ? Status::corruption(msg) : Status::io(msg);
+    return sqlite::isCorruptionCode(rc) ? Status::corruption(msg) : Status::io(msg);
   }
   sqlite3_busy_timeout(db_, 2000);
   EVG_RETURN_IF_ERROR(exec("PRAGMA journal_mode=WAL"));
@@ -57,7 +42,7 @@ Status SqliteStore::openOnce(SyncMode sync) {
   rc = sqlite3_prepare_v2(db_, "PRAGMA quick_check", -1, &st, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = sqlite3_errmsg(db_);
-    return isCorruptionCode(rc) ? Status::corruption(msg) : Status::io(msg);
+    return sqlite::isCorruptionCode(rc) ? Status::corruption(msg) : Status::io(msg);
   }
   std::string verdict;
   rc = sqlite3_step(st);
@@ -68,7 +53,7 @@ Status SqliteStore::openOnce(SyncMode sync) {
   sqlite3_finalize(st);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
     std::string msg = sqlite3_errmsg(db_);
-    return isCorruptionCode(rc) ? Status::corruption(msg) : Status::io(msg);
+    return sqlite::isCorruptionCode(rc) ? Status::corruption(msg) : Status::io(msg);
   }
   if (verdict != "ok") return Status::corruption("quick_check: " + verdict);
   EVG_RETURN_IF_ERROR(
