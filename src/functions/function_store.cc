@@ -440,17 +440,21 @@ Result<FunctionAlias> FunctionStore::updateAlias(const std::string& name, const 
   return aliasOf(m->j, alias);
 }
 
-Result<std::vector<FunctionVersion>> FunctionStore::list() const {
-  std::vector<FunctionVersion> out;
+std::vector<std::string> FunctionStore::functionNames() const {
+  std::vector<std::string> names;
   std::error_code ec;
   std::string base = opts_.root_dir + "/functions";
-  if (!fs::is_directory(base, ec)) return out;
-  std::vector<std::string> names;
+  if (!fs::is_directory(base, ec)) return names;
   for (auto& e : fs::directory_iterator(base, ec)) {
     if (e.is_directory()) names.push_back(e.path().filename().string());
   }
   std::sort(names.begin(), names.end());
-  for (auto& n : names) {
+  return names;
+}
+
+Result<std::vector<FunctionVersion>> FunctionStore::list() const {
+  std::vector<FunctionVersion> out;
+  for (auto& n : functionNames()) {
     auto m = loadMeta(functionDir(n), n);
     if (!m) continue;  // half-created or foreign directory
     auto v = versionOf(*m, std::string(kLatest));
@@ -536,12 +540,9 @@ Result<std::vector<std::string>> FunctionStore::pruneVersions(size_t keep,
                                                               const std::set<std::string>& in_use) {
   std::vector<std::string> removed;
   if (keep == 0) return removed;
-  auto fns = list();
-  if (!fns) return fns.status();
-  for (const auto& f : *fns) {
-    const std::string& name = f.config.name;
+  for (const auto& name : functionNames()) {
     auto m = loadMeta(functionDir(name), name);
-    if (!m) continue;
+    if (!m) continue;  // half-created or foreign directory
     std::vector<uint64_t> nums;
     for (auto& [v, _] : m->j["Versions"].items()) {
       if (isVersionNumber(v)) nums.push_back(std::stoull(v));

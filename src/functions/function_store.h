@@ -143,6 +143,8 @@ class FunctionStore {
 
  private:
   std::string functionDir(const std::string& name) const;
+  // Directory names under functions/, sorted (each may still fail to load).
+  std::vector<std::string> functionNames() const;
   // Unpacks/copies the code into `dest` (must not exist) and hashes it: the zip's bytes, or the
   // stored tree for a directory.
   Status stageCode(const std::string& zip_path, const std::string& code_dir,
