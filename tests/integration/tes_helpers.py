@@ -191,6 +191,27 @@ def verify_sigv4(method, path, query, headers, body, secret):
     return hmac.compare_digest(sig, parts.get("Signature", "")), akid
 
 
+class LoopbackHttp:
+    """A plain HTTP test server on 127.0.0.1 (a free port unless given), one thread per
+    connection, served from a daemon thread: the fakes below and in test_20_stream_exports.py."""
+
+    class _Server(http.server.ThreadingHTTPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+
+    def __init__(self, handler_cls, port=None):
+        self.port = port or h.free_port()
+        self._srv = self._Server(("127.0.0.1", self.port), handler_cls)
+        threading.Thread(target=self._srv.serve_forever, daemon=True).start()
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self._srv.shutdown()
+        self._srv.server_close()
+
+
 class SigV4Proxy:
     """HTTP proxy to an emulator at 127.0.0.1:upstream_port: verifies each request's SigV4
     signature against the fake provider's issued secrets and its session token, records
@@ -247,23 +268,17 @@ class SigV4Proxy:
 
             do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _relay
 
-        class Server(http.server.ThreadingHTTPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        self._srv = Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._srv.serve_forever, daemon=True).start()
+        self._http = LoopbackHttp(Handler, self.port)
 
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return self._http.url()
 
     def snapshot(self):
         with self.lock:
             return list(self.records)
 
     def stop(self):
-        self._srv.shutdown()
-        self._srv.server_close()
+        self._http.stop()
 
 
 # ----------------------------------------------------------------------------- emulators

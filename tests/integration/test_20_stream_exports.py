@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import threading
-import time
 import warnings
 
 import pytest
@@ -118,24 +117,18 @@ class FakeAwsJson:
                 self.end_headers()
                 self.wfile.write(data)
 
-        class Server(http.server.ThreadingHTTPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        self.port = h.free_port()
-        self._srv = Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._srv.serve_forever, daemon=True).start()
+        self._http = th.LoopbackHttp(Handler)
+        self.port = self._http.port
 
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return self._http.url()
 
     def snapshot(self):
         with self.lock:
             return list(self.requests)
 
     def stop(self):
-        self._srv.shutdown()
-        self._srv.server_close()
+        self._http.stop()
 
 
 def export_core(make_core, pki, provider, endpoints):
@@ -400,17 +393,11 @@ class HttpSink:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        class Server(http.server.ThreadingHTTPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        self.port = h.free_port()
-        self._srv = Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._srv.serve_forever, daemon=True).start()
+        self._http = th.LoopbackHttp(Handler)
+        self.port = self._http.port
 
     def stop(self):
-        self._srv.shutdown()
-        self._srv.server_close()
+        self._http.stop()
 
 
 def test_http_exporter_raw_and_json_batched(make_core, pki, provider):
