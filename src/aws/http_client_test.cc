@@ -29,6 +29,7 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using testsupport::Req;
 using testsupport::Res;
+using testsupport::signableFrom;
 using testsupport::TestServer;
 using testsupport::text;
 
@@ -282,22 +283,8 @@ TEST_F(HttpClientTest, AwsClientSignsEveryAttemptVerifiedByTheServer) {
   std::mutex mu;
   TestServer srv({}, [&](const Req& req) {
     // Re-verify like AWS: rebuild the request, recompute the signature with the secret.
-    SignableRequest s;
-    s.method = std::string(req.method_string());
-    auto [path, query] = splitTarget(std::string(req.target()));
-    s.path = path;
-    s.query = query;
     std::string auth;
-    for (const auto& f : req) {
-      std::string name(f.name_string());
-      if (name == "Authorization") {
-        auth = std::string(f.value());
-        continue;
-      }
-      if (name == "Content-Length") continue;  // added after signing
-      s.headers.emplace_back(name, std::string(f.value()));
-    }
-    s.payload = req.body();
+    SignableRequest s = signableFrom(req, &auth);
     SigningOptions o;
     o.region = "eu-west-1";
     o.service = "kinesis";

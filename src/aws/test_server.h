@@ -11,6 +11,8 @@
 #include <string>
 #include <thread>
 
+#include "aws/aws_client.h"
+#include "aws/sigv4.h"
 #include "base/asio.h"
 
 namespace evg::aws::testsupport {
@@ -111,6 +113,28 @@ inline Res text(int status, std::string body) {
   r.result(static_cast<unsigned>(status));
   r.body() = std::move(body);
   return r;
+}
+
+// Rebuilds the signable request from what a server received, to re-verify its SigV4 signature as
+// AWS does: every header but Authorization (returned in *authorization) and Content-Length (added
+// after signing).
+inline SignableRequest signableFrom(const Req& req, std::string* authorization) {
+  SignableRequest s;
+  s.method = std::string(req.method_string());
+  auto [path, query] = splitTarget(std::string(req.target()));
+  s.path = path;
+  s.query = query;
+  for (const auto& f : req) {
+    std::string name(f.name_string());
+    if (name == "Authorization") {
+      *authorization = std::string(f.value());
+      continue;
+    }
+    if (name == "Content-Length") continue;
+    s.headers.emplace_back(name, std::string(f.value()));
+  }
+  s.payload = req.body();
+  return s;
 }
 
 }  // namespace evg::aws::testsupport

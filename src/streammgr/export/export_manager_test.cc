@@ -31,22 +31,8 @@ class FixedCredentials : public aws::CredentialsSource {
 
 // Recomputes the request's SigV4 signature like AWS would; "" when valid, else why not.
 std::string verifySigV4(const Req& req, const std::string& service) {
-  aws::SignableRequest s;
-  s.method = std::string(req.method_string());
-  auto [path, query] = aws::splitTarget(std::string(req.target()));
-  s.path = path;
-  s.query = query;
   std::string auth;
-  for (const auto& f : req) {
-    std::string name(f.name_string());
-    if (name == "Authorization") {
-      auth = std::string(f.value());
-      continue;
-    }
-    if (name == "Content-Length") continue;
-    s.headers.emplace_back(name, std::string(f.value()));
-  }
-  s.payload = req.body();
+  aws::SignableRequest s = aws::testsupport::signableFrom(req, &auth);
   aws::SigningOptions o;
   o.region = "eu-west-1";
   o.service = service;
