@@ -1,12 +1,11 @@
 // JobAgent (core_jobs.h): fleet deployments over AWS IoT Jobs on the core's cloud connection.
 #include "daemon/core_jobs.h"
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-
 #include <filesystem>
 #include <fstream>
 
+#include "aws/sigv4.h"
+#include "base/base64.h"
 #include "base/json.h"
 #include "daemon/core.h"
 
@@ -29,26 +28,13 @@ jobs::JobsClientOptions clientOptions(const config::CoreConfig& cfg) {
   return o;
 }
 
-std::string sha256Hex(const std::string& data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : md) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
-
 // Lambda's CodeSha256 (base64 of the digest) of a hex SHA-256.
 std::string hexToBase64(const std::string& hex) {
-  unsigned char raw[32];
-  for (size_t i = 0; i < 32; ++i)
-    raw[i] = static_cast<unsigned char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  unsigned char out[64];
-  int n = EVP_EncodeBlock(out, raw, 32);
-  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+  std::string raw(32, '\0');
+  for (size_t i = 0; i < 32; ++i) {
+    raw[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  }
+  return base64Encode(raw);
 }
 
 // "https://host:port/path?query" -> endpoint + target.
@@ -436,7 +422,7 @@ void JobAgent::onDownloaded(Result<aws::HttpResponse> r) {
                          " bytes received, the document says " + std::to_string(*d.artifact.size));
     return;
   }
-  std::string got = sha256Hex(r->body);
+  std::string got = aws::sha256Hex(r->body);
   if (got != d.artifact.sha256) {
     fail("download", where + ": SHA-256 mismatch (expected " + d.artifact.sha256 + ", got " + got +
                          "); nothing changed");

@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/base64.h"
+
 namespace evg::functions {
 
 namespace fs = std::filesystem;
@@ -468,14 +470,6 @@ Status copyDir(int dirfd, const std::string& prefix, TreeWriter& w, int depth) {
 
 // ---- digests ----
 
-std::string base64(const unsigned char* data, size_t n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  int len =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-  out.resize(static_cast<size_t>(len));
-  return out;
-}
-
 class Sha256 {
  public:
   Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
@@ -502,7 +496,7 @@ class Sha256 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx_, md, &len);
-    return base64(md, len);
+    return base64Encode(std::string_view(reinterpret_cast<const char*>(md), len));
   }
 
  private:
