@@ -176,7 +176,7 @@ def use_build(build):
 # --- cores and scenarios ---------------------------------------------------------------------
 
 
-def start_core(tmp, name, max_work_items=None):
+def start_core(tmp, name, max_work_items=None, standby_workers=None):
     import evg_harness as h
     import lambda_helpers as lh
     core = h.Core(os.path.join(tmp, name))
@@ -185,6 +185,8 @@ def start_core(tmp, name, max_work_items=None):
     core.set_log(level="WARN", stderr=False)
     if max_work_items:
         core.config["runtime"]["maxWorkItemCount"] = max_work_items
+    if standby_workers is not None:  # evergreen.runtime.standbyWorkers (default 8; 0 = off)
+        core.config["evergreen"].setdefault("runtime", {})["standbyWorkers"] = standby_workers
     core.start()
     return core, h, lh
 

@@ -13,11 +13,19 @@ and, interleaved right before each cold start (same machine load), the bare inte
 wall and CPU (wait4 rusage). CPU is the figure that survives a loaded 2-core machine: wall
 times there swing by 2-5x with the neighbours, CPU by a few ms.
 
+--standby on|off|both (default both): with standby workers (evergreen.runtime.standbyWorkers, the
+default since issue 17) each function's first worker is its standby, started at deploy: the bench
+waits until every standby has finished loading (its CPU time stops growing), then measures as
+above; "cpu" is then the CPU the worker spent *after* the assignment (on the invocation's path),
+and "warm" the second invocation's wall time, so that cold - warm is what the first invocation
+pays over a warm one. off: standbyWorkers 0, every first worker a plain start (the former figures).
+
 --load keeps a QoS 1 stream of 5,000 msg/s (mosquitto_pub -l -> the core's broker -> mosquitto_sub,
 two group devices) running during the cold starts ("with the broker loaded").
 
     /usr/bin/python3 bench/cold_start_bench.py --build build [--runtimes python,node,java]
-                                               [--runs 10] [--load] [--out result.md]
+                                               [--runs 10] [--load] [--standby both]
+                                               [--out result.md]
 """
 
 import argparse
@@ -137,11 +145,38 @@ def start_load(port):
     return [sink, pub, feed]
 
 
-def bench_runtime(runtime, tmp, runs, build, load):
-    core, h, lh = bc.start_core(tmp, f"cold-{runtime}")
+def wait_standbys_loaded(core, lh, arns, timeout=60):
+    """Every function has a standby whose CPU time has stopped growing (done loading, blocked on
+    its stdin). Returns {arn: standby pid}."""
+    deadline = time.monotonic() + timeout
+    pids = {}
+    while len(pids) < len(arns):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"standbys not up: {pids}")
+        for arn in arns:
+            pid = lh.fn_status(core, arn).get("standbyPid", 0)
+            if pid:
+                pids[arn] = pid
+        time.sleep(0.05)
+    for arn, pid in pids.items():
+        last = -1.0
+        while True:
+            now = oncpu_us(pid)
+            if now == last:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"standby {pid} of {arn} still busy")
+            last = now
+            time.sleep(0.2)
+    return pids
+
+
+def bench_runtime(runtime, tmp, runs, build, load, standby):
+    core, h, lh = bc.start_core(tmp, f"cold-{runtime}-{'sb' if standby else 'plain'}",
+                                standby_workers=runs if standby else 0)
     base_argv = baseline_argv(runtime, tmp)
     env = bare_env()
-    cold_wall, cold_cpu, base_wall, base_cpu = [], [], [], []
+    cold_wall, cold_cpu, base_wall, base_cpu, warm_wall = [], [], [], [], []
     loader = None
     try:
         arns = [make_fn(runtime, core, lh, i) for i in range(runs)]
@@ -153,6 +188,7 @@ def bench_runtime(runtime, tmp, runs, build, load):
             g.sub("Dev", f"cold/{i}", arn)
             g.sub(arn, "bench/out", "Dev")
         core.deploy_ok(g)
+        standbys = wait_standbys_loaded(core, lh, arns) if standby else {}
         if load:
             loader = start_load(core.plain_port)
             time.sleep(1.0)
@@ -167,14 +203,20 @@ def bench_runtime(runtime, tmp, runs, build, load):
             time.sleep(0.2)
             if lh.fn_status(core, arn)["workers"] != 0:
                 raise RuntimeError(f"{arn} already has a worker")
+            before = oncpu_us(standbys[arn]) if standby else 0.0
             t0 = time.perf_counter_ns()
             dev.publish(f"cold/{i}", b"cold")
             dev.receive(timeout=30)
             cold_wall.append((time.perf_counter_ns() - t0) / 1000.0)
-            pid = worker_pid(core.proc.pid, arn)
+            pid = standbys[arn] if standby else worker_pid(core.proc.pid, arn)
             if pid is None:
                 raise RuntimeError(f"no worker process found for {arn}")
-            cold_cpu.append(oncpu_us(pid))
+            cold_cpu.append(oncpu_us(pid) - before)
+            time.sleep(0.05)
+            t0 = time.perf_counter_ns()
+            dev.publish(f"cold/{i}", b"warm")
+            dev.receive(timeout=30)
+            warm_wall.append((time.perf_counter_ns() - t0) / 1000.0)
             if i == 0:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     args = f.read().split(b"\0")
@@ -188,7 +230,7 @@ def bench_runtime(runtime, tmp, runs, build, load):
             p.kill()
             p.wait()
         bc.stop_core(core)
-    return cold_wall, cold_cpu, base_wall, base_cpu, " ".join(os.path.basename(x) if i == 0 else x
+    return cold_wall, cold_cpu, base_wall, base_cpu, warm_wall, " ".join(os.path.basename(x) if i == 0 else x
                                                           for i, x in enumerate(base_argv))
 
 
@@ -203,6 +245,7 @@ def main():
     ap.add_argument("--runtimes", default=",".join(RUNTIMES))
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--load", action="store_true")
+    ap.add_argument("--standby", choices=("on", "off", "both"), default="both")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     runtimes = [r for r in a.runtimes.split(",") if r]
@@ -214,17 +257,21 @@ def main():
     if not os.access(h.evergreen_binary(), os.X_OK):
         sys.exit(f"cold_start_bench: {h.evergreen_binary()} not built")
     tmp = tempfile.mkdtemp(prefix="evg-cold-bench.")
-    lines = ["| runtime | load | n | cold wall ms | bare wall ms | wall diff ms | "
-             "worker cpu ms | bare cpu ms | cpu diff ms | baseline |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| runtime | first worker | load | n | cold wall ms | warm wall ms | cold - warm ms | "
+             "bare wall ms | cold - bare ms | worker cpu ms | bare cpu ms | cpu diff ms | baseline |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    modes = {"on": [True], "off": [False], "both": [False, True]}[a.standby]
     try:
         for r in runtimes:
-            cw, cc, bw, bcpu, what = bench_runtime(r, tmp, a.runs, build, a.load)
-            lines.append(
-                f"| {r} | {f'QoS 1 {LOAD_RATE}/s' if a.load else 'idle'} | {a.runs} | {med_ms(cw):.1f} | "
-                f"{med_ms(bw):.1f} | {med_ms(cw) - med_ms(bw):+.1f} | {med_ms(cc):.1f} | "
-                f"{med_ms(bcpu):.1f} | {med_ms(cc) - med_ms(bcpu):+.1f} | `{what}` |")
-            print(lines[-1], file=sys.stderr, flush=True)
+            for sb in modes:
+                cw, cc, bw, bcpu, ww, what = bench_runtime(r, tmp, a.runs, build, a.load, sb)
+                lines.append(
+                    f"| {r} | {'standby' if sb else 'plain start'} | "
+                    f"{f'QoS 1 {LOAD_RATE}/s' if a.load else 'idle'} | {a.runs} | "
+                    f"{med_ms(cw):.1f} | {med_ms(ww):.1f} | {med_ms(cw) - med_ms(ww):+.1f} | "
+                    f"{med_ms(bw):.1f} | {med_ms(cw) - med_ms(bw):+.1f} | {med_ms(cc):.1f} | "
+                    f"{med_ms(bcpu):.1f} | {med_ms(cc) - med_ms(bcpu):+.1f} | `{what}` |")
+                print(lines[-1], file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     bc.write_table(lines, a.out)

@@ -382,17 +382,47 @@ function ensureNodePath(env) {
     Module._initPaths();
 }
 
+const STANDBY_ARG = '--standby';
+
+// A standby worker (argv holds --standby: started ahead of need, src/supervisor/README.md
+// "Standby workers") blocks here, after the runtime is loaded and before the user's code, until
+// the core assigns it: one byte on stdin (fd 0). EOF means it is not needed: false (exit 0).
+// --standby is removed from argv and process.argv, so the user's code sees a plain start's.
+// Blocking read on purpose: nothing else may run (timers, user code) before the assignment; a
+// SIGTERM still ends the process (the runtime's handler is installed after this returns).
+function awaitStartSignal(argv) {
+    const at = argv.indexOf(STANDBY_ARG);
+    if (at < 0) return true;
+    argv.splice(at, 1);
+    const pat = process.argv.indexOf(STANDBY_ARG);
+    if (pat >= 0) process.argv.splice(pat, 1);
+    const buf = Buffer.alloc(1);
+    for (;;) {
+        try {
+            return fs.readSync(0, buf, 0, 1, null) === 1 && buf[0] === 0x67; // 'g'
+        } catch (e) {
+            if (e.code !== 'EAGAIN' && e.code !== 'EINTR') return false;
+        }
+    }
+}
+
 function main(argv, env) {
     ensureNodePath(env);
     // EVERGREEN_CODE_DIR: how this worker reaches its code (the cwd's real path may sit below a
     // directory its RunAs identity cannot search; see src/supervisor/dir_access.h).
     const codeDir = env.EVERGREEN_CODE_DIR || process.cwd();
-    pinRuntimeSideModules(!fs.existsSync(path.join(codeDir, 'node_modules', 'aws-greengrass-core-sdk')));
+    const oursForSdk = !fs.existsSync(path.join(codeDir, 'node_modules', 'aws-greengrass-core-sdk'));
+    pinRuntimeSideModules(oursForSdk);
     const common = require('aws-greengrass-common-js');
     const IPCClient = require('aws-greengrass-ipc-sdk-js');
     const sink = common.logging.defaultSink();
     const logger = new common.logging.LocalWatchLogger(undefined, 'fromNodeAppender', sink);
     redirectConsole(sink);
+    // A standby of a function that bundles no SDK loads ours now: the name is pinned to it, so
+    // the function's require('aws-greengrass-core-sdk') returns this very module (no side effects
+    // at load). A bundled SDK is the function's own code: loaded after the assignment.
+    if (argv.includes(STANDBY_ARG) && oursForSdk) require('aws-greengrass-core-sdk');
+    if (!awaitStartSignal(argv)) process.exit(EXIT_OK);
 
     process.on('SIGTERM', () => {
         logger.info('Caught SIGTERM. Stopping runtime.');
@@ -460,6 +490,7 @@ function main(argv, env) {
 module.exports = {
     main,
     parseHandlerArg,
+    awaitStartSignal,
     splitHandler,
     checkEnvironment,
     decodeClientContext,

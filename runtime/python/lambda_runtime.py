@@ -23,6 +23,7 @@
 # Must stay importable by Python 2.7 (no f-strings); CI runs Python 3.
 import base64
 import collections
+import errno
 import json
 import logging
 import os
@@ -152,6 +153,34 @@ def parse_handler_arg(argv):
         if arg == '--handler' and i + 1 < len(argv):
             return argv[i + 1]
     return None
+
+
+STANDBY_ARG = '--standby'
+
+
+def await_start_signal(argv):
+    """A standby worker (argv holds --standby: started ahead of need, src/supervisor/README.md
+    "Standby workers") blocks here, after the runtime is loaded and before the user's code, until
+    the core assigns it: one byte on stdin. EOF means it is not needed: False (exit 0).
+    --standby is removed from argv (and sys.argv) and stdin becomes /dev/null again, so the
+    user's code sees what it sees in a plain start."""
+    if STANDBY_ARG not in argv:
+        return True
+    argv.remove(STANDBY_ARG)
+    if STANDBY_ARG in sys.argv:
+        sys.argv.remove(STANDBY_ARG)
+    while True:
+        try:
+            got = os.read(0, 1)
+            break
+        except OSError as e:
+            if e.errno != errno.EINTR:
+                got = b''
+                break
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return got == b'g'
 
 
 def load_handler(handler_name):
@@ -346,6 +375,8 @@ def main(argv):
         sys.stderr.write(message + '\n')
         return EXIT_BAD_ENVIRONMENT
 
+    if not await_start_signal(argv):
+        return EXIT_OK
     runtime_logger.info('Running [{}]'.format(function_arn))
     try:
         handler = load_handler(handler_name)

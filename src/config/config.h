@@ -140,6 +140,9 @@ struct EvergreenRuntimeOptions {
   // v1 restarted every function (pinned ones included) on each deployment; Evergreen keeps the
   // workers of functions a deployment leaves unchanged. true: v1's behaviour.
   bool restart_functions_on_deploy = false;
+  // Standby (pre-warmed) workers: each on-demand Python/Node.js/Java function keeps one worker
+  // started ahead of its first invocation, at most this many in all; 0 = off.
+  int standby_workers = 8;
 };
 
 // "evergreen.metrics": GET /metrics (Prometheus) and /health on a loopback-only HTTP port

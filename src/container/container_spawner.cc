@@ -644,7 +644,7 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
   }
   if (cpid == 0) {
     // Child: pid 1 of the new pid namespace (the container's init). Syscalls only.
-    int sfd = pipes.childSetup(spec.token_fd);
+    int sfd = pipes.childSetup(spec.token_fd, spec.stdin_fd);
     // init dies with the core (and the kernel then kills everything in its pid namespace).
     supervisor::childDieWithParent(sfd);
     umask(0);

@@ -167,6 +167,7 @@ Status Core::start() {
   ho.allow_root = cfg_.runtime.allow_functions_to_run_as_root;
   ho.interpreters = cfg_.evergreen.runtime.interpreters;
   ho.restart_functions_on_deploy = cfg_.evergreen.runtime.restart_functions_on_deploy;
+  ho.max_standby_workers = static_cast<size_t>(cfg_.evergreen.runtime.standby_workers);
   ho.stop_grace_ms = 1000;  // SIGTERM of the core completes within 2 s
   ho.log_level = std::string(logLevelName(cfg_.evergreen.log.level));
   ho.worker_registry_dir = paths_.run_dir + "/workers";  // leftovers of a kill -9 are swept

@@ -183,7 +183,8 @@ json Core::status() const {
                      {"unhandledErrors", f.queue.unhandled_errors},
                      {"timeouts", f.queue.timeouts},
                      {"restarts", f.restarts},
-                     {"crashLoop", f.crash_loop}});
+                     {"crashLoop", f.crash_loop},
+                     {"standbyPid", f.standby_pid}});
     }
     j["functions"] = fns;
     j["ipcPort"] = host_->port();

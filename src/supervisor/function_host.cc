@@ -18,20 +18,16 @@
 #include "functions/arn.h"
 #include "ipc/ipc_server.h"
 #include "supervisor/backoff.h"
+#include "supervisor/function_host_impl.h"
 #include "supervisor/log_pipe.h"
 #include "supervisor/runtime_command.h"
 #include "supervisor/worker_registry.h"
 
 namespace evg::lambda {
 
-namespace asio = boost::asio;
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
-using ipc::WorkerId;
 
 namespace {
-
-enum class ExitCause { kNone, kUnexpected, kTimeout, kStopped };
 
 std::string randomToken() {
   unsigned char buf[32];
@@ -49,113 +45,7 @@ std::string randomToken() {
   return out;
 }
 
-std::string describeExit(int status) {
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "signal: " + std::string(strsignal(WTERMSIG(status)));
-  return "status " + std::to_string(status);
-}
-
 }  // namespace
-
-struct Worker {
-  WorkerId id = 0;
-  std::string arn;
-  uint64_t generation = 0;
-  pid_t pid = -1;
-  supervisor::WorkerSpawner* spawner = nullptr;  // the backend that started it
-  Clock::time_point started;
-  Clock::time_point work_started;  // current invocation handed over (duration histogram)
-  std::unique_ptr<asio::steady_timer> timeout_timer, idle_timer, kill_timer;
-  std::string current;
-  bool polled = false;
-  bool did_work = false;
-  ExitCause cause = ExitCause::kNone;
-  std::vector<std::shared_ptr<supervisor::LogPipeReader>> pipes;
-};
-
-struct Function {
-  FunctionSpec spec;
-  std::string name;
-  uint64_t generation = 0;
-  std::shared_ptr<RotatingFile> log;
-  supervisor::Backoff backoff;
-  std::unique_ptr<asio::steady_timer> restart_timer;
-  bool restart_pending = false;
-  bool crash_loop_reported = false;
-  uint32_t restarts = 0;
-  DurationHistogram durations;
-  std::vector<WorkerId> workers;
-};
-
-struct FunctionHost::Impl {
-  Impl(asio::io_context& io_, HostOptions o, HostHooks& h, Log l,
-       std::unique_ptr<supervisor::WorkerSpawner> s)
-      : io(io_),
-        opts(std::move(o)),
-        hooks(h),
-        log(std::move(l)),
-        spawner(std::move(s)),
-        sigchld(io_, SIGCHLD),
-        registry(opts.worker_registry_dir, log.child("Workers")) {}
-
-  asio::io_context& io;
-  HostOptions opts;
-  HostHooks& hooks;
-  Log log;
-  std::unique_ptr<supervisor::WorkerSpawner> spawner;
-  std::unique_ptr<supervisor::WorkerSpawner> container_spawner;  // may be null
-  std::unique_ptr<ipc::IpcCore> core;
-  std::unique_ptr<ipc::IpcServer> server;
-  asio::signal_set sigchld;
-  supervisor::WorkerRegistry registry;
-  std::string token_library;  // "" -> tokens travel in the environment (warned at start)
-  std::map<std::string, std::unique_ptr<Function>> functions;
-  std::map<WorkerId, std::unique_ptr<Worker>> workers;
-  WorkerId next_worker = 1;
-  uint64_t next_generation = 1;
-  bool stopping = false;
-  std::function<void()> stop_done;
-
-  supervisor::RuntimePaths paths() const {
-    supervisor::RuntimePaths p;
-    p.runtime_dir = opts.runtime_dir;
-    p.python3 = opts.python3;
-    p.token_library = opts.token_library;
-    p.interpreters = opts.interpreters;
-    return p;
-  }
-  Worker* worker(WorkerId id) {
-    auto it = workers.find(id);
-    return it == workers.end() ? nullptr : it->second.get();
-  }
-  Function* function(const std::string& arn, uint64_t generation = 0) {
-    auto it = functions.find(arn);
-    if (it == functions.end()) return nullptr;
-    if (generation != 0 && it->second->generation != generation) return nullptr;
-    return it->second.get();
-  }
-
-  void watchChildren();
-  void reap();
-  void onExit(WorkerId id, int status);
-  Status spawnWorker(Function& f);
-  void maybeScale(Function& f, size_t depth);
-  void scheduleRestart(Function& f, uint32_t delay_ms);
-  void stopWorker(Worker& w, const std::string& reason);
-  void removeFunction(const std::string& arn, const std::string& reason);
-  void onTimeout(WorkerId id, const std::string& invocation);
-  void finishStopIfDone();
-  size_t queued(const std::string& arn) const { return core->queueDepth(arn); }
-  // A worker slot may have freed up or an idle worker appeared: give functions with queued
-  // work (starved at the global limit) a chance to start a worker.
-  void rebalance() {
-    std::vector<Function*> hungry;
-    for (auto& [arn, f] : functions) {
-      if (!f->spec.pinned && queued(arn) > 0) hungry.push_back(f.get());
-    }
-    for (Function* f : hungry) maybeScale(*f, queued(f->spec.arn));
-  }
-};
 
 FunctionHost::FunctionHost(asio::io_context& io, HostOptions opts, HostHooks& hooks, Log log,
                            std::unique_ptr<supervisor::WorkerSpawner> spawner,
@@ -197,6 +87,14 @@ FunctionHost::~FunctionHost() {
     (void)w->spawner->onExit(w->pid, st);  // releases container cgroups
     impl_->registry.remove(w->pid);
   }
+  for (auto& [pid, s] : impl_->standbys) {
+    kill(-pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (s->go_fd >= 0) close(s->go_fd);
+    (void)s->spawner->onExit(pid, st);
+    impl_->registry.remove(pid);
+  }
 }
 
 Status FunctionHost::start() {
@@ -229,10 +127,15 @@ void FunctionHost::Impl::reap() {
     if (waitpid(w->pid, &status, WNOHANG) == w->pid) exited.emplace_back(id, status);
   }
   for (auto& [id, status] : exited) onExit(id, status);
+  std::vector<std::pair<pid_t, int>> spare_exits;
+  for (auto& [pid, s] : standbys) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) spare_exits.emplace_back(pid, status);
+  }
+  for (auto& [pid, status] : spare_exits) onStandbyExit(pid, status);
 }
 
-Status FunctionHost::Impl::spawnWorker(Function& f) {
-  if (stopping) return Status::busy("host is stopping");
+Result<FunctionHost::Impl::Prepared> FunctionHost::Impl::prepare(Function& f) {
   auto argv = supervisor::workerCommand(f.spec, paths());
   if (!argv) return argv.status();
   supervisor::WorkerEnvInputs in;
@@ -244,9 +147,11 @@ Status FunctionHost::Impl::spawnWorker(Function& f) {
   in.stream_manager_port = opts.stream_manager_port;
   in.extra = opts.extra_env;
   in.token_library = token_library;
+  Prepared p;
+  p.token = in.token;
   // The token travels on a pipe (fd 7 of the worker), never in its initial environment.
-  int tok[2] = {-1, -1};
   if (!token_library.empty()) {
+    int tok[2] = {-1, -1};
     if (pipe2(tok, O_CLOEXEC) != 0) return Status::io(std::string("pipe: ") + strerror(errno));
     std::string line = in.token + "\n";
     ssize_t n = write(tok[1], line.data(), line.size());  // 65 bytes: fits any pipe buffer
@@ -255,22 +160,55 @@ Status FunctionHost::Impl::spawnWorker(Function& f) {
       close(tok[0]);
       return Status::io("writing the worker token pipe failed");
     }
+    p.spec.token_fd = tok[0];
   }
-  supervisor::SpawnSpec s;
-  s.token_fd = tok[0];
-  s.argv = std::move(*argv);
-  s.env = supervisor::workerEnvironment(f.spec, in, paths());
-  s.cwd = f.spec.code_dir;
-  s.uid = f.spec.run_as_uid;
-  s.gid = f.spec.run_as_gid;
-  s.function = &f.spec;
-  s.runtime_dir = opts.runtime_dir;
-  supervisor::WorkerSpawner* backend =
-      f.spec.isolation == functions::Isolation::kGreengrassContainer && container_spawner
-          ? container_spawner.get()
-          : spawner.get();
-  auto h = backend->spawn(s);
-  if (tok[0] >= 0) close(tok[0]);
+  p.spec.argv = std::move(*argv);
+  p.spec.env = supervisor::workerEnvironment(f.spec, in, paths());
+  p.spec.cwd = f.spec.code_dir;
+  p.spec.uid = f.spec.run_as_uid;
+  p.spec.gid = f.spec.run_as_gid;
+  p.spec.function = &f.spec;
+  p.spec.runtime_dir = opts.runtime_dir;
+  p.backend = f.spec.isolation == functions::Isolation::kGreengrassContainer && container_spawner
+                  ? container_spawner.get()
+                  : spawner.get();
+  return p;
+}
+
+Worker& FunctionHost::Impl::adopt(Function& f, pid_t pid, supervisor::WorkerSpawner* backend,
+                                  const std::string& token,
+                                  std::vector<std::shared_ptr<supervisor::LogPipeReader>> pipes,
+                                  bool prewarmed) {
+  auto w = std::make_unique<Worker>();
+  w->id = next_worker++;
+  w->arn = f.spec.arn;
+  w->generation = f.generation;
+  w->pid = pid;
+  w->spawner = backend;
+  w->started = Clock::now();
+  w->prewarmed = prewarmed;
+  w->timeout_timer = std::make_unique<asio::steady_timer>(io);
+  w->idle_timer = std::make_unique<asio::steady_timer>(io);
+  w->kill_timer = std::make_unique<asio::steady_timer>(io);
+  w->pipes = std::move(pipes);
+  Status st = core->addWorker(w->id, f.spec.arn, token, pid);
+  if (!st) log.error("registering worker: " + st.toString());
+  f.workers.push_back(w->id);
+  json details{{"functionArn", f.spec.arn}, {"workerId", std::to_string(w->id)}, {"pid", pid}};
+  if (prewarmed) details["standby"] = true;
+  log.info("Created worker. " + details.dump());
+  Worker& ref = *w;
+  workers[w->id] = std::move(w);
+  return ref;
+}
+
+Status FunctionHost::Impl::spawnWorker(Function& f) {
+  if (stopping) return Status::busy("host is stopping");
+  if (promoteStandby(f)) return Status::ok();
+  auto p = prepare(f);
+  if (!p) return p.status();
+  auto h = p->backend->spawn(p->spec);
+  if (p->spec.token_fd >= 0) close(p->spec.token_fd);
   if (h) registry.add(h->pid);
   if (!h) {
     log.error("cannot start a worker of " + f.spec.arn + ": " + h.status().message());
@@ -279,26 +217,11 @@ Status FunctionHost::Impl::spawnWorker(Function& f) {
     }
     return h.status();
   }
-  auto w = std::make_unique<Worker>();
-  w->id = next_worker++;
-  w->arn = f.spec.arn;
-  w->generation = f.generation;
-  w->pid = h->pid;
-  w->spawner = backend;
-  w->started = Clock::now();
-  w->timeout_timer = std::make_unique<asio::steady_timer>(io);
-  w->idle_timer = std::make_unique<asio::steady_timer>(io);
-  w->kill_timer = std::make_unique<asio::steady_timer>(io);
-  for (const auto& p : h->pipes) {
-    w->pipes.push_back(supervisor::LogPipeReader::start(io, p.fd, p.level, f.log));
+  std::vector<std::shared_ptr<supervisor::LogPipeReader>> pipes;
+  for (const auto& lp : h->pipes) {
+    pipes.push_back(supervisor::LogPipeReader::start(io, lp.fd, lp.level, f.log));
   }
-  Status st = core->addWorker(w->id, f.spec.arn, in.token, h->pid);
-  if (!st) log.error("registering worker: " + st.toString());
-  f.workers.push_back(w->id);
-  log.info("Created worker. " +
-           json{{"functionArn", f.spec.arn}, {"workerId", std::to_string(w->id)}, {"pid", h->pid}}
-               .dump());
-  workers[w->id] = std::move(w);
+  adopt(f, h->pid, p->backend, p->token, std::move(pipes), false);
   return Status::ok();
 }
 
@@ -433,6 +356,10 @@ void FunctionHost::Impl::removeFunction(const std::string& arn, const std::strin
   if (it == functions.end()) return;
   Function& f = *it->second;
   f.restart_timer->cancel();
+  f.standby_timer->cancel();
+  if (auto s = standbys.find(f.standby); f.standby != 0 && s != standbys.end()) {
+    stopStandby(*s->second, reason);
+  }
   for (WorkerId id : std::vector<WorkerId>(f.workers)) {
     if (Worker* w = worker(id)) stopWorker(*w, reason);
   }
@@ -441,7 +368,7 @@ void FunctionHost::Impl::removeFunction(const std::string& arn, const std::strin
 }
 
 void FunctionHost::Impl::finishStopIfDone() {
-  if (!stopping || !workers.empty() || !stop_done) return;
+  if (!stopping || !workers.empty() || !standbys.empty() || !stop_done) return;
   server->stop();
   auto done = std::move(stop_done);
   stop_done = nullptr;
@@ -474,6 +401,7 @@ Status FunctionHost::deploy(std::vector<FunctionSpec> specs) {
     f->backoff = supervisor::Backoff({d.opts.backoff_initial_ms, d.opts.backoff_max_ms,
                                       d.opts.crash_loop_threshold, d.opts.stable_after_ms});
     f->restart_timer = std::make_unique<asio::steady_timer>(d.io);
+    f->standby_timer = std::make_unique<asio::steady_timer>(d.io);
     f->log = std::make_shared<RotatingFile>(
         supervisor::userLogPath(d.opts.root_dir, d.opts.region, d.opts.account, f->name),
         d.opts.user_log_max_bytes, d.opts.user_log_keep_files);
@@ -484,6 +412,7 @@ Status FunctionHost::deploy(std::vector<FunctionSpec> specs) {
                supervisor::describeRuntime(spec, d.paths()));
     if (spec.pinned) (void)d.spawnWorker(ref);
   }
+  d.ensureStandbys();  // new functions, and slots freed by removed ones
   return Status::ok();
 }
 
@@ -525,6 +454,7 @@ std::vector<FunctionStatus> FunctionHost::functionStatus() const {
       fs.durations = it->second->durations;
       fs.consecutive_failures = it->second->backoff.failures();
       fs.crash_loop = it->second->backoff.crashLoop();
+      fs.standby_pid = it->second->standby;
     }
     out.push_back(std::move(fs));
   }
@@ -543,7 +473,11 @@ void FunctionHost::stop(std::function<void()> done) {
   Impl& d = *impl_;
   d.stopping = true;
   d.stop_done = done ? std::move(done) : [] {};
-  for (auto& [arn, f] : d.functions) f->restart_timer->cancel();
+  for (auto& [arn, f] : d.functions) {
+    f->restart_timer->cancel();
+    f->standby_timer->cancel();
+  }
+  for (auto& [pid, s] : d.standbys) d.stopStandby(*s, "core stopping");
   for (auto& [id, w] : d.workers) {
     if (w->cause == ExitCause::kNone || w->cause == ExitCause::kTimeout) {
       d.stopWorker(*w, "core stopping");
@@ -577,6 +511,7 @@ void FunctionHost::onWorkFinished(WorkerId id, const std::string& invocation_id)
   Worker* w = impl_->worker(id);
   if (w == nullptr || w->current != invocation_id) return;
   w->current.clear();
+  impl_->onWorkerUp(*w);
   if (w->cause != ExitCause::kNone) return;  // completed by a timeout, stop or exit
   w->timeout_timer->cancel();
   w->did_work = true;
@@ -591,6 +526,7 @@ void FunctionHost::onWorkerWaiting(WorkerId id) {
   Worker* w = impl_->worker(id);
   if (w == nullptr) return;
   w->polled = true;
+  impl_->onWorkerUp(*w);
   Function* f = impl_->function(w->arn, w->generation);
   if (f == nullptr || f->spec.pinned) return;
   impl_->rebalance();  // at the global limit, this idle worker may make room for another function

@@ -15,6 +15,14 @@
 //   (max_concurrent, runtime.maxConcurrentLimit) limits; warm workers are reused; workers idle for
 //   idle_timeout_ms are stopped. At the global limit an idle worker of another function is
 //   stopped to make room.
+// * Standby workers (pre-warmed; issue 17): each on-demand Python/Node.js/Java function keeps
+//   one process started ahead of need by the same path as its workers (identity, cgroup,
+//   namespaces, environment, cwd, token and log pipes are its own), which loads the interpreter
+//   or VM and our runtime, then blocks on its stdin. The first worker the function needs is that
+//   process: the host registers its token and writes one byte, and only the user's own code is
+//   left to load. The next standby starts once that worker is done with its first invocation. A
+//   standby that dies unasked is replaced after a doubling delay; meanwhile workers are plain
+//   starts. Standbys are not workers: not in workerStatus(), not counted against max_concurrent.
 // * Timeout (FunctionSpec::timeout_ms): the caller gets X-Amz-Function-Error: Unhandled with
 //   "Task timed out after N.NN seconds"; the worker is killed (SIGKILL) and replaced; queued work
 //   behind it is kept. Handler exception -> Handled; crash -> Unhandled with the exit status.
@@ -82,6 +90,12 @@ struct HostOptions {
   // unchanged running (their workers, queue and state).
   bool restart_functions_on_deploy = false;
   std::map<std::string, std::string> extra_env;  // added to every worker (proxies, ...)
+  // evergreen.runtime.standbyWorkers: every on-demand Python, Node.js or Java function keeps one
+  // worker started ahead of need (see "Standby workers" above), at most this many in all.
+  // 0: off (every on-demand worker is a plain start at the time it is needed).
+  size_t max_standby_workers = 8;
+  uint32_t standby_retry_initial_ms = 1000;  // a standby that exited unasked is restarted after
+  uint32_t standby_retry_max_ms = 60000;     // this, doubling per failure up to the max
   // Live workers are recorded here (supervisor::WorkerRegistry, e.g. <root>/var/run/workers);
   // start() kills what a killed core left behind. Empty: no registry.
   std::string worker_registry_dir;
@@ -129,6 +143,7 @@ struct FunctionStatus {
   uint32_t restarts = 0;
   uint32_t consecutive_failures = 0;
   bool crash_loop = false;
+  int standby_pid = 0;  // the function's standby worker, 0: none
 };
 
 class FunctionHost : private ipc::IpcListener {

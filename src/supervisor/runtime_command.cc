@@ -184,6 +184,10 @@ Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& sp
   return std::vector<std::string>{python, "-u", script, "--handler=" + spec.handler};
 }
 
+bool supportsStandby(const functions::FunctionSpec& spec) {
+  return !isExecutableRuntime(spec.runtime);
+}
+
 bool isPythonRuntime(const std::string& r) {
   if (r == "python2.7") return true;
   if (r.rfind("python3.", 0) == 0 && r.size() > 8) {

@@ -77,6 +77,12 @@ bool isNodeRuntime(const std::string& runtime);
 Result<std::vector<std::string>> workerCommand(const functions::FunctionSpec& spec,
                                                const RuntimePaths& paths);
 
+// Standby (pre-warmed) workers: the runtimes that can start ahead of their first invocation and
+// wait on stdin for the host's start byte (Python, Node.js, Java; not executables). The argument
+// appended to such a worker's argv (each runtime removes it before user code can see it).
+bool supportsStandby(const functions::FunctionSpec& spec);
+inline constexpr const char* kStandbyArg = "--standby";
+
 struct WorkerEnvInputs {
   std::string token;
   // Non-empty: the token is NOT put into the environment; instead LD_PRELOAD=<token_library>

@@ -91,7 +91,7 @@ Status SpawnPipes::open() {
   return Status::ok();
 }
 
-int SpawnPipes::childSetup(int token_fd) {
+int SpawnPipes::childSetup(int token_fd, int stdin_fd) {
   int sfd = status_[1];
   sigset_t all;
   sigemptyset(&all);
@@ -112,9 +112,10 @@ int SpawnPipes::childSetup(int token_fd) {
     htok = fcntl(token_fd, F_DUPFD_CLOEXEC, 16);
     if (htok < 0) childFail(sfd, kSpawnStepDup);
   }
-  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (devnull < 0) childFail(sfd, kSpawnStepOpen);
-  if (dup2(devnull, 0) < 0) childFail(sfd, kSpawnStepDup);
+  int in = stdin_fd >= 0 ? fcntl(stdin_fd, F_DUPFD_CLOEXEC, 16)
+                         : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in < 0) childFail(sfd, stdin_fd >= 0 ? kSpawnStepDup : kSpawnStepOpen);
+  if (dup2(in, 0) < 0) childFail(sfd, kSpawnStepDup);
   for (int i = 0; i < 6; ++i) {
     if (dup2(high[i], i + 1) < 0) childFail(sfd, kSpawnStepDup);  // dup2 clears FD_CLOEXEC
   }

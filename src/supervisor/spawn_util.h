@@ -79,8 +79,9 @@ class SpawnPipes {
   // setsid, the log write ends on fds 1..6, /dev/null on fd 0, every other descriptor closed
   // except the status pipe (close-on-exec, moved above fd 15). Returns that status fd; on failure
   // reports via childFail (kSpawnStepSetsid / kSpawnStepDup / kSpawnStepOpen).
-  // token_fd >= 0: also placed on fd kTokenFd (7).
-  int childSetup(int token_fd = -1);
+  // token_fd >= 0: also placed on fd kTokenFd (7). stdin_fd >= 0: placed on fd 0 instead of
+  // /dev/null.
+  int childSetup(int token_fd = -1, int stdin_fd = -1);
 
   // Parent side, after fork/clone: closes the write ends and blocks until the child's execve
   // closes the status pipe (returns nullopt) or the child reports a failure; then the child is

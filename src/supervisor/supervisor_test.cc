@@ -66,6 +66,31 @@ TEST(NoContainerSpawnerTest, RunsWithLogPipesCwdAndEnv) {
   EXPECT_EQ(got[LogLevel::kTrace], "trace\n");
 }
 
+// Standby workers: SpawnSpec::stdin_fd becomes the child's fd 0 (instead of /dev/null); the
+// child reads what the host writes, then EOF once the host closes its end.
+TEST(NoContainerSpawnerTest, StdinPipeReplacesDevNull) {
+  NoContainerSpawner sp({true});
+  int go[2];
+  ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
+  SpawnSpec s;
+  s.argv = {"/bin/sh", "-c", "head -c 1; echo; cat; echo eof; ls /proc/self/fd | wc -l"};
+  s.env = {"PATH=/usr/bin:/bin"};
+  s.cwd = "/tmp";
+  s.stdin_fd = go[0];
+  auto h = sp.spawn(s);
+  close(go[0]);
+  ASSERT_TRUE(h.isOk()) << h.status().toString();
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  close(go[1]);
+  std::string out;
+  for (auto& p : h->pipes) {
+    if (p.level == LogLevel::kInfo) out = readAll(p.fd);
+    close(p.fd);
+  }
+  EXPECT_EQ(waitExit(h->pid), 0);
+  EXPECT_EQ(out, "g\neof\n8\n");  // no descriptor beyond 0-6 (+ the one ls opens)
+}
+
 TEST(NoContainerSpawnerTest, ChildIsSessionLeader) {
   NoContainerSpawner sp({true});
   SpawnSpec s;

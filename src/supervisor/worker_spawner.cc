@@ -65,7 +65,7 @@ Result<WorkerHandle> NoContainerSpawner::spawn(const SpawnSpec& spec) {
   if (pid < 0) return Status::io(std::string("fork: ") + strerror(errno));
   if (pid == 0) {
     // Child: async-signal-safe calls only.
-    int sfd = pipes.childSetup(spec.token_fd);
+    int sfd = pipes.childSetup(spec.token_fd, spec.stdin_fd);
     for (size_t i = 0; i < dir_fds.size(); ++i) {
       int want = kFirstDirFd + static_cast<int>(i);
       int fd = ::open(dir_fds[i].c_str(), O_PATH | O_DIRECTORY);  // inherited across execve

@@ -44,6 +44,9 @@ struct SpawnSpec {
   // Read end of a pipe holding the worker's AWS_CONTAINER_AUTHORIZATION_TOKEN; the child gets it
   // as fd kTokenFd (see runtime_command.h: token passing). -1: none.
   int token_fd = -1;
+  // Read end of a pipe that becomes the child's stdin (fd 0) instead of /dev/null: a standby
+  // worker blocks on it until the host assigns it (function_host.h, "Standby workers"). -1: none.
+  int stdin_fd = -1;
 };
 
 // The child-side descriptor carrying the token pipe (after the log fds 0..6).

@@ -220,6 +220,28 @@ public final class LambdaRuntime {
     }
   }
 
+  static final String STANDBY_ARG = "--standby";
+
+  static boolean isStandby(String[] argv) {
+    for (String a : argv) {
+      if (a.equals(STANDBY_ARG)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * A standby worker (argv holds --standby: started ahead of need, src/supervisor/README.md
+   * "Standby workers") blocks here, after the JVM and the runtime are loaded and before the
+   * user's classes, until the core assigns it: one byte on stdin. EOF: not needed (false, exit 0).
+   */
+  static boolean awaitStartSignal() {
+    try {
+      return new java.io.FileInputStream(java.io.FileDescriptor.in).read() == 'g';
+    } catch (java.io.IOException e) {
+      return false;
+    }
+  }
+
   static String parseHandlerArg(String[] argv) {
     for (int i = 0; i < argv.length; i++) {
       if (argv[i].startsWith("--handler=")) return argv[i].substring("--handler=".length());
@@ -337,6 +359,7 @@ public final class LambdaRuntime {
       return EXIT_BAD_ENVIRONMENT;
     }
     DefaultIPCClient ipc = new DefaultIPCClient("127.0.0.1", port, env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+    if (isStandby(argv) && !awaitStartSignal()) return EXIT_OK;
     log.write(LogLevel.INFO, "Running [" + functionArn + "]");
     Handler handler;
     try {
