@@ -4,9 +4,13 @@
 #
 # usage: bench/broker_bench.sh [--build DIR] [--scenarios LIST] [--max-messages N]
 #                              [--max-seconds S] [--out FILE] [--persistence] [--deep LIST]
+#                              [--broker-inflight N]
 # --deep LIST: after the default scenarios, the same broker also runs LIST (default
 #   qos1_1to1,qos0_1to1; "none" skips it) with 1,000 messages allowed in flight (mqtt_load
 #   --window 1000 --inflight 1000), reported as <scenario>_w1000 (issue 17's shape).
+# --broker-inflight N (default 100): QoS 1/2 messages each broker keeps in flight towards one
+#   subscriber, the same for both (mosquitto max_inflight_messages, the core's
+#   evergreen.mqtt.maxInflightPerClient). 1000 makes the w1000 rows 1,000 in flight end to end.
 # --persistence: subscribers use cleanSession=0; mosquitto runs with persistence true, and the
 #   core runs twice, without (evergreen) and with (evergreen-persist) evergreen.mqtt.persistence.
 #   Default scenarios then: qos1_1to1,qos1_10to10.
@@ -21,6 +25,7 @@ MAX_SECONDS=10
 OUT=""
 PERSIST=0
 DEEP="qos1_1to1,qos0_1to1"
+BROKER_INFLIGHT=100
 PY=/usr/bin/python3
 MOSQUITTO_BIN=/usr/sbin/mosquitto
 PER_BROKER_TIMEOUT=140   # hard bound on one broker's whole scenario list (2 brokers < 5 min)
@@ -34,7 +39,8 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift 2 ;;
     --persistence) PERSIST=1; shift ;;
     --deep) DEEP="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --broker-inflight) BROKER_INFLIGHT="$2"; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "broker_bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -129,7 +135,7 @@ set_tcp_nodelay true
 persistence $([ "$PERSIST" = 1 ] && echo true || echo false)
 persistence_location ${TMP}/
 max_queued_messages 100000
-max_inflight_messages 100
+max_inflight_messages ${BROKER_INFLIGHT}
 log_dest file ${TMP}/mosquitto.log
 CONF
 "$MOSQUITTO_BIN" -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.out" 2>&1 &
@@ -155,7 +161,7 @@ run_evg() {  # run_evg LABEL PLAIN_PORT TLS_PORT DAEMON_PORT PERSISTENCE(true|fa
   "ggMqttPort":${tls},"ggDaemonPort":${daemon},"keepAlive":600},
  "runtime":{"cgroup":{"useSystemd":"yes"}},"managedRespawn":false,
  "evergreen":{"mqtt":{"openBroker":true,"plaintextPort":${port},"maxQueuedPerClient":100000,
-   "maxInflightPerClient":100,"persistence":${persist}}}}
+   "maxInflightPerClient":${BROKER_INFLIGHT},"persistence":${persist}}}}
 JSON
   "$EVG" run --root "$TMP/$label" >"$TMP/$label.out" 2>&1 &
   EVG_PID=$!
