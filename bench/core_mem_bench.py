@@ -38,17 +38,8 @@ def mem_kb(pid):
 
 
 def children(pid):
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    kids.append(int(d))
-        except (OSError, ValueError, IndexError):
-            continue
-    return kids
+    import evg_harness as h
+    return [k for k, _ in h.child_processes(pid)]
 
 
 def tree_pss_kb(pid):

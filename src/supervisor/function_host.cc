@@ -293,11 +293,7 @@ void FunctionHost::Impl::stopWorker(Worker& w, const std::string& reason) {
   core->removeWorker(w.id, reason);
   w.idle_timer->cancel();
   w.timeout_timer->cancel();
-  kill(-w.pid, SIGTERM);
-  w.kill_timer->expires_after(std::chrono::milliseconds(opts.stop_grace_ms));
-  w.kill_timer->async_wait([pid = w.pid](const boost::system::error_code& ec) {
-    if (!ec) kill(-pid, SIGKILL);
-  });
+  terminateGroup(w.pid, *w.kill_timer, opts.stop_grace_ms);
 }
 
 void FunctionHost::Impl::onTimeout(WorkerId id, const std::string& invocation) {

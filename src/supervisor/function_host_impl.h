@@ -2,6 +2,7 @@
 // FunctionHost internals shared by function_host.cc (deploy, workers, IPC listener) and
 // function_host_standby.cc (standby workers). Not part of the module's interface.
 
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -32,6 +33,16 @@ using Clock = std::chrono::steady_clock;
 using ipc::WorkerId;
 
 enum class ExitCause { kNone, kUnexpected, kTimeout, kStopped };
+
+// SIGTERM to the process group of `pid` now, SIGKILL after grace_ms unless `timer` is cancelled
+// first (the process was reaped).
+inline void terminateGroup(pid_t pid, asio::steady_timer& timer, uint32_t grace_ms) {
+  kill(-pid, SIGTERM);
+  timer.expires_after(std::chrono::milliseconds(grace_ms));
+  timer.async_wait([pid](const boost::system::error_code& ec) {
+    if (!ec) kill(-pid, SIGKILL);
+  });
+}
 
 inline std::string describeExit(int status) {
   if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));

@@ -108,11 +108,7 @@ void FunctionHost::Impl::stopStandby(Standby& s, const std::string& reason) {
     close(s.go_fd);  // EOF on its stdin: the runtime exits 0
     s.go_fd = -1;
   }
-  kill(-s.pid, SIGTERM);
-  s.kill_timer->expires_after(std::chrono::milliseconds(opts.stop_grace_ms));
-  s.kill_timer->async_wait([pid = s.pid](const boost::system::error_code& ec) {
-    if (!ec) kill(-pid, SIGKILL);
-  });
+  terminateGroup(s.pid, *s.kill_timer, opts.stop_grace_ms);
 }
 
 void FunctionHost::Impl::onStandbyExit(pid_t pid, int status) {

@@ -44,6 +44,22 @@ def free_port():
     raise AssertionError("no fresh free port found")
 
 
+def child_processes(pid):
+    """[(pid, state letter)] of pid's live children (state "Z": a zombie not yet reaped)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append((int(d), fields[0]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
 def wait_until(pred, timeout, interval=0.05, what="condition"):
     """Polls pred() until truthy; returns its value or raises AssertionError after timeout."""
     deadline = time.monotonic() + timeout

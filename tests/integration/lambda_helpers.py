@@ -113,6 +113,23 @@ def wait_fn_status(core, arn, pred, timeout=5, what="function status"):
     return last["s"]
 
 
+def created_workers(core, arn):
+    """The core's "Created worker. {...}" records of arn, in order (functionArn, workerId, pid,
+    and "standby": true for a worker that was its function's standby)."""
+    out = []
+    for line in core.all_logs().splitlines():
+        if "Created worker. " in line:
+            d = json.loads(line.split("Created worker. ", 1)[1])
+            if d["functionArn"] == arn:
+                out.append(d)
+    return out
+
+
+def worker_pids(core, arn):
+    """Pids of arn's workers, in the order they were created."""
+    return [d["pid"] for d in created_workers(core, arn)]
+
+
 def expect_json(client, topic, timeout=5):
     """Next message on client (must be on topic), decoded as JSON."""
     m = client.expect(timeout)

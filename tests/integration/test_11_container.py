@@ -69,17 +69,6 @@ def worker_cgroups():
     return out
 
 
-def worker_pids(core, arn):
-    """Pids of `arn`'s workers, from the core's "Created worker. {...}" log lines."""
-    pids = []
-    for line in core.all_logs().splitlines():
-        if "Created worker. " in line:
-            d = json.loads(line.split("Created worker. ", 1)[1])
-            if d["functionArn"] == arn:
-                pids.append(d["pid"])
-    return pids
-
-
 def cgroup_of(pid):
     for d in worker_cgroups():
         try:
@@ -234,8 +223,8 @@ def test_oom_kill_is_unhandled_and_worker_replaced(ct):
 
 
 def test_cgroups_removed_after_exit_and_after_kill9(ct):
-    h.wait_until(lambda: worker_pids(ct, ct.probe), 5, what="probe worker started")
-    first = worker_pids(ct, ct.probe)[-1]
+    h.wait_until(lambda: lh.worker_pids(ct, ct.probe), 5, what="probe worker started")
+    first = lh.worker_pids(ct, ct.probe)[-1]
     cg = cgroup_of(first)
     assert cg is not None, f"worker {first} not in an evergreen cgroup: {worker_cgroups()}"
     parent = os.path.dirname(cg)
@@ -245,8 +234,8 @@ def test_cgroups_removed_after_exit_and_after_kill9(ct):
     h.wait_until(lambda: not os.path.exists(cg), 5, what=f"{cg} removed")
     # Redeploy, kill -9 the core: the worker and its cgroup outlive it ...
     ct.deploy_ok(ct.group)
-    h.wait_until(lambda: len(worker_pids(ct, ct.probe)) >= 2, 5, what="probe restarted")
-    pid = worker_pids(ct, ct.probe)[-1]
+    h.wait_until(lambda: len(lh.worker_pids(ct, ct.probe)) >= 2, 5, what="probe restarted")
+    pid = lh.worker_pids(ct, ct.probe)[-1]
     cg = cgroup_of(pid)
     assert cg and os.path.dirname(cg) == parent
     ct.proc.send_signal(signal.SIGKILL)
@@ -262,8 +251,8 @@ def test_cgroups_removed_after_exit_and_after_kill9(ct):
 
 def test_no_empty_parent_cgroup_after_stop(ct):
     """Issue 11 item 7: a stopped core leaves no empty evergreen/<core-id> cgroup behind."""
-    h.wait_until(lambda: worker_pids(ct, ct.probe), 5, what="probe worker started")
-    cg = cgroup_of(worker_pids(ct, ct.probe)[-1])
+    h.wait_until(lambda: lh.worker_pids(ct, ct.probe), 5, what="probe worker started")
+    cg = cgroup_of(lh.worker_pids(ct, ct.probe)[-1])
     assert cg is not None
     parent = os.path.dirname(cg)
     rc, _ = ct.stop()

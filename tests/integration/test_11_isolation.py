@@ -103,16 +103,6 @@ def _alive(pid):
         return False
 
 
-def _logged_pids(core, arn):
-    pids = []
-    for line in core.all_logs().splitlines():
-        if "Created worker. " in line:
-            d = json.loads(line.split("Created worker. ", 1)[1])
-            if d["functionArn"] == arn:
-                pids.append(d["pid"])
-    return pids
-
-
 def _tagged(tag):
     """Live processes whose environment holds EVG_TEST_TAG=<tag> (root only: workers are
     non-dumpable)."""
@@ -164,9 +154,9 @@ def test_workers_die_with_a_killed_core_and_run_once_after_restart(open_core, c_
             g.functions[-1][2]["Environment"]["Execution"]["RunAs"] = {"Uid": 0, "Gid": 0}
     core.deploy_ok(g)
     for rt, arn in fns.items():
-        h.wait_until(lambda a=arn: _logged_pids(core, a), 20, what=f"{rt} worker started")
+        h.wait_until(lambda a=arn: lh.worker_pids(core, a), 20, what=f"{rt} worker started")
     time.sleep(1.0)  # let the runtimes finish starting (JVM)
-    before = {rt: _logged_pids(core, arn) for rt, arn in fns.items()}
+    before = {rt: lh.worker_pids(core, arn) for rt, arn in fns.items()}
     for rt, pids in before.items():
         assert len(pids) == 1 and _alive(pids[0]), (rt, pids, core.all_logs()[-3000:])
     root = os.geteuid() == 0
@@ -186,11 +176,11 @@ def test_workers_die_with_a_killed_core_and_run_once_after_restart(open_core, c_
     core.close_files()
     core.start()
     for rt, arn in fns.items():
-        h.wait_until(lambda a=arn: len(_logged_pids(core, a)) >= 2, 20,
+        h.wait_until(lambda a=arn: len(lh.worker_pids(core, a)) >= 2, 20,
                      what=f"{rt} worker restarted")
     time.sleep(1.0)
     for rt, arn in fns.items():
-        pids = _logged_pids(core, arn)
+        pids = lh.worker_pids(core, arn)
         assert [p for p in pids if _alive(p)] == [pids[-1]], (rt, pids)
         if root:
             assert len(_tagged(f"{tag}-{rt}")) == 1, rt

@@ -48,17 +48,6 @@ def _probe_group(core, specs, isolation="NoContainer"):
     return g, arns
 
 
-def _created(core, arn):
-    """The "Created worker." records of arn, in order."""
-    out = []
-    for line in core.all_logs().splitlines():
-        if "Created worker. " in line:
-            d = json.loads(line.split("Created worker. ", 1)[1])
-            if d["functionArn"] == arn:
-                out.append(d)
-    return out
-
-
 def _invoke(dev, name, event=None, timeout=30):
     dev.publish(f"standby/{name}/in", json.dumps(event or {}))
     m = lh.expect_on(dev, f"standby/{name}/out", timeout=timeout)
@@ -96,7 +85,7 @@ def test_first_invocation_is_the_standby_and_user_code_loads_only_then(make_core
     try:
         assert dev.subscribe("standby/Probe/out") == 0
         info = _invoke(dev, "Probe")
-        created = _created(core, arn)
+        created = lh.created_workers(core, arn)
         assert len(created) == 1 and created[0].get("standby") is True, created
         assert created[0]["pid"] == standby
         if isolation == "NoContainer":
@@ -131,7 +120,7 @@ def test_node_and_java_first_invocations_are_their_standbys(make_core):
             dev.publish(f"sb/{rt}", f"hello {rt}")
             m = dev.expect(timeout=30)
             assert m.payload == f"hello {rt}".encode()
-            created = _created(core, arn)
+            created = lh.created_workers(core, arn)
             assert [c["pid"] for c in created] == [pids[rt]], created
             assert created[0].get("standby") is True
     finally:
@@ -162,7 +151,7 @@ def test_two_identities_see_only_their_own_and_the_same_as_a_plain_start(make_co
         finally:
             dev.close()
         for name, arn in arns.items():
-            created = _created(core, arn)
+            created = lh.created_workers(core, arn)
             assert len(created) == 1, created
             assert bool(created[0].get("standby")) == (standby is None), created
         a, b = got["IdA"], got["IdB"]
@@ -200,7 +189,7 @@ def test_a_killed_standby_is_survived_and_replaced(make_core):
         assert dev.subscribe("standby/Victim/out") == 0
         info = _invoke(dev, "Victim")
         assert info["pid"] != killed
-        created = _created(core, arn)
+        created = lh.created_workers(core, arn)
         assert len(created) == 1 and not created[0].get("standby"), created
         # Replaced (after the retry delay, 1 s for a first failure), and the replacement serves.
         st = lh.wait_fn_status(core, arn, lambda s: s["standbyPid"] not in (0, killed),
@@ -211,21 +200,6 @@ def test_a_killed_standby_is_survived_and_replaced(make_core):
         assert _invoke(dev, "Victim")["pid"] == st["standbyPid"]
     finally:
         dev.close()
-
-
-def _children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                out.append((int(d), fields[0]))
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
 
 
 def test_no_zombies_after_1000_on_demand_cycles(make_core):
@@ -249,12 +223,12 @@ def test_no_zombies_after_1000_on_demand_cycles(make_core):
     finally:
         dev.close()
     assert len(pids) == cycles  # every cycle a fresh worker
-    created = _created(core, arn)
+    created = lh.created_workers(core, arn)
     assert len(created) == cycles
     from_standby = sum(1 for c in created if c.get("standby"))
     assert from_standby >= cycles // 2, f"only {from_standby} of {cycles} cycles used a standby"
     time.sleep(0.3)
-    kids = _children(core.proc.pid)
+    kids = h.child_processes(core.proc.pid)
     assert not [k for k in kids if k[1] in ("Z", "X")], kids
     # At most the standby (and the last worker if its exit is not reaped yet) remain.
     assert len(kids) <= 2, kids
@@ -262,4 +236,4 @@ def test_no_zombies_after_1000_on_demand_cycles(make_core):
     if os.path.isdir(registry):
         assert len(os.listdir(registry)) <= 2, os.listdir(registry)
     core.stop()
-    assert not _children(core.proc.pid)
+    assert not h.child_processes(core.proc.pid)
