@@ -243,6 +243,26 @@ std::string Core::prometheusText() const {
     e.counter("evergreen_secret_requests_total", h, {{"result", "bad_request"}}, d(s.bad_requests));
   }
 
+  // --- IPC server (the v1 SDK endpoint on ggDaemonPort)
+  if (host_) {
+    auto is = host_->ipcStats();
+    e.gauge("evergreen_ipc_connections", "Open IPC (SDK) connections.", {},
+            d(host_->ipcConnections()));
+    e.counter("evergreen_ipc_connections_accepted_total", "IPC connections accepted.", {},
+              d(is.accepted));
+    const char* h = "IPC connections closed by the server, by reason.";
+    e.counter("evergreen_ipc_connections_closed_total", h, {{"reason", "refused"}}, d(is.refused));
+    e.counter("evergreen_ipc_connections_closed_total", h, {{"reason", "evicted"}}, d(is.evicted));
+    e.counter("evergreen_ipc_connections_closed_total", h, {{"reason", "header_timeout"}},
+              d(is.header_timeouts));
+    e.counter("evergreen_ipc_connections_closed_total", h, {{"reason", "idle_timeout"}},
+              d(is.idle_timeouts));
+    e.counter("evergreen_ipc_connections_closed_total", h, {{"reason", "body_timeout"}},
+              d(is.body_timeouts));
+    e.counter("evergreen_ipc_bad_requests_total",
+              "Malformed or oversized IPC requests answered 400/413/431.", {}, d(is.bad_requests));
+  }
+
   // --- functions
   e.declare("evergreen_function_invocations_total", "counter",
             "Work items accepted into a function's queue.");

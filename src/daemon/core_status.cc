@@ -188,6 +188,15 @@ json Core::status() const {
     }
     j["functions"] = fns;
     j["ipcPort"] = host_->port();
+    auto is = host_->ipcStats();
+    j["ipc"] = {{"connections", host_->ipcConnections()},
+                {"accepted", is.accepted},
+                {"refused", is.refused},
+                {"evicted", is.evicted},
+                {"headerTimeouts", is.header_timeouts},
+                {"idleTimeouts", is.idle_timeouts},
+                {"bodyTimeouts", is.body_timeouts},
+                {"badRequests", is.bad_requests}};
   }
   return j;
 }

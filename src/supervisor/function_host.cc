@@ -457,6 +457,10 @@ std::vector<FunctionStatus> FunctionHost::functionStatus() const {
   return out;
 }
 
+ipc::IpcServerStats FunctionHost::ipcStats() const { return impl_->server->stats(); }
+
+size_t FunctionHost::ipcConnections() const { return impl_->server->connectionCount(); }
+
 std::vector<WorkerStatus> FunctionHost::workerStatus() const {
   std::vector<WorkerStatus> out;
   for (const auto& w : impl_->core->workers()) {

@@ -46,6 +46,7 @@
 #include "base/status.h"
 #include "functions/function_spec.h"
 #include "ipc/ipc_core.h"
+#include "ipc/ipc_server.h"
 #include "supervisor/worker_spawner.h"
 
 namespace evg::lambda {
@@ -186,6 +187,10 @@ class FunctionHost : private ipc::IpcListener {
   void setStreamManagerPort(uint16_t port);
 
   std::vector<FunctionStatus> functionStatus() const;
+  // The IPC server's counters (accepted, refused, evicted, timeouts, bad requests) and its open
+  // connections.
+  ipc::IpcServerStats ipcStats() const;
+  size_t ipcConnections() const;
   std::vector<WorkerStatus> workerStatus() const;
 
   // SIGTERM every worker, SIGKILL after stop_grace_ms, close the IPC server, then call done

@@ -90,6 +90,16 @@ def _metrics_table(core, cloud):
         r = core.deploy(bad)
         assert r.returncode != 0
 
+    def bad_ipc_request():
+        port = core.status()["ipcPort"]
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /x HTTP/1.1\r\nno colon\r\n\r\n")
+            s.settimeout(5)
+            try:
+                s.recv(4096)
+            except OSError:
+                pass
+
     def crash_pinned():
         dev.publish("pinned/in", json.dumps({"mode": "exit"}), qos=1)
 
@@ -138,6 +148,10 @@ def _metrics_table(core, cloud):
         ("shadow update", pub("$aws/things/Dev/shadow/update",
                               json.dumps({"state": {"reported": {"on": True}}})),
          "evergreen_shadow_requests_total", {"result": "accepted"}, 1),
+        ("IPC connection", lambda: lh.ipc_request(core.status()["ipcPort"], "GET",
+                                                   "/2016-11-01/health/workers"),
+         "evergreen_ipc_connections_accepted_total", {}, 1),
+        ("malformed IPC request", bad_ipc_request, "evergreen_ipc_bad_requests_total", {}, 1),
         ("deployment", lambda: core.deploy_ok(g),
          "evergreen_deployments_total", {"result": "success"}, 1),
         ("rejected deployment", bad_deploy,

@@ -95,6 +95,11 @@ def test_half_open_flood_does_not_lock_out_invokes(flood_core):
     # The core is still healthy afterwards.
     st, _, _ = lh.ipc_request(port, "GET", "/2016-11-01/health/workers")
     assert st == 200
+    # ... and says what it did: `evergreen status` -> ipc (also on /metrics).
+    ipc = core.status()["ipc"]
+    assert ipc["accepted"] >= FLOOD, ipc
+    assert ipc["evicted"] + ipc["headerTimeouts"] >= FLOOD // 2, ipc
+    assert ipc["refused"] == 0, ipc
 
 
 def test_malformed_http_is_answered_400(make_core):
