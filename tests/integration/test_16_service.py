@@ -73,14 +73,18 @@ def _metrics_table(core, cloud):
     def pub(topic, payload):
         return lambda: dev.publish(topic, payload, qos=1)
 
-    def raw_garbage():
-        with socket.create_connection(("127.0.0.1", core.plain_port), timeout=5) as s:
-            s.sendall(b"\xff\xff\xff\xff\xff")
+    def send_raw(port, data):
+        """Sends data on a fresh connection and waits (bounded) for the answer or the close."""
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(data)
             s.settimeout(5)
             try:
-                s.recv(10)
+                s.recv(4096)
             except OSError:
                 pass
+
+    def raw_garbage():
+        send_raw(core.plain_port, b"\xff\xff\xff\xff\xff")
 
     def refused_connect():
         h.mosquitto_pub(core.plain_port, "NotInGroup", "x", "y")
@@ -91,14 +95,7 @@ def _metrics_table(core, cloud):
         assert r.returncode != 0
 
     def bad_ipc_request():
-        port = core.status()["ipcPort"]
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(b"GET /x HTTP/1.1\r\nno colon\r\n\r\n")
-            s.settimeout(5)
-            try:
-                s.recv(4096)
-            except OSError:
-                pass
+        send_raw(core.status()["ipcPort"], b"GET /x HTTP/1.1\r\nno colon\r\n\r\n")
 
     def crash_pinned():
         dev.publish("pinned/in", json.dumps({"mode": "exit"}), qos=1)
