@@ -346,6 +346,67 @@ TEST_F(FunctionHostTest, IdleWorkersStopAndGlobalLimitHolds) {
   ASSERT_TRUE(runUntil([&] { return host_->workerStatus().empty(); }, 5000));
 }
 
+int standbyOf(const FunctionHost& host, const std::string& a) {
+  for (const auto& f : host.functionStatus()) {
+    if (f.arn == a) return f.standby_pid;
+  }
+  return -1;
+}
+
+TEST_F(FunctionHostTest, StandbyServesTheFirstInvocationAndIsReplacedAfterIt) {
+  ASSERT_TRUE(
+      host_->deploy({spec("Counter", "app.count"), spec("Pinned", "app.count", true)}).isOk());
+  int first = standbyOf(*host_, arn("Counter"));
+  EXPECT_GT(first, 0) << "an on-demand function gets a standby at deploy";
+  EXPECT_EQ(standbyOf(*host_, arn("Pinned")), 0) << "a pinned one does not";
+  ASSERT_TRUE(runUntil([&] { return host_->workerStatus().size() == 1; }, 5000));  // the pinned
+  ASSERT_TRUE(send("Counter", json::object()).isOk());
+  ASSERT_TRUE(waitFor("out/count", 1));
+  EXPECT_EQ(on("out/count")[0].payload["pid"].get<int>(), first);
+  // The next standby starts once that worker is done with its first invocation.
+  ASSERT_TRUE(runUntil(
+      [&] {
+        int now = standbyOf(*host_, arn("Counter"));
+        return now > 0 && now != first;
+      },
+      5000));
+  int second = standbyOf(*host_, arn("Counter"));
+  bool done = false;
+  host_->stop([&] { done = true; });
+  ASSERT_TRUE(runUntil([&] { return done; }, 10000)) << "stop waits for standbys too";
+  EXPECT_NE(kill(second, 0), 0) << "standby must be gone after stop";
+  makeHost([](HostOptions&) {});  // TearDown stops a host
+}
+
+TEST_F(FunctionHostTest, StandbyTotalIsBoundedAndZeroTurnsThemOff) {
+  makeHost([](HostOptions& o) { o.max_standby_workers = 1; });
+  ASSERT_TRUE(host_->deploy({spec("A", "app.count"), spec("B", "app.count")}).isOk());
+  EXPECT_EQ((standbyOf(*host_, arn("A")) > 0) + (standbyOf(*host_, arn("B")) > 0), 1);
+  makeHost([](HostOptions& o) { o.max_standby_workers = 0; });
+  ASSERT_TRUE(host_->deploy({spec("A", "app.count")}).isOk());
+  EXPECT_EQ(standbyOf(*host_, arn("A")), 0);
+  ASSERT_TRUE(send("A", json::object()).isOk());  // a plain start serves it
+  ASSERT_TRUE(waitFor("out/count", 1));
+  EXPECT_EQ(standbyOf(*host_, arn("A")), 0);
+}
+
+TEST_F(FunctionHostTest, KilledStandbyIsReplacedAfterTheRetryDelay) {
+  makeHost([](HostOptions& o) { o.standby_retry_initial_ms = 100; });
+  ASSERT_TRUE(host_->deploy({spec("Counter", "app.count")}).isOk());
+  int first = standbyOf(*host_, arn("Counter"));
+  ASSERT_GT(first, 0);
+  ASSERT_EQ(kill(first, SIGKILL), 0);
+  ASSERT_TRUE(runUntil(
+      [&] {
+        int now = standbyOf(*host_, arn("Counter"));
+        return now > 0 && now != first;
+      },
+      5000));
+  ASSERT_TRUE(send("Counter", json::object()).isOk());
+  ASSERT_TRUE(waitFor("out/count", 1));
+  EXPECT_NE(on("out/count")[0].payload["pid"].get<int>(), first);
+}
+
 TEST_F(FunctionHostTest, StopTerminatesWorkersAndRefusesDeploys) {
   ASSERT_TRUE(host_->deploy({spec("Counter", "app.count", true)}).isOk());
   ASSERT_TRUE(send("Counter", json::object()).isOk());
