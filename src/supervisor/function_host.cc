@@ -342,6 +342,7 @@ void FunctionHost::Impl::onExit(WorkerId id, int status) {
       if (!f->backoff.crashLoop()) f->crash_loop_reported = false;
       if (f->spec.pinned || queued(f->spec.arn) > 0) scheduleRestart(*f, delay);
     }
+    if (!stopping) requestStandby(f->spec.arn, f->generation);
   }
   if (!stopping) rebalance();
   finishStopIfDone();

@@ -179,8 +179,13 @@ struct FunctionHost::Impl {
   void onWorkerUp(Worker& w) {
     if (w.followed_up) return;
     w.followed_up = true;
-    asio::post(io, [this, arn = w.arn, gen = w.generation] {
-      if (Function* f = function(arn, gen)) ensureStandby(*f);
+    requestStandby(w.arn, w.generation);
+  }
+  // Posted ensureStandby: also after a worker exit (one that crashed in its first invocation
+  // never came "up", and the next invocation should still find a standby).
+  void requestStandby(const std::string& arn, uint64_t generation) {
+    asio::post(io, [this, arn, generation] {
+      if (Function* f = function(arn, generation)) ensureStandby(*f);
     });
   }
   void watchChildren();

@@ -226,7 +226,8 @@ def test_no_zombies_after_1000_on_demand_cycles(make_core):
     created = lh.created_workers(core, arn)
     assert len(created) == cycles
     from_standby = sum(1 for c in created if c.get("standby"))
-    assert from_standby >= cycles // 2, f"only {from_standby} of {cycles} cycles used a standby"
+    # A worker's exit asks for the next standby, so nearly every cycle finds one.
+    assert from_standby >= cycles * 9 // 10, f"{from_standby} of {cycles} cycles used a standby"
     time.sleep(0.3)
     kids = h.child_processes(core.proc.pid)
     assert not [k for k in kids if k[1] in ("Z", "X")], kids
