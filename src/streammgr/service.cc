@@ -273,11 +273,9 @@ std::optional<std::pair<Op, json>> Service::handle(ConnId c, Op op, const json& 
             ++it;
             continue;
           }
-          reply(it->conn, Op::kReadMessagesResponse,
-                errorBody(it->request_id, Status::notFound("stream " + *name + " was deleted")));
-          auto ci = conns_.find(it->conn);
-          if (ci != conns_.end()) ci->second.parked--;
-          it = parked_.erase(it);
+          Parked p = unpark(it);
+          reply(p.conn, Op::kReadMessagesResponse,
+                errorBody(p.request_id, Status::notFound("stream " + *name + " was deleted")));
         }
       }
       return s ? answer(statusBody(rid, StatusCode::kSuccess, "")) : error(s);
@@ -349,6 +347,14 @@ std::optional<std::pair<Op, json>> Service::handle(ConnId c, Op op, const json& 
   return error(Status::internal("unhandled operation"));
 }
 
+Service::Parked Service::unpark(std::list<Parked>::iterator& it) {
+  Parked p = std::move(*it);
+  it = parked_.erase(it);
+  auto ci = conns_.find(p.conn);
+  if (ci != conns_.end()) ci->second.parked--;
+  return p;
+}
+
 void Service::onAppended(const std::string& stream) {
   for (auto it = parked_.begin(); it != parked_.end();) {
     if (it->stream != stream) {
@@ -360,10 +366,7 @@ void Service::onAppended(const std::string& stream) {
       ++it;
       continue;
     }
-    Parked p = std::move(*it);
-    it = parked_.erase(it);
-    auto ci = conns_.find(p.conn);
-    if (ci != conns_.end()) ci->second.parked--;
+    Parked p = unpark(it);
     reply(p.conn, Op::kReadMessagesResponse, readAnswer(p.request_id, p.stream, p.opts));
   }
 }
@@ -374,10 +377,7 @@ void Service::tick(Clock::time_point now) {
       ++it;
       continue;
     }
-    Parked p = std::move(*it);
-    it = parked_.erase(it);
-    auto ci = conns_.find(p.conn);
-    if (ci != conns_.end()) ci->second.parked--;
+    Parked p = unpark(it);
     auto avail = store_.available(p.stream, p.opts.start);
     reply(p.conn, Op::kReadMessagesResponse,
           !avail ? errorBody(p.request_id, avail.status())

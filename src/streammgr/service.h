@@ -83,6 +83,8 @@ class Service {
     ReadOptions opts;
     Clock::time_point deadline;
   };
+  // Removes the parked read at `it` (advancing it) and its connection's count; returns it.
+  Parked unpark(std::list<Parked>::iterator& it);
   void handshake(ConnId c, Conn& conn, const Frame& f);
   void dataImpl(ConnId c, std::string_view bytes);
   // Sends the answers held for durability after one fdatasync of the batch's segments.
