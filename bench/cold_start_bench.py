@@ -75,21 +75,8 @@ def run_measured(argv, env):
 
 def worker_pid(core_pid, arn):
     """The live worker (a child of the core) whose MY_FUNCTION_ARN is arn."""
-    want = f"MY_FUNCTION_ARN={arn}".encode()
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if ppid != core_pid:
-                continue
-            with open(f"/proc/{d}/environ", "rb") as f:
-                if want in f.read().split(b"\0"):
-                    return int(d)
-        except (OSError, ValueError, IndexError):
-            continue
-    return None
+    import evg_harness as h
+    return h.child_with_env(core_pid, f"MY_FUNCTION_ARN={arn}")
 
 
 def oncpu_us(pid):

@@ -52,6 +52,28 @@ def make_core(tmp_path, evergreen_bin):
     assert not problems, "\n".join(problems)
 
 
+# AWS-side fixtures of the token-exchange and export tests (tes_helpers): one per test module.
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, request):
+    return str(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+
+
+@pytest.fixture(scope="module")
+def pki(workdir):
+    """A throwaway CA, the core's IoT certificate and the credentials provider's server cert."""
+    import tes_helpers as th
+    return th.make_pki(os.path.join(workdir, "pki"))
+
+
+@pytest.fixture(scope="module")
+def emulators(workdir):
+    """kinesalite and s3rver from npm, started once per module."""
+    import tes_helpers as th
+    e = th.Emulators(workdir)
+    yield e
+    e.stop()
+
+
 @pytest.fixture
 def core(make_core):
     """A started core: TLS listener on a free port, plaintext listener on 127.0.0.1, no group."""

@@ -60,6 +60,20 @@ def child_processes(pid):
     return out
 
 
+def child_with_env(pid, entry):
+    """The first live child of pid whose environment holds `entry` ("KEY=VALUE"), else None
+    (workers are non-dumpable: reading their environment needs root)."""
+    want = entry.encode()
+    for child, _ in child_processes(pid):
+        try:
+            with open(f"/proc/{child}/environ", "rb") as f:
+                if want in f.read().split(b"\0"):
+                    return child
+        except OSError:
+            continue
+    return None
+
+
 def wait_until(pred, timeout, interval=0.05, what="condition"):
     """Polls pred() until truthy; returns its value or raises AssertionError after timeout."""
     deadline = time.monotonic() + timeout

@@ -66,6 +66,28 @@ def iso(t):
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """Request handler base of the test servers here and in test_20_stream_exports.py: HTTP/1.1
+    keep-alive, no request log, the body and JSON answers in one call each."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def send_json(self, code, obj):
+        data = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
 class FakeIotCredentialsProvider:
     """The AWS IoT credentials provider, for tests: mutual TLS, role alias + thing-name checks,
     credentials valid `lifetime_s`, a new access key id per fetch."""
@@ -85,29 +107,16 @@ class FakeIotCredentialsProvider:
     def start(self):
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def _send(self, code, body):
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 thing = self.headers.get("x-amzn-iot-thingname")
                 with outer.lock:
                     if self.path != f"/role-aliases/{ROLE_ALIAS}/credentials":
                         outer.refused.append(("path", self.path, thing))
-                        return self._send(404, {"message": "Role alias does not exist"})
+                        return self.send_json(404, {"message": "Role alias does not exist"})
                     if thing != outer.thing:
                         outer.refused.append(("thing", self.path, thing))
-                        return self._send(403, {"message": "Access Denied"})
+                        return self.send_json(403, {"message": "Access Denied"})
                     outer.fetches += 1
                     n = outer.fetches
                     akid = "ASIAFAKE%08d" % n
@@ -117,7 +126,7 @@ class FakeIotCredentialsProvider:
                                           "expires": now + outer.lifetime_s}
                     outer.order.append(akid)
                     c = outer.issued[akid]
-                self._send(200, {"credentials": {"accessKeyId": akid,
+                self.send_json(200, {"credentials": {"accessKeyId": akid,
                                                  "secretAccessKey": c["secret"],
                                                  "sessionToken": c["token"],
                                                  "expiration": iso(c["expires"])}})
@@ -191,6 +200,29 @@ def verify_sigv4(method, path, query, headers, body, secret):
     return hmac.compare_digest(sig, parts.get("Signature", "")), akid
 
 
+def sigv4_check(provider, method, raw_path, headers, body):
+    """A request signed with SigV4, checked against `provider`'s issued credentials: (access key
+    id, service of the credential scope, signature valid, session token the issued one). Unsigned,
+    malformed or signed with a key the provider never issued: the signature counts as invalid."""
+    hdrs = {k.lower(): v for k, v in headers.items()}
+    auth = hdrs.get("authorization", "")
+    if "Credential=" not in auth:
+        return None, None, False, False
+    scope = auth.split("Credential=")[1].split("/")
+    akid, service = scope[0], scope[3] if len(scope) > 3 else None
+    secret = provider.secret_of(akid)
+    if not secret:
+        return akid, service, False, False
+    path, _, query = raw_path.partition("?")
+    try:
+        valid, _ = verify_sigv4(method, path, query, hdrs, body, secret)
+    except Exception:  # a malformed Authorization header
+        return akid, service, False, False
+    with provider.lock:
+        token = provider.issued[akid]["token"]
+    return akid, service, valid, hdrs.get("x-amz-security-token") == token
+
+
 class LoopbackHttp:
     """A plain HTTP test server on 127.0.0.1 (a free port unless given), one thread per
     connection, served from a daemon thread: the fakes below and in test_20_stream_exports.py."""
@@ -225,30 +257,12 @@ class SigV4Proxy:
         self.lock = threading.Lock()
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def _relay(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                hdrs = {k.lower(): v for k, v in self.headers.items()}
-                path, _, query = self.path.partition("?")
-                akid = None
-                valid = False
-                try:
-                    auth = hdrs.get("authorization", "")
-                    akid = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else None
-                    secret = akid and outer.provider.secret_of(akid)
-                    if secret:
-                        valid, _ = verify_sigv4(self.command, path, query, hdrs, body, secret)
-                        with outer.provider.lock:
-                            token = outer.provider.issued[akid]["token"]
-                        valid = valid and hdrs.get("x-amz-security-token") == token
-                except Exception:
-                    valid = False
+                body = self.read_body()
+                akid, _, signed, token_ok = sigv4_check(outer.provider, self.command, self.path,
+                                                        self.headers, body)
+                valid = signed and token_ok
                 with outer.lock:
                     outer.records.append({"akid": akid, "valid": valid, "time": time.time(),
                                           "path": self.path})

@@ -25,22 +25,14 @@ needs_java = pytest.mark.skipif(not os.access(JAVA, os.X_OK) or not os.path.exis
 
 
 def _worker_argv(core, arn):
-    want = f"MY_FUNCTION_ARN={arn}".encode()
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) != core.proc.pid:
-                    continue
-            with open(f"/proc/{d}/environ", "rb") as f:
-                if want not in f.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                return [a.decode() for a in f.read().split(b"\0") if a]
-        except (OSError, ValueError, IndexError):
-            continue
-    return None
+    pid = h.child_with_env(core.proc.pid, f"MY_FUNCTION_ARN={arn}")
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode() for a in f.read().split(b"\0") if a]
+    except OSError:
+        return None
 
 
 @needs_java

@@ -22,23 +22,6 @@ import tes_helpers as th
 REPLY = "tes/out"
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tes"))
-
-
-@pytest.fixture(scope="module")
-def pki(workdir):
-    return th.make_pki(os.path.join(workdir, "pki"))
-
-
-@pytest.fixture(scope="module")
-def emulators(workdir):
-    e = th.Emulators(workdir)
-    yield e
-    e.stop()
-
-
 @pytest.fixture
 def provider(pki):
     p = th.FakeIotCredentialsProvider(pki, lifetime_s=8)

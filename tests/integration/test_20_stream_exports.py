@@ -10,7 +10,6 @@ with the core's own rotating credentials). IoT Analytics and SiteWise: small fak
 check the request shapes and signatures."""
 
 import base64
-import http.server
 import json
 import os
 import sys
@@ -38,23 +37,6 @@ with warnings.catch_warnings():
 SM_ARN = "arn:aws:lambda:::function:GGStreamManager:1"
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("exports"))
-
-
-@pytest.fixture(scope="module")
-def pki(workdir):
-    return th.make_pki(os.path.join(workdir, "pki"))
-
-
-@pytest.fixture(scope="module")
-def emulators(workdir):
-    e = th.Emulators(workdir)
-    yield e
-    e.stop()
-
-
 @pytest.fixture
 def provider(pki):
     p = th.FakeIotCredentialsProvider(pki, lifetime_s=30).start()
@@ -74,22 +56,11 @@ class FakeAwsJson:
         self.lock = threading.Lock()
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(th.QuietHandler):
             def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n)
-                hdrs = {k.lower(): v for k, v in self.headers.items()}
-                auth = hdrs.get("authorization", "")
-                akid = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else None
-                service = auth.split("Credential=")[1].split("/")[3] if akid else None
-                secret = akid and outer.provider.secret_of(akid)
-                valid = bool(secret) and th.verify_sigv4("POST", self.path, "", hdrs, body,
-                                                         secret)[0]
+                body = self.read_body()
+                _, service, valid, _ = th.sigv4_check(outer.provider, "POST", self.path,
+                                                      self.headers, body)
                 doc = json.loads(body)
                 with outer.lock:
                     outer.requests.append((self.path, service, valid, doc))
@@ -110,12 +81,7 @@ class FakeAwsJson:
                                     {"errorCode": "InternalFailureException",
                                      "errorMessage": "try again", "timestamps": []}]})
                         answer = {"errorEntries": errors}
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(200, answer)
 
         self._http = th.LoopbackHttp(Handler)
         self.port = self._http.port
@@ -374,14 +340,9 @@ class HttpSink:
         self.lock = threading.Lock()
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(th.QuietHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.read_body()
                 with outer.lock:
                     if outer.down:
                         outer.refused += 1
