@@ -13,16 +13,11 @@ endif()
 add_library(evg_mqtt_load_lib STATIC ${CMAKE_CURRENT_LIST_DIR}/mqtt_load_lib.cc)
 target_include_directories(evg_mqtt_load_lib PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(evg_mqtt_load_lib PUBLIC evg_base)
-target_compile_options(evg_mqtt_load_lib PRIVATE ${EVG_WARNINGS})
+evg_warnings(evg_mqtt_load_lib)
 
 add_executable(mqtt_load ${CMAKE_CURRENT_LIST_DIR}/mqtt_load.cc)
 target_link_libraries(mqtt_load PRIVATE evg_mqtt_load_lib PkgConfig::MOSQUITTO)
-target_compile_options(mqtt_load PRIVATE ${EVG_WARNINGS})
-
-if(EVG_WERROR)
-  target_compile_options(evg_mqtt_load_lib PRIVATE -Werror)
-  target_compile_options(mqtt_load PRIVATE -Werror)
-endif()
+evg_warnings(mqtt_load)
 
 if(EVG_BUILD_TESTS)
   add_executable(mqtt_load_test ${CMAKE_CURRENT_LIST_DIR}/mqtt_load_test.cc)
