@@ -15,6 +15,7 @@ Scenarios, in order, on one core (each leaves it in a known state):
      health window -> after restart the previous group is active again, FAILED reported
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -278,19 +279,27 @@ def test_7_throttled_lost_and_failed_requests_are_retried(rig):
     assert rig.echo_version() == "5"
 
 
-def test_8_expired_url_refreshed_through_the_document(rig):
-    echo6 = rig.zip_bytes({"echo.py": ECHO + "# 6\n"})
-    before = rig.core.status()["jobs"]["urlRefreshes"]
+@contextlib.contextmanager
+def _job_held_in_download(rig, job, version):
+    """Creates `job` (Echo `version`) and yields once the artifact server holds the core's
+    download of it; the download is released on leaving."""
+    code = rig.zip_bytes({"echo.py": ECHO + f"# {version}\n"})
     held0 = rig.art.held
     rig.art.hold()
     try:
-        rig.fake.create_job("dev-8", rig.doc(echo_group(6),
-                                             [rig.fn("Echo", 6, "echo.handler", echo6)]),
+        rig.fake.create_job(job, rig.doc(echo_group(version),
+                                         [rig.fn("Echo", version, "echo.handler", code)]),
                             [THING])
         h.wait_until(lambda: rig.art.held > held0, 30, interval=0.1, what="a held download")
-        rig.art.advance_clock(3600)  # the URL the core holds has expired
+        yield
     finally:
         rig.art.release()
+
+
+def test_8_expired_url_refreshed_through_the_document(rig):
+    before = rig.core.status()["jobs"]["urlRefreshes"]
+    with _job_held_in_download(rig, "dev-8", 6):
+        rig.art.advance_clock(3600)  # the URL the core holds has expired
     s = rig.fake.wait_terminal("dev-8", timeout=60)[THING]
     assert s["status"] == "SUCCEEDED", s
     assert rig.core.status()["jobs"]["urlRefreshes"] == before + 1
@@ -299,21 +308,12 @@ def test_8_expired_url_refreshed_through_the_document(rig):
 
 
 def test_9_job_canceled_during_download_is_dropped(rig):
-    echo7 = rig.zip_bytes({"echo.py": ECHO + "# 7\n"})
     before = rig.history()
-    held0 = rig.art.held
-    rig.art.hold()
-    try:
-        rig.fake.create_job("dev-9", rig.doc(echo_group(7),
-                                             [rig.fn("Echo", 7, "echo.handler", echo7)]),
-                            [THING])
-        h.wait_until(lambda: rig.art.held > held0, 30, interval=0.1, what="a held download")
+    with _job_held_in_download(rig, "dev-9", 7):
         rig.fake.cancel_job("dev-9")  # the operator (or an abort config) stops the rollout
         # notify-next (nothing pending) -> the core asks <job>/get -> CANCELED -> marked
         h.wait_until(lambda: rig.core.status()["jobs"]["inFlight"].endswith(
             "(canceled in the cloud)"), 10, interval=0.1, what="the core seeing the cancel")
-    finally:
-        rig.art.release()
     h.wait_until(lambda: rig.core.status()["jobs"]["inFlight"] == "", 30, interval=0.1,
                  what="the canceled job dropped")
     assert rig.fake.execution(THING, "dev-9")["status"] == "CANCELED"
