@@ -202,26 +202,33 @@ Worker& FunctionHost::Impl::adopt(Function& f, pid_t pid, supervisor::WorkerSpaw
   return ref;
 }
 
+Result<FunctionHost::Impl::Launched> FunctionHost::Impl::launch(Function& f, const Prepared& p) {
+  auto h = p.backend->spawn(p.spec);
+  if (p.spec.token_fd >= 0) close(p.spec.token_fd);
+  if (!h) return h.status();
+  registry.add(h->pid);
+  Launched l;
+  l.pid = h->pid;
+  for (const auto& lp : h->pipes) {
+    l.pipes.push_back(supervisor::LogPipeReader::start(io, lp.fd, lp.level, f.log));
+  }
+  return l;
+}
+
 Status FunctionHost::Impl::spawnWorker(Function& f) {
   if (stopping) return Status::busy("host is stopping");
   if (promoteStandby(f)) return Status::ok();
   auto p = prepare(f);
   if (!p) return p.status();
-  auto h = p->backend->spawn(p->spec);
-  if (p->spec.token_fd >= 0) close(p->spec.token_fd);
-  if (h) registry.add(h->pid);
-  if (!h) {
-    log.error("cannot start a worker of " + f.spec.arn + ": " + h.status().message());
-    if (h.status().code() != Code::kForbidden) {
+  auto l = launch(f, *p);
+  if (!l) {
+    log.error("cannot start a worker of " + f.spec.arn + ": " + l.status().message());
+    if (l.status().code() != Code::kForbidden) {
       scheduleRestart(f, f.backoff.onFailure(0, false));
     }
-    return h.status();
+    return l.status();
   }
-  std::vector<std::shared_ptr<supervisor::LogPipeReader>> pipes;
-  for (const auto& lp : h->pipes) {
-    pipes.push_back(supervisor::LogPipeReader::start(io, lp.fd, lp.level, f.log));
-  }
-  adopt(f, h->pid, p->backend, p->token, std::move(pipes), false);
+  adopt(f, l->pid, p->backend, p->token, std::move(l->pipes), false);
   return Status::ok();
 }
 

@@ -99,7 +99,6 @@ struct Standby {
   std::string token;
   int go_fd = -1;  // write end of the worker's stdin; closing it unasked makes the worker exit
   bool stopping = false;
-  Clock::time_point started;
   std::unique_ptr<asio::steady_timer> kill_timer;
   std::vector<std::shared_ptr<supervisor::LogPipeReader>> pipes;
 };
@@ -161,6 +160,13 @@ struct FunctionHost::Impl {
     supervisor::WorkerSpawner* backend = nullptr;
   };
   Result<Prepared> prepare(Function& f);
+  // Starts what prepare() made (the spawner owns the rest of the spec): the token pipe's read end
+  // is closed, the pid recorded in the worker registry, the log pipes read into f's user log.
+  struct Launched {
+    pid_t pid = -1;
+    std::vector<std::shared_ptr<supervisor::LogPipeReader>> pipes;
+  };
+  Result<Launched> launch(Function& f, const Prepared& p);
   // Registers a started process as a worker of `f` (IPC core, log pipes, timers).
   Worker& adopt(Function& f, pid_t pid, supervisor::WorkerSpawner* backend,
                 const std::string& token,

@@ -42,30 +42,25 @@ void FunctionHost::Impl::ensureStandby(Function& f) {
   }
   p->spec.stdin_fd = go[0];
   p->spec.argv.push_back(supervisor::kStandbyArg);
-  auto h = p->backend->spawn(p->spec);
-  if (p->spec.token_fd >= 0) close(p->spec.token_fd);
+  auto l = launch(f, *p);
   close(go[0]);
-  if (!h) {
+  if (!l) {
     close(go[1]);
-    log.warn("cannot start a standby worker of " + f.spec.arn + ": " + h.status().message());
+    log.warn("cannot start a standby worker of " + f.spec.arn + ": " + l.status().message());
     return;  // the next on-demand start reports it as an error (plain spawn)
   }
-  registry.add(h->pid);
   auto s = std::make_unique<Standby>();
-  s->pid = h->pid;
+  s->pid = l->pid;
   s->arn = f.spec.arn;
   s->generation = f.generation;
   s->spawner = p->backend;
   s->token = p->token;
   s->go_fd = go[1];
-  s->started = Clock::now();
   s->kill_timer = std::make_unique<asio::steady_timer>(io);
-  for (const auto& lp : h->pipes) {
-    s->pipes.push_back(supervisor::LogPipeReader::start(io, lp.fd, lp.level, f.log));
-  }
-  f.standby = h->pid;
-  log.info("Created standby worker. " + json{{"functionArn", f.spec.arn}, {"pid", h->pid}}.dump());
-  standbys[h->pid] = std::move(s);
+  s->pipes = std::move(l->pipes);
+  f.standby = l->pid;
+  log.info("Created standby worker. " + json{{"functionArn", f.spec.arn}, {"pid", l->pid}}.dump());
+  standbys[l->pid] = std::move(s);
 }
 
 void FunctionHost::Impl::ensureStandbys() {
