@@ -404,6 +404,8 @@ Status FunctionHost::deploy(std::vector<FunctionSpec> specs) {
     f->generation = d.next_generation++;
     f->backoff = supervisor::Backoff({d.opts.backoff_initial_ms, d.opts.backoff_max_ms,
                                       d.opts.crash_loop_threshold, d.opts.stable_after_ms});
+    f->standby_backoff =
+        supervisor::Backoff({d.opts.standby_retry_initial_ms, d.opts.standby_retry_max_ms});
     f->restart_timer = std::make_unique<asio::steady_timer>(d.io);
     f->standby_timer = std::make_unique<asio::steady_timer>(d.io);
     f->log = std::make_shared<RotatingFile>(

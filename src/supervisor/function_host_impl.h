@@ -81,11 +81,11 @@ struct Function {
   DurationHistogram durations;
   std::vector<WorkerId> workers;
   // Standby worker (function_host_standby.cc): the pid of this function's, 0 when none; the
-  // timer restarting one that exited unasked, with its doubling delay.
+  // timer restarting one that exited unasked, with its doubling delay (reset by a promotion).
   pid_t standby = 0;
   std::unique_ptr<asio::steady_timer> standby_timer;
   bool standby_retry_pending = false;
-  uint32_t standby_failures = 0;
+  supervisor::Backoff standby_backoff;
 };
 
 // A worker started ahead of need: interpreter/VM and our runtime loaded, blocked reading its

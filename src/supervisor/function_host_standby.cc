@@ -11,7 +11,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "supervisor/function_host_impl.h"
@@ -84,7 +83,7 @@ bool FunctionHost::Impl::promoteStandby(Function& f) {
   }
   close(s.go_fd);
   s.go_fd = -1;
-  f.standby_failures = 0;
+  f.standby_backoff.onSuccess();
   std::unique_ptr<Standby> taken = std::move(it->second);
   standbys.erase(it);
   adopt(f, taken->pid, taken->spawner, taken->token, std::move(taken->pipes), true);
@@ -126,12 +125,8 @@ void FunctionHost::Impl::onStandbyExit(pid_t pid, int status) {
   // Exited unasked (killed, crashed at start-up): the function is served by plain starts until a
   // new standby is up, after a doubling delay so that a runtime that cannot start is not spun.
   if (f->standby == pid) f->standby = 0;
-  ++f->standby_failures;
-  uint32_t delay = opts.standby_retry_initial_ms;
-  for (uint32_t i = 1; i < f->standby_failures && delay < opts.standby_retry_max_ms; ++i) {
-    delay *= 2;
-  }
-  delay = std::min(delay, opts.standby_retry_max_ms);
+  // Lifetime 0: only a promotion resets the doubling, however long the standby waited.
+  uint32_t delay = f->standby_backoff.onFailure(0, false);
   details["retryInMs"] = delay;
   log.warn("Standby worker exited. " + details.dump());
   f->standby_retry_pending = true;
