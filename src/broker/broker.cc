@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -126,6 +127,7 @@ class Broker::Impl : public Transport, public PersistSink {
   Status listen(bool tls, const std::string& address, uint16_t port, const TlsFiles* files);
   Status reloadTls(const TlsFiles& files);
   void doAccept(tcp::acceptor& acc, bool tls);
+  void acceptFailed(tcp::acceptor& acc, bool tls, const error_code& ec);
   void startTick();
   // A connection got frames while idle: flush it (with all others) once this loop turn ends.
   void markDirty(std::shared_ptr<NetConn> c) {
@@ -293,6 +295,8 @@ class Broker::Impl : public Transport, public PersistSink {
     if (tcp_acc_) tcp_acc_->close(ec);
     if (tls_acc_) tls_acc_->close(ec);
     tick_timer_.cancel();
+    tcp_accept_retry_.cancel();
+    tls_accept_retry_.cancel();
     core_.closeAll("broker stopping");
     // Sockets still in the TLS handshake are unknown to the core.
     std::vector<std::shared_ptr<NetConn>> rest;
@@ -311,6 +315,11 @@ class Broker::Impl : public Transport, public PersistSink {
   bool ticking_ = false;
   std::optional<tcp::acceptor> tcp_acc_;
   std::optional<tcp::acceptor> tls_acc_;
+  asio::steady_timer tcp_accept_retry_{io_};
+  asio::steady_timer tls_accept_retry_{io_};
+  static constexpr auto kAcceptWarnEvery = std::chrono::seconds(10);
+  std::chrono::steady_clock::time_point accept_warned_at_{};
+  uint64_t accept_failures_ = 0;
   std::unique_ptr<asio::ssl::context> ssl_ctx_;
   std::vector<std::unique_ptr<asio::ssl::context>> retired_ssl_ctx_;  // see reloadTls
   std::unordered_map<ConnId, std::shared_ptr<NetConn>> conns_;
@@ -661,8 +670,7 @@ void Broker::Impl::doAccept(tcp::acceptor& acc, bool tls) {
   acc.async_accept([this, alive, &acc, tls](error_code ec, tcp::socket sock) {
     if (alive.expired() || ec == asio::error::operation_aborted || stopping_) return;
     if (ec) {
-      if (log_.enabled(LogLevel::kWarn)) log_.warn("accept failed: " + ec.message());
-      doAccept(acc, tls);
+      acceptFailed(acc, tls, ec);
       return;
     }
     error_code ignore;
@@ -683,6 +691,37 @@ void Broker::Impl::doAccept(tcp::acceptor& acc, bool tls) {
       conns_.emplace(id, c);
       c->start();
     }
+    doAccept(acc, tls);
+  });
+}
+
+// Out of descriptors (EMFILE/ENFILE) or memory: the connection stays in the listen backlog and
+// the acceptor stays readable, so accepting again at once would spin the loop and flood the log.
+// Retry after accept_retry_delay; warn once per kAcceptWarnEvery with the count meanwhile.
+void Broker::Impl::acceptFailed(tcp::acceptor& acc, bool tls, const error_code& ec) {
+  ++accept_failures_;
+  const auto now = std::chrono::steady_clock::now();
+  if (log_.enabled(LogLevel::kWarn) &&
+      (accept_warned_at_ == std::chrono::steady_clock::time_point{} ||
+       now - accept_warned_at_ >= kAcceptWarnEvery)) {
+    std::string what = std::string(tls ? "TLS" : "TCP") + " accept failed: " + ec.message() + " (" +
+                       std::to_string(conns_.size()) + " sockets open";
+    if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+      struct rlimit rl {};
+      if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        what += ", open-file limit " + std::to_string(rl.rlim_cur);
+      }
+    }
+    what += ", " + std::to_string(accept_failures_) + " failures so far); retrying every " +
+            std::to_string(options_.accept_retry_delay.count()) + " ms";
+    log_.warn(what);
+    accept_warned_at_ = now;
+  }
+  asio::steady_timer& retry = tls ? tls_accept_retry_ : tcp_accept_retry_;
+  retry.expires_after(options_.accept_retry_delay);
+  std::weak_ptr<bool> alive = alive_;
+  retry.async_wait([this, alive, &acc, tls](error_code e) {
+    if (alive.expired() || e || stopping_ || !acc.is_open()) return;
     doAccept(acc, tls);
   });
 }

@@ -45,6 +45,8 @@ struct BrokerOptions {
   size_t max_connections = 1024;  // CONNECTed clients; more -> CONNACK 3
   size_t max_pending_connects =
       64;  // sockets accepted but not yet CONNECTed, above max_connections
+  // accept() failing (out of descriptors: EMFILE/ENFILE): wait this long before the next try.
+  std::chrono::milliseconds accept_retry_delay{100};
   size_t max_payload_bytes = 128 * 1024;  // bigger PUBLISH -> connection closed (dropped_oversize)
   size_t max_queued_per_client = 1000;    // QoS1/2 waiting behind a full window or while offline
   size_t max_inflight_per_client = 20;    // unacked outbound QoS1/2 per session

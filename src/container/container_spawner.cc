@@ -633,6 +633,7 @@ Result<WorkerHandle> ContainerSpawner::spawn(const SpawnSpec& spec) {
     (void)cgroups_.remove(*cg);
     return perr;
   }
+  pipes.setChildNofileSoft(opts_.child_nofile_soft);
 
   long cpid = syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
                       nullptr, nullptr, nullptr, nullptr);

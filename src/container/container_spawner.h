@@ -26,8 +26,9 @@
 namespace evg::container {
 
 struct ContainerOptions {
-  bool allow_root = false;        // runtime.allowFunctionsToRunAsRoot == "yes"
-  bool limits_mandatory = false;  // evergreen.runtime.containerLimitsMandatory
+  bool allow_root = false;         // runtime.allowFunctionsToRunAsRoot == "yes"
+  bool limits_mandatory = false;   // evergreen.runtime.containerLimitsMandatory
+  uint64_t child_nofile_soft = 0;  // RLIMIT_NOFILE soft limit of workers (0: the core's)
   // Directory for the (empty) root mount point; created by init(). Each worker mounts its own
   // root there inside its private mount namespace, so one directory serves all workers.
   std::string state_dir;

@@ -43,6 +43,8 @@ class ControlServer {
   Handler handler_;
   Log log_;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> acceptor_;
+  boost::asio::steady_timer accept_retry_{io_};
+  bool accept_failing_ = false;
 };
 
 // Sends one request and waits for the response (timeout in ms). NotFound when no core listens.

@@ -13,6 +13,7 @@
 #include "base/json.h"
 #include "certs/certs.h"
 #include "container/container_spawner.h"
+#include "daemon/fd_limit.h"
 #include "daemon/function_specs.h"
 #include "discovery/discovery.h"
 #include "secrets/secrets_cli.h"
@@ -67,6 +68,13 @@ PolicyOptions Core::policyOptions() const {
 }
 
 Status Core::start() {
+  const FdLimit fds = raiseFdLimit(fdsNeeded(cfg_));
+  if (fds.short_of_needed()) {
+    log_.warn(fds.message);
+  } else if (!fds.message.empty()) {
+    log_.info(fds.message);
+  }
+  const uint64_t child_nofile = fds.soft != fds.soft_before ? fds.soft_before : 0;
   const auto& m = cfg_.evergreen.mqtt;
   broker_ = std::make_unique<broker::Broker>(io_, brokerOptions(m), *this,
                                              Log(&logger_, "GGConnManager"));
@@ -165,6 +173,7 @@ Status Core::start() {
   ho.max_work_bytes = static_cast<size_t>(cfg_.evergreen.runtime.max_work_queue_bytes);
   ho.max_concurrent = static_cast<size_t>(cfg_.runtime.max_concurrent_limit);
   ho.allow_root = cfg_.runtime.allow_functions_to_run_as_root;
+  ho.child_nofile_soft = child_nofile;
   ho.interpreters = cfg_.evergreen.runtime.interpreters;
   ho.restart_functions_on_deploy = cfg_.evergreen.runtime.restart_functions_on_deploy;
   ho.max_standby_workers = static_cast<size_t>(cfg_.evergreen.runtime.standby_workers);
@@ -183,6 +192,7 @@ Status Core::start() {
   if (geteuid() == 0) {
     container::ContainerOptions co;
     co.allow_root = ho.allow_root;
+    co.child_nofile_soft = child_nofile;
     co.limits_mandatory = cfg_.evergreen.runtime.container_limits_mandatory;
     co.state_dir = paths_.run_dir + "/container";
     co.tmp_size_bytes = static_cast<uint64_t>(cfg_.evergreen.runtime.container_tmp_size_mb) << 20;
@@ -192,7 +202,7 @@ Status Core::start() {
     Status cst = cs->init();
     if (cst) {
       // NoContainer workers get a tracking cgroup each (killed with the core's leftovers).
-      plain = cs->plainSpawner(supervisor::NoContainerOptions{ho.allow_root});
+      plain = cs->plainSpawner(supervisor::NoContainerOptions{ho.allow_root, child_nofile});
       containers = std::move(cs);
     } else {
       log_.error("GreengrassContainer isolation unavailable (" + cst.message() +

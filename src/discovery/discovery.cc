@@ -118,6 +118,8 @@ struct DiscoveryServer::Impl : std::enable_shared_from_this<DiscoveryServer::Imp
   std::vector<std::unique_ptr<ssl::context>>
       retired;  // contexts of connections made before a reload
   tcp::acceptor acceptor;
+  boost::asio::steady_timer accept_retry{io};
+  bool accept_failing = false;
   size_t connections = 0;
   bool stopped = false;
 };
@@ -243,7 +245,17 @@ void DiscoveryServer::Impl::accept() {
       } else {
         std::make_shared<Conn>(self, std::move(s))->start();
       }
+    } else if (ec != boost::asio::error::operation_aborted) {
+      // Out of descriptors: the connection waits in the backlog; retry later, do not spin.
+      if (!self->accept_failing) self->log.warn("discovery: accept failed: " + ec.message());
+      self->accept_failing = true;
+      self->accept_retry.expires_after(std::chrono::milliseconds(100));
+      self->accept_retry.async_wait([self](boost::system::error_code e) {
+        if (!e && !self->stopped) self->accept();
+      });
+      return;
     }
+    if (!ec) self->accept_failing = false;
     self->accept();
   });
 }

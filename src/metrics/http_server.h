@@ -60,6 +60,8 @@ class HttpServer {
   Log log_;
   std::shared_ptr<Shared> shared_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  boost::asio::steady_timer accept_retry_{io_};
+  bool accept_failing_ = false;
   uint16_t port_ = 0;
 };
 

@@ -70,6 +70,8 @@ class StreamManager {
   boost::asio::steady_timer deadline_timer_;
   boost::asio::steady_timer sync_timer_;
   boost::asio::steady_timer expiry_timer_;
+  boost::asio::steady_timer accept_retry_{io_};
+  bool accept_failing_ = false;
   boost::asio::thread_pool pool_{1};  // group-commit fdatasync off the loop
   uint64_t syncs_ = 0;
   uint64_t flushes_ = 0;

@@ -52,7 +52,7 @@ FunctionHost::FunctionHost(asio::io_context& io, HostOptions opts, HostHooks& ho
                            std::unique_ptr<supervisor::WorkerSpawner> container_spawner) {
   if (!spawner) {
     spawner = std::make_unique<supervisor::NoContainerSpawner>(
-        supervisor::NoContainerOptions{opts.allow_root});
+        supervisor::NoContainerOptions{opts.allow_root, opts.child_nofile_soft});
   }
   impl_ = std::make_unique<Impl>(io, std::move(opts), hooks, std::move(log), std::move(spawner));
   impl_->container_spawner = std::move(container_spawner);

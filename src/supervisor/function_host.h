@@ -64,6 +64,7 @@ struct HostOptions {
   size_t max_concurrent = 25;  // runtime.maxConcurrentLimit (on-demand workers, all functions)
   size_t max_instances_per_function = 10;
   bool allow_root = false;           // runtime.allowFunctionsToRunAsRoot == "yes"
+  uint64_t child_nofile_soft = 0;    // workers' RLIMIT_NOFILE soft limit (0: the core's)
   uint32_t idle_timeout_ms = 60000;  // on-demand worker idle time before it is stopped
   uint32_t stop_grace_ms = 5000;     // SIGTERM -> SIGKILL
   uint32_t backoff_initial_ms = 500;

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -135,6 +136,13 @@ int SpawnPipes::childSetup(int token_fd, int stdin_fd) {
     if (fd != sfd) close(fd);
   }
 #endif
+  if (child_nofile_soft_ != 0) {
+    struct rlimit rl {};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && child_nofile_soft_ < rl.rlim_cur) {
+      rl.rlim_cur = child_nofile_soft_;
+      (void)setrlimit(RLIMIT_NOFILE, &rl);  // lowering never fails; the hard limit is kept
+    }
+  }
   return sfd;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <cstdint>
 #include <optional>
 
 #include "base/status.h"
@@ -83,6 +84,11 @@ class SpawnPipes {
   // /dev/null.
   int childSetup(int token_fd = -1, int stdin_fd = -1);
 
+  // The RLIMIT_NOFILE soft limit childSetup() gives the child (0: the core's own, unchanged).
+  // The core raises its own limit for thousands of device sockets (daemon/fd_limit.h); its
+  // workers get the limit the core was started with, as they would under v1 (select() users).
+  void setChildNofileSoft(uint64_t soft) { child_nofile_soft_ = soft; }
+
   // Parent side, after fork/clone: closes the write ends and blocks until the child's execve
   // closes the status pipe (returns nullopt) or the child reports a failure; then the child is
   // reaped (SIGKILLed first if kill_on_failure), every pipe closed, and the report returned.
@@ -96,6 +102,7 @@ class SpawnPipes {
  private:
   std::array<int[2], 6> log_;
   int status_[2];
+  uint64_t child_nofile_soft_ = 0;
 };
 
 }  // namespace evg::supervisor

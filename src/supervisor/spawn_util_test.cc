@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,6 +55,32 @@ TEST(SpawnUtilTest, ChildFailureIsReportedReapedAndEveryPipeClosed) {
     EXPECT_EQ(errno, ECHILD);
   }
   EXPECT_EQ(openFds(), before);
+}
+
+// The child gets the soft open-file limit the core started with (the core raises its own for
+// device sockets); reported back through the status pipe as the "errno" of a fake failure.
+TEST(SpawnUtilTest, ChildGetsTheConfiguredSoftOpenFileLimit) {
+  struct rlimit rl {};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  if (rl.rlim_cur <= 100) GTEST_SKIP() << "soft limit already <= 100";
+  SpawnPipes p;
+  ASSERT_TRUE(p.open().isOk());
+  p.setChildNofileSoft(100);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int sfd = p.childSetup();
+    struct rlimit c {};
+    getrlimit(RLIMIT_NOFILE, &c);
+    errno = static_cast<int>(c.rlim_cur == 100 && c.rlim_max == rl.rlim_max ? 100 : c.rlim_cur);
+    childFail(sfd, kSpawnStepExec);
+  }
+  auto ce = p.awaitExec(pid, /*kill_on_failure=*/false);
+  ASSERT_TRUE(ce.has_value());
+  EXPECT_EQ(ce->err, 100);
+  struct rlimit after {};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &after), 0);
+  EXPECT_EQ(after.rlim_cur, rl.rlim_cur);  // the parent's own limit is untouched
 }
 
 TEST(SpawnUtilTest, KillOnFailureStopsAChildThatKeepsRunning) {

@@ -60,6 +60,7 @@ Result<WorkerHandle> NoContainerSpawner::spawn(const SpawnSpec& spec) {
 
   SpawnPipes pipes;
   if (Status st = pipes.open(); !st) return st;
+  pipes.setChildNofileSoft(opts_.child_nofile_soft);
 
   pid_t pid = fork();
   if (pid < 0) return Status::io(std::string("fork: ") + strerror(errno));

@@ -80,6 +80,8 @@ class WorkerSpawner {
 struct NoContainerOptions {
   // runtime.allowFunctionsToRunAsRoot == "yes": only then may a worker run as uid 0.
   bool allow_root = false;
+  // RLIMIT_NOFILE soft limit for workers (0: inherit the core's). See SpawnPipes.
+  uint64_t child_nofile_soft = 0;
 };
 
 // Plain fork/exec. setgid/setuid happen only when the daemon is root (otherwise a different
