@@ -17,13 +17,13 @@
 
 #include "broker/broker_core.h"
 #include "broker/broker_store.h"
+#include "broker/tls_engine.h"
 #include "certs/certs.h"
 
 namespace evg::broker {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-using TlsStream = asio::ssl::stream<tcp::socket>;
 using boost::system::error_code;
 
 namespace {
@@ -321,6 +321,15 @@ class Broker::Impl : public Transport, public PersistSink {
   std::chrono::steady_clock::time_point accept_warned_at_{};
   uint64_t accept_failures_ = 0;
   std::unique_ptr<asio::ssl::context> ssl_ctx_;
+  std::shared_ptr<const TlsBioMethod> tls_bio_ = std::make_shared<TlsBioMethod>();
+  // Plaintext of one TLS read, shared by every connection (all run on this loop, one at a time).
+  std::vector<char> tls_scratch_;
+  char* tlsScratch() {
+    if (tls_scratch_.empty()) tls_scratch_.resize(kTlsScratchBytes);
+    return tls_scratch_.data();
+  }
+  static constexpr size_t kTlsScratchBytes = 16 * 1024;  // one TLS record's plaintext
+  size_t tlsScratchSize() const { return kTlsScratchBytes; }
   std::vector<std::unique_ptr<asio::ssl::context>> retired_ssl_ctx_;  // see reloadTls
   std::unordered_map<ConnId, std::shared_ptr<NetConn>> conns_;
   std::vector<std::shared_ptr<NetConn>> dirty_;
@@ -372,15 +381,18 @@ void NetConn::send(Frame&& f) {
   }
 }
 
-template <typename Stream>
+// One client socket. Plain: bytes go straight to the core. TLS (kTls): through a TlsEngine of
+// our own (tls_engine.h) instead of Asio's ssl::stream, so an idle TLS device costs OpenSSL's
+// session state, not ~68 KB of fixed staging buffers.
+template <bool kTls>
 class StreamConn final : public NetConn {
  public:
-  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
-
-  StreamConn(Broker::Impl* owner, ConnId id, std::string peer, Stream stream)
+  StreamConn(Broker::Impl* owner, ConnId id, std::string peer, tcp::socket socket,
+             std::unique_ptr<TlsEngine> tls = nullptr)
       : NetConn(owner, id, std::move(peer)),
-        stream_(std::move(stream)),
-        timer_(stream_.get_executor()),
+        socket_(std::move(socket)),
+        tls_(std::move(tls)),
+        timer_(socket_.get_executor()),
         max_read_(std::max<size_t>(owner->options_.read_buffer_bytes, kMinRead)),
         rbuf_(kMinRead) {}
 
@@ -392,10 +404,9 @@ class StreamConn final : public NetConn {
         if (ec) return;
         if (auto self = weak.lock()) self->shutdownNow();
       });
-      stream_.set_verify_callback([weak](bool preverified, asio::ssl::verify_context& vctx) {
+      tls_->setVerify([weak](bool preverified, X509_STORE_CTX* sc) {
         auto self = std::static_pointer_cast<StreamConn>(weak.lock());
         if (!self || self->owner_ == nullptr) return false;
-        X509_STORE_CTX* sc = vctx.native_handle();
         if (!preverified) {
           // A certificate from another CA (AWS IoT's, or the customer's CA registered with AWS
           // IoT) is accepted when its SHA-256 is a device's of the active group: pinning. Only
@@ -421,29 +432,16 @@ class StreamConn final : public NetConn {
         self->identity_ = std::move(*identity);
         return true;
       });
-      auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
-      stream_.async_handshake(asio::ssl::stream_base::server, [self](error_code ec) {
-        if (self->closed_ || self->owner_ == nullptr) return;
-        self->timer_.cancel();
-        if (ec) {
-          if (self->owner_->log_.enabled(LogLevel::kDebug)) {
-            self->owner_->log_.debug("TLS handshake with " + self->peer_ +
-                                     " failed: " + ec.message());
-          }
-          self->shutdownNow();
-          return;
-        }
-        self->enterCore();
-      });
+      doRead();  // the handshake advances as the ClientHello and the rest arrive
     } else {
-      enterCore();
+      if (enterCore()) doRead();
     }
   }
 
   void closeAfterFlush() override {
     if (closed_ || closing_) return;
     closing_ = true;
-    if (!writing_ && pending_.empty()) {
+    if (!writing_ && pending_.empty() && !tlsOutput()) {
       shutdownNow();
       return;
     }
@@ -465,21 +463,27 @@ class StreamConn final : public NetConn {
     auto keep = shared_from_this();
     closed_ = true;
     error_code ec;
-    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.lowest_layer().close(ec);
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
     timer_.cancel();
     if (owner_ != nullptr) owner_->forget(id_);
   }
 
  private:
-  void enterCore() {
+  bool tlsOutput() const {
+    if constexpr (kTls) return tls_->hasOutput();
+    return false;
+  }
+
+  // The core takes the connection (false: refused, and closed).
+  bool enterCore() {
     std::string identity = kTls ? identity_ : std::string();
     if (!owner_->core_.onAccept(id_, kTls, std::move(identity), peer_)) {
       shutdownNow();
-      return;
+      return false;
     }
     in_core_ = true;
-    doRead();
+    return true;
   }
 
   // The peer went away (EOF / error): an abnormal close for the core unless it closed us first.
@@ -492,19 +496,63 @@ class StreamConn final : public NetConn {
 
   void doRead() {
     auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
-    stream_.async_read_some(asio::buffer(rbuf_), [self](error_code ec, size_t n) {
+    socket_.async_read_some(asio::buffer(rbuf_), [self](error_code ec, size_t n) {
       if (self->closed_ || self->owner_ == nullptr) return;
       if (ec) {
         self->lost(ec.message());
         return;
       }
       if (self->closing_) return;  // the core is done with this connection
-      self->owner_->core_.onBytes(self->id_, std::string_view(self->rbuf_.data(), n));
+      if constexpr (kTls) {
+        if (!self->onCiphertext(n)) return;
+      } else {
+        self->owner_->core_.onBytes(self->id_, std::string_view(self->rbuf_.data(), n));
+      }
       if (!self->closed_ && !self->closing_) {
         self->sizeReadBuffer(n);
         self->doRead();
       }
     });
+  }
+
+  // TLS: n bytes of ciphertext in rbuf_. Advances the handshake (the core sees the connection
+  // once it is done), then passes every decrypted byte to the core. False: stop reading.
+  bool onCiphertext(size_t n) {
+    tls_->input(std::string_view(rbuf_.data(), n));
+    if (!tls_->established()) {
+      TlsEngine::State st = tls_->handshake();
+      if (st == TlsEngine::State::kFailed) {
+        if (owner_->log_.enabled(LogLevel::kDebug)) {
+          owner_->log_.debug("TLS handshake with " + peer_ + " failed: " + tls_->error());
+        }
+        closeAfterFlush();  // the alert OpenSSL produced goes out first
+        return false;
+      }
+      if (tls_->hasOutput()) wantWrite();
+      if (st != TlsEngine::State::kDone) return true;
+      timer_.cancel();
+      if (!enterCore()) return false;
+    }
+    TlsEngine::State st =
+        tls_->read(owner_->tlsScratch(), owner_->tlsScratchSize(), [this](std::string_view p) {
+          owner_->core_.onBytes(id_, p);
+          return !closed_ && !closing_ && owner_ != nullptr;
+        });
+    if (closed_ || owner_ == nullptr) return false;
+    if (tls_->hasOutput()) wantWrite();
+    if (st == TlsEngine::State::kClosed || st == TlsEngine::State::kFailed) {
+      lost(tls_->error());
+      return false;
+    }
+    return true;
+  }
+
+  // Output produced outside send() (TLS handshake, session tickets, alerts): flush it this turn.
+  void wantWrite() {
+    if (!writing_ && !dirty_ && owner_ != nullptr) {
+      dirty_ = true;
+      owner_->markDirty(shared_from_this());
+    }
   }
 
   // The read buffer is sized on demand: an idle device costs kMinRead bytes, not
@@ -527,14 +575,12 @@ class StreamConn final : public NetConn {
 
   void startWrite() override {
     if (writing_ || closed_ || owner_ == nullptr) return;
-    if (pending_.empty()) {
+    if (pending_.empty() && !tlsOutput()) {
       if (closing_) shutdownNow();
       return;
     }
-    writing_ = true;
     writing_frames_.clear();
     bufs_.clear();
-    flat_.clear();
     writing_bytes_ = 0;
     constexpr size_t kMaxFramesPerWrite = 256;
     while (!pending_.empty() && writing_frames_.size() < kMaxFramesPerWrite) {
@@ -554,18 +600,35 @@ class StreamConn final : public NetConn {
         if (f.body && !f.body->empty()) bufs_.push_back(asio::buffer(*f.body));
       }
     }
-    if constexpr (kTls) bufs_.push_back(asio::buffer(flat_));
+    if constexpr (kTls) {
+      if (!flat_.empty()) {
+        Status st = tls_->write(flat_);
+        flat_.clear();
+        if (!st) {
+          pending_bytes_ -= writing_bytes_;
+          writing_bytes_ = 0;
+          lost(st.message());
+          return;
+        }
+      }
+      writing_frames_.clear();  // encrypted: the ciphertext is all that is written
+      tls_->takeOutput(wire_);
+      bufs_.push_back(asio::buffer(wire_));
+    }
+    writing_ = true;
     auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
-    asio::async_write(stream_, bufs_, [self](error_code ec, size_t) {
+    asio::async_write(socket_, bufs_, [self](error_code ec, size_t) {
       self->writing_ = false;
       self->pending_bytes_ -= self->writing_bytes_;
+      self->writing_bytes_ = 0;
       self->writing_frames_.clear();
+      if constexpr (kTls) self->wire_.clear();
       if (self->closed_ || self->owner_ == nullptr) return;
       if (ec) {
         self->lost(ec.message());
         return;
       }
-      if (self->pending_.empty()) {
+      if (self->pending_.empty() && !self->tlsOutput()) {
         self->releaseWriteBuffers();
         if (self->closing_) self->shutdownNow();
         return;
@@ -581,12 +644,14 @@ class StreamConn final : public NetConn {
     std::vector<Frame>().swap(writing_frames_);
     std::vector<asio::const_buffer>().swap(bufs_);
     std::string().swap(flat_);
+    std::string().swap(wire_);
   }
 
   static constexpr size_t kMinRead = 256;
   static constexpr unsigned kShrinkAfter = 64;
 
-  Stream stream_;
+  tcp::socket socket_;
+  std::unique_ptr<TlsEngine> tls_;  // kTls only
   asio::steady_timer timer_;
   size_t max_read_;
   std::vector<char> rbuf_;
@@ -595,7 +660,8 @@ class StreamConn final : public NetConn {
   bool writing_ = false;
   std::vector<Frame> writing_frames_;
   std::vector<asio::const_buffer> bufs_;
-  std::string flat_;
+  std::string flat_;  // TLS: the plaintext of one write
+  std::string wire_;  // TLS: the ciphertext being written
   size_t writing_bytes_ = 0;
 };
 
@@ -683,13 +749,23 @@ void Broker::Impl::doAccept(tcp::acceptor& acc, bool tls) {
       const ConnId id = next_id_++;
       std::shared_ptr<NetConn> c;
       if (tls) {
-        c = std::make_shared<StreamConn<TlsStream>>(this, id, std::move(peer),
-                                                    TlsStream(std::move(sock), *ssl_ctx_));
+        auto engine = TlsEngine::create(ssl_ctx_->native_handle(), tls_bio_, /*server=*/true);
+        if (engine) {
+          c = std::make_shared<StreamConn<true>>(this, id, std::move(peer), std::move(sock),
+                                                 std::move(engine).value());
+        } else {
+          if (log_.enabled(LogLevel::kWarn)) {
+            log_.warn("TLS client " + peer + " refused: " + engine.status().message());
+          }
+          sock.close(ignore);
+        }
       } else {
-        c = std::make_shared<StreamConn<tcp::socket>>(this, id, std::move(peer), std::move(sock));
+        c = std::make_shared<StreamConn<false>>(this, id, std::move(peer), std::move(sock));
       }
-      conns_.emplace(id, c);
-      c->start();
+      if (c) {
+        conns_.emplace(id, c);
+        c->start();
+      }
     }
     doAccept(acc, tls);
   });
