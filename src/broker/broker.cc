@@ -330,6 +330,14 @@ class Broker::Impl : public Transport, public PersistSink {
   }
   static constexpr size_t kTlsScratchBytes = 16 * 1024;  // one TLS record's plaintext
   size_t tlsScratchSize() const { return kTlsScratchBytes; }
+  // Every socket read lands here (all run on this loop, one at a time): no per-connection buffer.
+  std::vector<char> read_scratch_;
+  char* readScratch() {
+    if (read_scratch_.empty())
+      read_scratch_.resize(std::max<size_t>(options_.read_buffer_bytes, 512));
+    return read_scratch_.data();
+  }
+  size_t readScratchSize() const { return read_scratch_.size(); }
   std::vector<std::unique_ptr<asio::ssl::context>> retired_ssl_ctx_;  // see reloadTls
   std::unordered_map<ConnId, std::shared_ptr<NetConn>> conns_;
   std::vector<std::shared_ptr<NetConn>> dirty_;
@@ -389,18 +397,16 @@ class StreamConn final : public NetConn {
  public:
   StreamConn(Broker::Impl* owner, ConnId id, std::string peer, tcp::socket socket,
              std::unique_ptr<TlsEngine> tls = nullptr)
-      : NetConn(owner, id, std::move(peer)),
-        socket_(std::move(socket)),
-        tls_(std::move(tls)),
-        timer_(socket_.get_executor()),
-        max_read_(std::max<size_t>(owner->options_.read_buffer_bytes, kMinRead)),
-        rbuf_(kMinRead) {}
+      : NetConn(owner, id, std::move(peer)), socket_(std::move(socket)), tls_(std::move(tls)) {
+    error_code ignore;
+    socket_.non_blocking(true, ignore);  // readReady() reads until the socket is drained
+  }
 
   void start() override {
     if constexpr (kTls) {
       auto weak = weak_from_this();
-      timer_.expires_after(owner_->options_.connect_timeout);
-      timer_.async_wait([weak](error_code ec) {
+      timer().expires_after(owner_->options_.connect_timeout);
+      timer().async_wait([weak](error_code ec) {
         if (ec) return;
         if (auto self = weak.lock()) self->shutdownNow();
       });
@@ -450,9 +456,9 @@ class StreamConn final : public NetConn {
       owner_->markDirty(shared_from_this());
     }
     auto weak = weak_from_this();
-    timer_.expires_after(owner_ ? owner_->options_.close_flush_timeout
-                                : std::chrono::milliseconds(0));
-    timer_.async_wait([weak](error_code ec) {
+    timer().expires_after(owner_ ? owner_->options_.close_flush_timeout
+                                 : std::chrono::milliseconds(0));
+    timer().async_wait([weak](error_code ec) {
       if (ec) return;
       if (auto self = weak.lock()) self->shutdownNow();
     });
@@ -465,7 +471,7 @@ class StreamConn final : public NetConn {
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
-    timer_.cancel();
+    if (timer_) timer_->cancel();
     if (owner_ != nullptr) owner_->forget(id_);
   }
 
@@ -477,7 +483,8 @@ class StreamConn final : public NetConn {
 
   // The core takes the connection (false: refused, and closed).
   bool enterCore() {
-    std::string identity = kTls ? identity_ : std::string();
+    std::string identity;
+    if constexpr (kTls) identity = identity_;
     if (!owner_->core_.onAccept(id_, kTls, std::move(identity), peer_)) {
       shutdownNow();
       return false;
@@ -494,31 +501,60 @@ class StreamConn final : public NetConn {
     shutdownNow();
   }
 
+  // Waits for the socket to become readable; readReady() then reads into the broker's one
+  // read buffer. An idle device holds no read buffer (only Asio's wait operation).
   void doRead() {
     auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
-    socket_.async_read_some(asio::buffer(rbuf_), [self](error_code ec, size_t n) {
+    socket_.async_wait(tcp::socket::wait_read, [self](error_code ec) {
       if (self->closed_ || self->owner_ == nullptr) return;
       if (ec) {
         self->lost(ec.message());
         return;
       }
       if (self->closing_) return;  // the core is done with this connection
-      if constexpr (kTls) {
-        if (!self->onCiphertext(n)) return;
-      } else {
-        self->owner_->core_.onBytes(self->id_, std::string_view(self->rbuf_.data(), n));
-      }
-      if (!self->closed_ && !self->closing_) {
-        self->sizeReadBuffer(n);
-        self->doRead();
-      }
+      self->readReady();
     });
   }
 
-  // TLS: n bytes of ciphertext in rbuf_. Advances the handshake (the core sees the connection
-  // once it is done), then passes every decrypted byte to the core. False: stop reading.
-  bool onCiphertext(size_t n) {
-    tls_->input(std::string_view(rbuf_.data(), n));
+  // Reads until a short read (the socket is drained: Asio's reactor is edge-triggered, so a
+  // readable socket must be read dry before waiting again), at most kReadsPerTurn reads; past
+  // that the rest is read in a later turn, after other connections had theirs.
+  void readReady() {
+    char* buf = owner_->readScratch();
+    const size_t cap = owner_->readScratchSize();
+    for (unsigned i = 0; i < kReadsPerTurn; ++i) {
+      error_code ec;
+      const size_t n = socket_.read_some(asio::buffer(buf, cap), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        doRead();
+        return;
+      }
+      if (ec) {
+        lost(ec.message());
+        return;
+      }
+      if constexpr (kTls) {
+        if (!onCiphertext(buf, n)) return;
+      } else {
+        owner_->core_.onBytes(id_, std::string_view(buf, n));
+      }
+      if (closed_ || closing_ || owner_ == nullptr) return;
+      if (n < cap) {
+        doRead();
+        return;
+      }
+    }
+    auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
+    asio::post(socket_.get_executor(), [self] {
+      if (!self->closed_ && !self->closing_ && self->owner_ != nullptr) self->readReady();
+    });
+  }
+
+  // TLS: n bytes of ciphertext. Advances the handshake (the core sees the connection once it is
+  // done), then passes every decrypted byte to the core. False: stop reading. The engine consumes
+  // all of `buf` (a partial record is kept by OpenSSL), so the shared buffer can be reused.
+  bool onCiphertext(const char* buf, size_t n) {
+    tls_->input(std::string_view(buf, n));
     if (!tls_->established()) {
       TlsEngine::State st = tls_->handshake();
       if (st == TlsEngine::State::kFailed) {
@@ -530,7 +566,7 @@ class StreamConn final : public NetConn {
       }
       if (tls_->hasOutput()) wantWrite();
       if (st != TlsEngine::State::kDone) return true;
-      timer_.cancel();
+      if (timer_) timer_->cancel();
       if (!enterCore()) return false;
     }
     TlsEngine::State st =
@@ -555,81 +591,70 @@ class StreamConn final : public NetConn {
     }
   }
 
-  // The read buffer is sized on demand: an idle device costs kMinRead bytes, not
-  // read_buffer_bytes. A read that fills the buffer (more is probably waiting) grows it 4x up to
-  // read_buffer_bytes; kShrinkAfter reads in a row that would have fit in kMinRead shrink it back.
-  // The buffer is only resized between reads (never while a read into it is pending).
-  void sizeReadBuffer(size_t n) {
-    if (n == rbuf_.size() && rbuf_.size() < max_read_) {
-      rbuf_.resize(std::min(max_read_, rbuf_.size() * 4));
-      small_reads_ = 0;
-    } else if (rbuf_.size() > kMinRead && n <= kMinRead) {
-      if (++small_reads_ >= kShrinkAfter) {
-        std::vector<char>(kMinRead).swap(rbuf_);
-        small_reads_ = 0;
-      }
-    } else {
-      small_reads_ = 0;
-    }
-  }
-
   void startWrite() override {
     if (writing_ || closed_ || owner_ == nullptr) return;
     if (pending_.empty() && !tlsOutput()) {
       if (closing_) shutdownNow();
       return;
     }
-    writing_frames_.clear();
-    bufs_.clear();
-    writing_bytes_ = 0;
+    if (!ws_) ws_ = std::make_unique<WriteState>();
+    WriteState& w = *ws_;
+    w.frames.clear();
+    w.bufs.clear();
+    w.bytes = 0;
     constexpr size_t kMaxFramesPerWrite = 256;
-    while (!pending_.empty() && writing_frames_.size() < kMaxFramesPerWrite) {
-      writing_frames_.push_back(std::move(pending_.front()));
+    while (!pending_.empty() && w.frames.size() < kMaxFramesPerWrite) {
+      w.frames.push_back(std::move(pending_.front()));
       pending_.pop_front();
     }
-    for (const Frame& f : writing_frames_) {
-      writing_bytes_ += f.size();
+    for (const Frame& f : w.frames) {
+      w.bytes += f.size();
       if constexpr (kTls) {
         // One TLS record per write, not one per buffer.
-        flat_ += f.owned;
-        if (f.shared_head) flat_ += *f.shared_head;
-        if (f.body) flat_ += *f.body;
+        w.flat += f.owned;
+        if (f.shared_head) w.flat += *f.shared_head;
+        if (f.body) w.flat += *f.body;
       } else {
-        if (!f.owned.empty()) bufs_.push_back(asio::buffer(f.owned));
-        if (f.shared_head && !f.shared_head->empty()) bufs_.push_back(asio::buffer(*f.shared_head));
-        if (f.body && !f.body->empty()) bufs_.push_back(asio::buffer(*f.body));
+        if (!f.owned.empty()) w.bufs.push_back(asio::buffer(f.owned));
+        if (f.shared_head && !f.shared_head->empty())
+          w.bufs.push_back(asio::buffer(*f.shared_head));
+        if (f.body && !f.body->empty()) w.bufs.push_back(asio::buffer(*f.body));
       }
     }
     if constexpr (kTls) {
-      if (!flat_.empty()) {
-        Status st = tls_->write(flat_);
-        flat_.clear();
+      if (!w.flat.empty()) {
+        Status st = tls_->write(w.flat);
+        w.flat.clear();
         if (!st) {
-          pending_bytes_ -= writing_bytes_;
-          writing_bytes_ = 0;
+          pending_bytes_ -= w.bytes;
+          w.bytes = 0;
           lost(st.message());
           return;
         }
       }
-      writing_frames_.clear();  // encrypted: the ciphertext is all that is written
-      tls_->takeOutput(wire_);
-      bufs_.push_back(asio::buffer(wire_));
+      w.frames.clear();  // encrypted: the ciphertext is all that is written
+      tls_->takeOutput(w.wire);
+      w.bufs.push_back(asio::buffer(w.wire));
     }
     writing_ = true;
     auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
-    asio::async_write(socket_, bufs_, [self](error_code ec, size_t) {
+    asio::async_write(socket_, w.bufs, [self](error_code ec, size_t) {
+      WriteState& done = *self->ws_;
       self->writing_ = false;
-      self->pending_bytes_ -= self->writing_bytes_;
-      self->writing_bytes_ = 0;
-      self->writing_frames_.clear();
-      if constexpr (kTls) self->wire_.clear();
+      self->pending_bytes_ -= done.bytes;
+      done.bytes = 0;
+      done.frames.clear();
+      if constexpr (kTls) done.wire.clear();
       if (self->closed_ || self->owner_ == nullptr) return;
       if (ec) {
         self->lost(ec.message());
         return;
       }
       if (self->pending_.empty() && !self->tlsOutput()) {
-        self->releaseWriteBuffers();
+        // Everything written: an idle connection keeps no write-side storage (a busy one
+        // re-allocates a few small blocks per burst, cheap next to the write itself).
+        self->pending_.release();
+        self->ws_.reset();
         if (self->closing_) self->shutdownNow();
         return;
       }
@@ -637,32 +662,32 @@ class StreamConn final : public NetConn {
     });
   }
 
-  // Everything written: an idle connection keeps no write-side storage (a busy one re-allocates
-  // a few small blocks per loop turn, cheap next to the write itself).
-  void releaseWriteBuffers() {
-    pending_.release();
-    std::vector<Frame>().swap(writing_frames_);
-    std::vector<asio::const_buffer>().swap(bufs_);
-    std::string().swap(flat_);
-    std::string().swap(wire_);
+  asio::steady_timer& timer() {
+    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+    return *timer_;
   }
 
-  static constexpr size_t kMinRead = 256;
-  static constexpr unsigned kShrinkAfter = 64;
+  // Reads from one readiness before yielding to other connections.
+  static constexpr unsigned kReadsPerTurn = 4;
+
+  // What one write in flight needs; allocated when writing starts, freed when all is written.
+  struct WriteState {
+    std::vector<Frame> frames;
+    std::vector<asio::const_buffer> bufs;
+    std::string flat;  // TLS: the plaintext of one write
+    std::string wire;  // TLS: the ciphertext being written
+    size_t bytes = 0;
+  };
+  struct NoIdentity {};
 
   tcp::socket socket_;
   std::unique_ptr<TlsEngine> tls_;  // kTls only
-  asio::steady_timer timer_;
-  size_t max_read_;
-  std::vector<char> rbuf_;
-  unsigned small_reads_ = 0;
-  std::string identity_;  // TLS: thing name from the verify callback
+  // Handshake timeout (TLS) and close-flush bound; created on first use.
+  std::unique_ptr<asio::steady_timer> timer_;
+  std::unique_ptr<WriteState> ws_;
+  // TLS: thing name from the verify callback.
+  [[no_unique_address]] std::conditional_t<kTls, std::string, NoIdentity> identity_;
   bool writing_ = false;
-  std::vector<Frame> writing_frames_;
-  std::vector<asio::const_buffer> bufs_;
-  std::string flat_;  // TLS: the plaintext of one write
-  std::string wire_;  // TLS: the ciphertext being written
-  size_t writing_bytes_ = 0;
 };
 
 // ---- Impl ----

@@ -73,24 +73,21 @@ void BrokerCore::onBytes(ConnId id, std::string_view bytes) {
   Connection* c = find(id);
   if (c == nullptr) return;
   c->last_rx = clock_.now();
-  c->decoder.feed(bytes);
-  while (!c->closed) {
-    auto r = c->decoder.next();
-    if (!r.isOk()) {
-      if (r.status().code() == Code::kTooLarge) {
-        ++stats_.dropped_oversize;
-      } else {
-        ++stats_.protocol_errors;
-      }
-      closeConn(*c, r.status().message(), true, true);
-      return;
-    }
-    if (!r->has_value()) return;
-    Status s = handlePacket(*c, std::move(**r));
+  Status r = c->decoder.consume(bytes, [&](mqtt::Packet&& p) {
+    Status s = handlePacket(*c, std::move(p));
     if (!s.isOk() && !c->closed) {
       ++stats_.protocol_errors;
       closeConn(*c, s.message(), true, true);
     }
+    return !c->closed;
+  });
+  if (!r.isOk() && !c->closed) {
+    if (r.code() == Code::kTooLarge) {
+      ++stats_.dropped_oversize;
+    } else {
+      ++stats_.protocol_errors;
+    }
+    closeConn(*c, r.message(), true, true);
   }
 }
 
@@ -196,7 +193,11 @@ Status BrokerCore::handlePacket(Connection& c, mqtt::Packet&& p) {
       return Status::ok();
     case mqtt::PacketType::kPubrel: {
       uint16_t id = std::get<mqtt::Pubrel>(p).packet_id;
-      c.session->inbound_qos2.erase(id);
+      auto& pending = c.session->inbound_qos2;
+      if (auto it = std::find(pending.begin(), pending.end(), id); it != pending.end()) {
+        *it = pending.back();
+        pending.pop_back();
+      }
       sendPacket(c, mqtt::Pubcomp{id});
       return Status::ok();
     }
@@ -272,7 +273,7 @@ Status BrokerCore::handleConnect(Connection& c, mqtt::Connect&& p) {
   c.connected = true;
   ++connected_count_;
   c.keep_alive = p.keep_alive;
-  c.will = std::move(p.will);
+  c.will = p.will ? std::make_unique<mqtt::Will>(std::move(*p.will)) : nullptr;
   sendPacket(c, mqtt::Connack{present, mqtt::kConnackAccepted});
   if (log_.enabled(LogLevel::kDebug)) {
     log_.debug("client '" + c.info.client_id + "' (" + c.info.identity + ") connected from " +
@@ -356,7 +357,8 @@ Status BrokerCore::handlePublish(Connection& c, mqtt::Publish&& p) {
     sendPacket(c, mqtt::Puback{id});
   } else if (qos == 2) {
     auto& pending = c.session->inbound_qos2;
-    if (pending.count(id) != 0) {  // a resend: delivered already, only acknowledge again
+    if (std::find(pending.begin(), pending.end(), id) !=
+        pending.end()) {  // a resend: delivered already, only acknowledge again
       sendPacket(c, mqtt::Pubrec{id});
       return Status::ok();
     }
@@ -364,7 +366,7 @@ Status BrokerCore::handlePublish(Connection& c, mqtt::Publish&& p) {
       return Status::invalid("more than " + std::to_string(options_.max_inbound_qos2_per_client) +
                              " unreleased QoS 2 messages");
     }
-    pending.insert(id);
+    pending.push_back(id);
     sendPacket(c, mqtt::Pubrec{id});
   }
   acceptInbound(c, std::move(m));

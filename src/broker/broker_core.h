@@ -28,7 +28,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "base/log.h"
@@ -115,8 +114,10 @@ struct Session {
   std::map<std::string, uint8_t, std::less<>> subscriptions;  // filter -> granted QoS
   LazyDeque<Outgoing> inflight;  // sent, unacked (<= max_inflight_per_client)
   LazyDeque<Outgoing> queue;     // waiting for the window / reconnect (<= max_queued_per_client)
-  std::unordered_set<uint16_t> inbound_qos2;  // PUBREC sent, PUBREL not yet received
-  size_t held_bytes = 0;                      // topic + payload bytes in inflight + queue
+  // PUBREC sent, PUBREL not yet received (<= max_inbound_qos2_per_client; a vector: an idle
+  // session holds no allocation, and a linear scan of a few ids beats hashing).
+  std::vector<uint16_t> inbound_qos2;
+  size_t held_bytes = 0;  // topic + payload bytes in inflight + queue
   uint16_t next_packet_id = 1;
   bool packet_ids_wrapped = false;  // ids may now collide with old in-flight ones
   // Fan-out scratch: dedupes overlapping subscriptions within one publish().
@@ -131,7 +132,7 @@ struct Connection {
   bool connected = false;  // CONNACK 0 sent
   bool closed = false;
   Session* session = nullptr;
-  std::optional<mqtt::Will> will;
+  std::unique_ptr<mqtt::Will> will;  // most clients have none: a pointer, not 80 bytes inline
   uint16_t keep_alive = 0;
   TimePoint accepted_at;
   TimePoint last_rx;

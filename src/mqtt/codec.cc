@@ -337,9 +337,8 @@ void Decoder::feed(std::string_view bytes) {
   buf_.append(bytes);
 }
 
-Result<std::optional<Packet>> Decoder::next() {
-  if (!error_.isOk()) return error_;
-  std::string_view data(buf_.data() + pos_, buf_.size() - pos_);
+Result<std::optional<Packet>> Decoder::parseOne(std::string_view data, size_t* used) {
+  *used = 0;
   if (data.empty()) return std::optional<Packet>();
   // Reject a bad first byte at once, without waiting for a body that may never come.
   if (Status s = checkFirstByte(static_cast<uint8_t>(data[0])); !s.isOk()) {
@@ -366,15 +365,32 @@ Result<std::optional<Packet>> Decoder::next() {
     error_ = p.status();
     return error_;
   }
-  pos_ += *hdr + remaining;
+  *used = *hdr + remaining;
+  return std::optional<Packet>(std::move(*p));
+}
+
+Result<std::optional<Packet>> Decoder::next() {
+  if (!error_.isOk()) return error_;
+  size_t used = 0;
+  auto r = parseOne(std::string_view(buf_.data() + pos_, buf_.size() - pos_), &used);
+  if (!r.isOk() || !r->has_value()) return r;
+  pos_ += used;
   if (pos_ == buf_.size()) {
-    buf_.clear();
-    pos_ = 0;
+    releaseBuffer();
   } else if (pos_ >= 64 * 1024 && pos_ * 2 >= buf_.size()) {
     buf_.erase(0, pos_);
     pos_ = 0;
   }
-  return std::optional<Packet>(std::move(*p));
+  return r;
+}
+
+void Decoder::releaseBuffer() {
+  pos_ = 0;
+  if (buf_.capacity() > kKeepBufferBytes) {
+    std::string().swap(buf_);
+  } else {
+    buf_.clear();
+  }
 }
 
 // ---- Encoder ----

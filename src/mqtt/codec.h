@@ -40,12 +40,49 @@ class Decoder {
   // sticky: later calls return the same error.
   Result<std::optional<Packet>> next();
 
+  // feed() + next() until no packet, without copying: complete packets are decoded straight
+  // from `bytes` and passed to on_packet(Packet&&), which returns false to stop (the rest is
+  // dropped: the connection is closing). Only an incomplete packet at the end is copied, to be
+  // completed by the next call; an idle connection keeps no buffer. Returns the (sticky) error.
+  template <class F>
+  Status consume(std::string_view bytes, F&& on_packet) {
+    if (!error_.isOk()) return error_;
+    if (buffered() != 0) {  // a packet spans reads: complete it in the buffer
+      feed(bytes);
+      for (;;) {
+        auto r = next();
+        if (!r.isOk()) return r.status();
+        if (!r->has_value()) return Status::ok();
+        if (!on_packet(std::move(**r))) return Status::ok();
+      }
+    }
+    while (!bytes.empty()) {
+      size_t used = 0;
+      auto r = parseOne(bytes, &used);
+      if (!r.isOk()) return r.status();
+      if (!r->has_value()) {
+        buf_.assign(bytes);
+        pos_ = 0;
+        return Status::ok();
+      }
+      bytes.remove_prefix(used);
+      if (!on_packet(std::move(**r))) return Status::ok();
+    }
+    return Status::ok();
+  }
+
   // Bytes buffered but not yet consumed.
   size_t buffered() const { return buf_.size() - pos_; }
   bool failed() const { return !error_.isOk(); }
   const DecoderOptions& options() const { return options_; }
 
  private:
+  // A buffer that grew past this (a burst, a big packet) is freed once consumed.
+  static constexpr size_t kKeepBufferBytes = 256;
+  // Decodes the packet at the start of `data`: nullopt (and *used 0) when incomplete.
+  Result<std::optional<Packet>> parseOne(std::string_view data, size_t* used);
+  void releaseBuffer();
+
   DecoderOptions options_;
   std::string buf_;
   size_t pos_ = 0;

@@ -326,5 +326,52 @@ TEST(CodecTest, ManyPacketsInOneFeed) {
   EXPECT_EQ(std::get<Puback>(**r).packet_id, 9);
 }
 
+// consume(): zero-copy decoding straight from the read; only a packet split across reads is
+// buffered, and nothing stays buffered once it is complete.
+TEST(CodecTest, ConsumeDecodesInPlaceAndBuffersOnlyASplitPacket) {
+  std::string wire;
+  for (uint16_t i = 1; i <= 50; ++i) encode(Puback{i}, wire);
+  Publish pub;
+  pub.topic = "a/b";
+  pub.qos = 1;
+  pub.packet_id = 7;
+  pub.payload = std::make_shared<const std::string>(std::string(3000, 'x'));
+  encode(pub, wire);
+  for (size_t step : {wire.size(), size_t{1}, size_t{7}, size_t{1000}}) {
+    SCOPED_TRACE(step);
+    Decoder d;
+    std::vector<uint16_t> acks;
+    size_t payload = 0;
+    for (size_t off = 0; off < wire.size(); off += step) {
+      std::string chunk = wire.substr(off, step);  // freed after the call: must not be kept
+      Status st = d.consume(chunk, [&](Packet&& p) {
+        if (auto* a = std::get_if<Puback>(&p)) acks.push_back(a->packet_id);
+        if (auto* q = std::get_if<Publish>(&p)) payload = q->payload->size();
+        return true;
+      });
+      ASSERT_TRUE(st.isOk()) << st.toString();
+    }
+    ASSERT_EQ(acks.size(), 50u);
+    EXPECT_EQ(acks.back(), 50);
+    EXPECT_EQ(payload, 3000u);
+    EXPECT_EQ(d.buffered(), 0u);
+  }
+}
+
+TEST(CodecTest, ConsumeStopsWhenAskedAndErrorsAreSticky) {
+  std::string wire;
+  for (uint16_t i = 1; i <= 3; ++i) encode(Puback{i}, wire);
+  Decoder d;
+  int seen = 0;
+  ASSERT_TRUE(d.consume(wire, [&](Packet&&) { return ++seen < 2; }).isOk());
+  EXPECT_EQ(seen, 2);
+  Decoder bad;
+  Status st = bad.consume(bytes({0x00, 0x00}), [](Packet&&) { return true; });
+  EXPECT_FALSE(st.isOk());
+  std::string ok;
+  encode(Pingreq{}, ok);
+  EXPECT_EQ(bad.consume(ok, [](Packet&&) { return true; }).message(), st.message());
+}
+
 }  // namespace
 }  // namespace evg::mqtt
