@@ -107,16 +107,11 @@ void ControlServer::accept() {
   acceptor_->async_accept([this](boost::system::error_code ec, local::socket s) {
     if (ec == boost::asio::error::operation_aborted || !acceptor_) return;  // closed
     if (ec) {
-      // Out of descriptors: the CLI's connection waits in the backlog; retry, do not spin.
-      if (!accept_failing_) log_.warn("control socket accept failed: " + ec.message());
-      accept_failing_ = true;
-      accept_retry_.expires_after(std::chrono::milliseconds(100));
-      accept_retry_.async_wait([this](boost::system::error_code e) {
-        if (!e && acceptor_) accept();
+      return accept_backoff_.failed(ec, log_, "control socket accept failed", [this] {
+        if (acceptor_) accept();
       });
-      return;
     }
-    accept_failing_ = false;
+    accept_backoff_.succeeded();
     std::make_shared<Conn>(std::move(s), handler_, log_)->start();
     accept();
   });

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/accept_backoff.h"
 #include "base/asio.h"
 #include "base/log.h"
 #include "base/status.h"
@@ -43,8 +44,7 @@ class ControlServer {
   Handler handler_;
   Log log_;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> acceptor_;
-  boost::asio::steady_timer accept_retry_{io_};
-  bool accept_failing_ = false;
+  AcceptBackoff accept_backoff_{io_};  // out of descriptors: retry later, do not spin
 };
 
 // Sends one request and waits for the response (timeout in ms). NotFound when no core listens.

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
+#include "base/accept_backoff.h"
 #include "certs/certs.h"
 
 namespace evg::discovery {
@@ -118,8 +119,7 @@ struct DiscoveryServer::Impl : std::enable_shared_from_this<DiscoveryServer::Imp
   std::vector<std::unique_ptr<ssl::context>>
       retired;  // contexts of connections made before a reload
   tcp::acceptor acceptor;
-  boost::asio::steady_timer accept_retry{io};
-  bool accept_failing = false;
+  AcceptBackoff accept_backoff{io};  // out of descriptors: retry later, do not spin
   size_t connections = 0;
   bool stopped = false;
 };
@@ -246,16 +246,11 @@ void DiscoveryServer::Impl::accept() {
         std::make_shared<Conn>(self, std::move(s))->start();
       }
     } else if (ec != boost::asio::error::operation_aborted) {
-      // Out of descriptors: the connection waits in the backlog; retry later, do not spin.
-      if (!self->accept_failing) self->log.warn("discovery: accept failed: " + ec.message());
-      self->accept_failing = true;
-      self->accept_retry.expires_after(std::chrono::milliseconds(100));
-      self->accept_retry.async_wait([self](boost::system::error_code e) {
-        if (!e && !self->stopped) self->accept();
+      return self->accept_backoff.failed(ec, self->log, "discovery: accept failed", [self] {
+        if (!self->stopped) self->accept();
       });
-      return;
     }
-    if (!ec) self->accept_failing = false;
+    if (!ec) self->accept_backoff.succeeded();
     self->accept();
   });
 }

@@ -148,16 +148,11 @@ void HttpServer::accept() {
   acceptor_->async_accept([this](boost::system::error_code ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted || !acceptor_) return;
     if (ec) {
-      // Out of descriptors: the scraper waits in the backlog; retry later, do not spin.
-      if (!accept_failing_) log_.warn("metrics: accept failed: " + ec.message());
-      accept_failing_ = true;
-      accept_retry_.expires_after(std::chrono::milliseconds(100));
-      accept_retry_.async_wait([this](boost::system::error_code e) {
-        if (!e && acceptor_) accept();
+      return accept_backoff_.failed(ec, log_, "metrics: accept failed", [this] {
+        if (acceptor_) accept();
       });
-      return;
     }
-    accept_failing_ = false;
+    accept_backoff_.succeeded();
     {
       if (shared_->sessions.size() >= shared_->opts.max_connections) {
         log_.warn("metrics: connection from " + s.remote_endpoint(ec).address().to_string() +

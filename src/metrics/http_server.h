@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "base/accept_backoff.h"
 #include "base/asio.h"
 #include "base/log.h"
 #include "base/status.h"
@@ -60,8 +61,7 @@ class HttpServer {
   Log log_;
   std::shared_ptr<Shared> shared_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
-  boost::asio::steady_timer accept_retry_{io_};
-  bool accept_failing_ = false;
+  AcceptBackoff accept_backoff_{io_};  // out of descriptors: retry later, do not spin
   uint16_t port_ = 0;
 };
 

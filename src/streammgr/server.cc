@@ -91,7 +91,7 @@ void StreamManager::stop() {
   *alive_ = false;
   boost::system::error_code ec;
   acceptor_.close(ec);
-  accept_retry_.cancel();
+  accept_backoff_.cancel();
   deadline_timer_.cancel();
   sync_timer_.cancel();
   expiry_timer_.cancel();
@@ -108,16 +108,11 @@ void StreamManager::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
     if (stopped_ || ec == boost::asio::error::operation_aborted) return;
     if (ec) {
-      // Out of descriptors: the client waits in the backlog; retry later, do not spin.
-      if (!accept_failing_) log_.warn("accept failed: " + ec.message());
-      accept_failing_ = true;
-      accept_retry_.expires_after(std::chrono::milliseconds(100));
-      accept_retry_.async_wait([this, alive = alive_](boost::system::error_code e) {
-        if (!e && *alive && !stopped_) accept();
+      return accept_backoff_.failed(ec, log_, "accept failed", [this, alive = alive_] {
+        if (*alive && !stopped_) accept();
       });
-      return;
     }
-    accept_failing_ = false;
+    accept_backoff_.succeeded();
     {
       if (conns_.size() >= opts_.max_connections) {
         ++refused_connections_;

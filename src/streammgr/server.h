@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/accept_backoff.h"
 #include "base/asio.h"
 #include "base/log.h"
 #include "base/status.h"
@@ -70,9 +71,8 @@ class StreamManager {
   boost::asio::steady_timer deadline_timer_;
   boost::asio::steady_timer sync_timer_;
   boost::asio::steady_timer expiry_timer_;
-  boost::asio::steady_timer accept_retry_{io_};
-  bool accept_failing_ = false;
-  boost::asio::thread_pool pool_{1};  // group-commit fdatasync off the loop
+  AcceptBackoff accept_backoff_{io_};  // out of descriptors: retry later, do not spin
+  boost::asio::thread_pool pool_{1};   // group-commit fdatasync off the loop
   uint64_t syncs_ = 0;
   uint64_t flushes_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for completions after stop

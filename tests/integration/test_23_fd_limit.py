@@ -7,12 +7,14 @@ socket; systemd's default soft RLIMIT_NOFILE is 1024.
   GreengrassContainer;
 * a hard limit below the bounds is named in a warning at start;
 * out of descriptors, the broker neither spins on accept() nor floods the log, and accepts again
-  once descriptors are free.
+  once descriptors are free; so does the control socket (`evergreen status`).
 """
 
+import json
 import os
 import resource
 import socket
+import subprocess
 import time
 
 import pytest
@@ -106,9 +108,18 @@ def test_out_of_descriptors_the_broker_backs_off_and_recovers(make_core):
         warnings = core.stderr().count("accept failed")
         assert warnings <= 2, f"{warnings} accept warnings in ~2 s (not rate-limited)"
         assert f"open-file limit {limit}" in core.stderr()
+        # The CLI's control connection cannot be accepted either: it must be served once
+        # descriptors are free (the control listener retries; it used to stop accepting).
+        status = subprocess.Popen([h.evergreen_binary(), "status", "--root", core.root],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        h.wait_until(lambda: "control socket accept failed" in core.stderr(), 5,
+                     what="the control socket's accept warning")
     finally:
         for s in socks:
             s.close()
+    out, err = status.communicate(timeout=15)
+    assert status.returncode == 0, f"status failed after the exhaustion: {err}"
+    assert json.loads(out)["mqtt"] is not None
     # Descriptors free again: devices connect (the waiting sockets are accepted, see EOF, go).
     dev = h.Paho("AfterExhaustion", core.plain_port)
     try:
