@@ -44,6 +44,12 @@ bool erase(std::vector<SubscriptionTrie::Match>& v, Session* s) {
 SubscriptionTrie::SubscriptionTrie() : root_(std::make_unique<Node>()) {}
 SubscriptionTrie::~SubscriptionTrie() = default;
 
+SubscriptionTrie::Node* SubscriptionTrie::child(const Node& parent, std::string_view level) const {
+  if (parent.children == 0) return nullptr;
+  auto it = children_.find(ChildRef{&parent, level});
+  return it == children_.end() ? nullptr : it->second.get();
+}
+
 void SubscriptionTrie::subscribe(std::string_view filter, Session* session, uint8_t qos) {
   Node* n = root_.get();
   std::string_view rest = filter;
@@ -51,18 +57,21 @@ void SubscriptionTrie::subscribe(std::string_view filter, Session* session, uint
   while (true) {
     std::string_view level = nextLevel(rest, last);
     if (level == "#") {  // always the last level of a valid filter
-      if (upsert(n->multi, session, qos)) ++size_;
+      if (!n->multi) n->multi = std::make_unique<std::vector<Match>>();
+      if (upsert(*n->multi, session, qos)) ++size_;
       return;
     }
     if (level == "+") {
       if (!n->plus) n->plus = std::make_unique<Node>();
       n = n->plus.get();
+    } else if (Node* c = child(*n, level)) {
+      n = c;
     } else {
-      auto it = n->children.find(level);
-      if (it == n->children.end()) {
-        it = n->children.emplace(std::string(level), std::make_unique<Node>()).first;
-      }
-      n = it->second.get();
+      auto fresh = std::make_unique<Node>();
+      Node* raw = fresh.get();
+      children_.emplace(ChildKey{n, std::string(level)}, std::move(fresh));
+      ++n->children;
+      n = raw;
     }
     if (last) break;
   }
@@ -72,23 +81,23 @@ void SubscriptionTrie::subscribe(std::string_view filter, Session* session, uint
 bool SubscriptionTrie::removeFrom(Node& n, std::string_view rest, Session* session) {
   bool last = false;
   std::string_view level = nextLevel(rest, last);
-  if (level == "#") return erase(n.multi, session);
-  Node* child = nullptr;
-  decltype(n.children)::iterator it;
-  if (level == "+") {
-    child = n.plus.get();
-  } else {
-    it = n.children.find(level);
-    if (it != n.children.end()) child = it->second.get();
+  if (level == "#") {
+    if (!n.multi || !erase(*n.multi, session)) return false;
+    if (n.multi->empty()) n.multi.reset();
+    return true;
   }
-  if (child == nullptr) return false;
-  bool removed = last ? erase(child->exact, session) : removeFrom(*child, rest, session);
-  if (removed && child->empty()) {
+  Node* c = level == "+" ? n.plus.get() : child(n, level);
+  if (c == nullptr) return false;
+  bool removed = last ? erase(c->exact, session) : removeFrom(*c, rest, session);
+  if (removed && c->empty()) {
     if (level == "+") {
       n.plus.reset();
     } else {
-      n.children.erase(it);
+      children_.erase(children_.find(ChildRef{&n, level}));
+      --n.children;
     }
+  } else if (removed && c->exact.empty() && c->exact.capacity() != 0) {
+    std::vector<Match>().swap(c->exact);
   }
   return removed;
 }
@@ -100,17 +109,14 @@ bool SubscriptionTrie::unsubscribe(std::string_view filter, Session* session) {
 }
 
 void SubscriptionTrie::walk(const Node& n, const std::string_view* levels, size_t count, size_t i,
-                            bool dollar, std::vector<Match>& out) {
+                            bool dollar, std::vector<Match>& out) const {
   const bool wild_ok = !(i == 0 && dollar);
-  if (wild_ok && !n.multi.empty()) out.insert(out.end(), n.multi.begin(), n.multi.end());
+  if (wild_ok && n.multi) out.insert(out.end(), n.multi->begin(), n.multi->end());
   if (i == count) {
     out.insert(out.end(), n.exact.begin(), n.exact.end());
     return;
   }
-  if (!n.children.empty()) {
-    auto it = n.children.find(levels[i]);
-    if (it != n.children.end()) walk(*it->second, levels, count, i + 1, dollar, out);
-  }
+  if (const Node* c = child(n, levels[i])) walk(*c, levels, count, i + 1, dollar, out);
   if (wild_ok && n.plus) walk(*n.plus, levels, count, i + 1, dollar, out);
 }
 

@@ -4,7 +4,10 @@
 // Design note: one node per topic level. A node keeps
 //   - exact:    subscribers whose filter ends at this node ("a/b" lives on node a -> b),
 //   - multi:    subscribers of "<path>/#" (on the node of <path>; "#" alone lives on the root),
-//   - children: literal next levels (hash map, heterogeneous lookup, no allocation on match),
+//   - children: literal next levels, kept in ONE hash table for the whole trie keyed by
+//               (parent node, level) (heterogeneous lookup, no allocation on match) instead of a
+//               map per node: a per-node std::unordered_map cost ~160 bytes (header + bucket
+//               array) on every node, i.e. on every client's own topic levels (issue 17),
 //   - plus:     the "+" child.
 // match() walks the topic's levels once, following the literal child and the "+" child at each
 // level and collecting `multi` on the way, so its cost is O(levels x wildcard branching), not
@@ -47,21 +50,46 @@ class SubscriptionTrie {
   size_t size() const { return size_; }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   struct Node {
-    std::unordered_map<std::string, std::unique_ptr<Node>, Hash, std::equal_to<>> children;
     std::unique_ptr<Node> plus;
     std::vector<Match> exact;
-    std::vector<Match> multi;
-    bool empty() const { return children.empty() && !plus && exact.empty() && multi.empty(); }
+    std::unique_ptr<std::vector<Match>> multi;  // "#" subscribers: rare, so held by pointer
+    uint32_t children = 0;                      // literal children in children_
+    bool empty() const { return children == 0 && !plus && exact.empty() && !multi; }
   };
-  static void walk(const Node& n, const std::string_view* levels, size_t count, size_t i,
-                   bool dollar, std::vector<Match>& out);
+  // children_ key: a literal level under a parent node.
+  struct ChildKey {
+    const Node* parent;
+    std::string level;
+  };
+  struct ChildRef {  // lookup without building a std::string
+    const Node* parent;
+    std::string_view level;
+  };
+  struct ChildHash {
+    using is_transparent = void;
+    size_t operator()(const ChildRef& k) const {
+      return std::hash<std::string_view>{}(k.level) ^
+             (std::hash<const void*>{}(k.parent) * 0x9E3779B97F4A7C15ull);
+    }
+    size_t operator()(const ChildKey& k) const { return (*this)(ChildRef{k.parent, k.level}); }
+  };
+  struct ChildEq {
+    using is_transparent = void;
+    static ChildRef ref(const ChildKey& k) { return {k.parent, k.level}; }
+    static ChildRef ref(const ChildRef& k) { return k; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      ChildRef x = ref(a), y = ref(b);
+      return x.parent == y.parent && x.level == y.level;
+    }
+  };
+  Node* child(const Node& parent, std::string_view level) const;
+  void walk(const Node& n, const std::string_view* levels, size_t count, size_t i, bool dollar,
+            std::vector<Match>& out) const;
   bool removeFrom(Node& n, std::string_view rest, Session* session);
 
+  std::unordered_map<ChildKey, std::unique_ptr<Node>, ChildHash, ChildEq> children_;
   std::unique_ptr<Node> root_;
   size_t size_ = 0;
 };

@@ -85,5 +85,33 @@ TEST(SubscriptionTrieTest, AgreesWithTopicMatches) {
   EXPECT_TRUE(matchMap(t, deep).count(sess(99)));
 }
 
+// Many clients, each on its own topic levels (the 10,000-device shape), next to shared
+// wildcards: every level lives in the trie's one child table; pruning one client's levels leaves
+// the others' intact, and a pruned path can be subscribed again.
+TEST(SubscriptionTrieTest, ManyClientsOwnTopicsPruneIndependently) {
+  SubscriptionTrie t;
+  constexpr int kClients = 1000;
+  for (int i = 1; i <= kClients; ++i) {
+    t.subscribe("dev/d" + std::to_string(i) + "/in", sess(i), 1);
+  }
+  t.subscribe("dev/+/in", sess(kClients + 1), 0);
+  t.subscribe("dev/#", sess(kClients + 2), 1);
+  EXPECT_EQ(t.size(), static_cast<size_t>(kClients + 2));
+  for (int i = 1; i <= kClients; i += 2) {
+    ASSERT_TRUE(t.unsubscribe("dev/d" + std::to_string(i) + "/in", sess(i)));
+  }
+  EXPECT_FALSE(t.unsubscribe("dev/d1/in", sess(1)));
+  for (int i = 1; i <= kClients; ++i) {
+    auto m = matchMap(t, "dev/d" + std::to_string(i) + "/in");
+    EXPECT_EQ(m.count(sess(i)), i % 2 == 0 ? 1u : 0u) << i;
+    EXPECT_EQ(m.size(), i % 2 == 0 ? 3u : 2u) << i;  // + the two wildcards
+  }
+  EXPECT_TRUE(t.unsubscribe("dev/#", sess(kClients + 2)));
+  EXPECT_FALSE(t.unsubscribe("dev/#", sess(kClients + 2)));
+  t.subscribe("dev/d1/in", sess(1), 0);
+  EXPECT_EQ(matchMap(t, "dev/d1/in").at(sess(1)), std::vector<uint8_t>{0});
+  EXPECT_EQ(t.size(), static_cast<size_t>(kClients / 2 + 2));
+}
+
 }  // namespace
 }  // namespace evg::broker
