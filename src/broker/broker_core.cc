@@ -304,7 +304,7 @@ Session* BrokerCore::attachSession(Connection& c, bool clean, bool* session_pres
     s = owned.get();
     s->client_id = c.info.client_id;
     s->identity = c.info.identity;
-    sessions_.emplace(s->client_id, std::move(owned));
+    sessions_.emplace(std::string_view(s->client_id), std::move(owned));
     by_identity_[s->identity].push_back(s);
     *session_present = false;
     if (!clean) {
@@ -336,7 +336,8 @@ void BrokerCore::destroySession(Session* s) {
     v.erase(std::remove(v.begin(), v.end(), s), v.end());
     if (v.empty()) by_identity_.erase(idx);
   }
-  sessions_.erase(s->client_id);
+  // By iterator: the key views s->client_id, which the erase frees.
+  if (auto it = sessions_.find(s->client_id); it != sessions_.end()) sessions_.erase(it);
 }
 
 // ---- Inbound ----
@@ -771,7 +772,7 @@ BrokerCore::RestoreStats BrokerCore::restore(RestoredState&& state) {
     s->client_id = rsess.client_id;
     s->identity = rsess.identity;
     s->clean = false;
-    sessions_.emplace(s->client_id, std::move(owned));
+    sessions_.emplace(std::string_view(s->client_id), std::move(owned));
     by_identity_[s->identity].push_back(s);
     ++rs.sessions;
     for (auto& [filter, qos] : rsess.subscriptions) {

@@ -238,7 +238,9 @@ class BrokerCore {
   std::unordered_map<ConnId, std::unique_ptr<Connection>> conns_;
   std::vector<std::unique_ptr<Connection>> graveyard_;
   size_t connected_count_ = 0;
-  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;  // by client id
+  // By client id; the keys view Session::client_id (set before insertion, never changed), so the
+  // id is not stored twice per client.
+  std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
   std::unordered_map<std::string, std::vector<Session*>> by_identity_;
   SubscriptionTrie trie_;
   struct Retained {

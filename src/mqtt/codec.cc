@@ -329,12 +329,15 @@ Result<Packet> decodeBody(uint8_t first_byte, std::string_view body) {
 }
 
 void Decoder::feed(std::string_view bytes) {
-  if (!error_.isOk()) return;
-  if (pos_ > 0 && pos_ == buf_.size()) {
-    buf_.clear();
-    pos_ = 0;
-  }
-  buf_.append(bytes);
+  if (error_ || bytes.empty()) return;
+  if (!spill_) spill_ = std::make_unique<Spill>();
+  spill_->buf.append(bytes);
+}
+
+Status Decoder::fail(Status s) {
+  error_ = std::make_unique<Status>(std::move(s));
+  spill_.reset();
+  return *error_;
 }
 
 Result<std::optional<Packet>> Decoder::parseOne(std::string_view data, size_t* used) {
@@ -342,55 +345,45 @@ Result<std::optional<Packet>> Decoder::parseOne(std::string_view data, size_t* u
   if (data.empty()) return std::optional<Packet>();
   // Reject a bad first byte at once, without waiting for a body that may never come.
   if (Status s = checkFirstByte(static_cast<uint8_t>(data[0])); !s.isOk()) {
-    error_ = std::move(s);
-    return error_;
+    return fail(std::move(s));
   }
   uint32_t remaining = 0;
   Result<size_t> hdr = parseFixedHeader(data, &remaining);
   if (!hdr.isOk()) {
-    error_ = hdr.status();
-    return error_;
+    return fail(hdr.status());
   }
   if (*hdr == 0) return std::optional<Packet>();
   if (remaining > options_.max_packet_size) {
-    error_ = Status::tooLarge(
+    return fail(Status::tooLarge(
         std::string(packetTypeName(static_cast<PacketType>(static_cast<uint8_t>(data[0]) >> 4))) +
         ": packet of " + std::to_string(remaining) + " bytes exceeds the limit of " +
-        std::to_string(options_.max_packet_size));
-    return error_;
+        std::to_string(options_.max_packet_size)));
   }
   if (data.size() - *hdr < remaining) return std::optional<Packet>();
   Result<Packet> p = decodeBody(static_cast<uint8_t>(data[0]), data.substr(*hdr, remaining));
   if (!p.isOk()) {
-    error_ = p.status();
-    return error_;
+    return fail(p.status());
   }
   *used = *hdr + remaining;
   return std::optional<Packet>(std::move(*p));
 }
 
 Result<std::optional<Packet>> Decoder::next() {
-  if (!error_.isOk()) return error_;
+  if (error_) return *error_;
+  if (!spill_) return std::optional<Packet>();
+  std::string& buf = spill_->buf;
+  size_t& pos = spill_->pos;
   size_t used = 0;
-  auto r = parseOne(std::string_view(buf_.data() + pos_, buf_.size() - pos_), &used);
+  auto r = parseOne(std::string_view(buf.data() + pos, buf.size() - pos), &used);
   if (!r.isOk() || !r->has_value()) return r;
-  pos_ += used;
-  if (pos_ == buf_.size()) {
-    releaseBuffer();
-  } else if (pos_ >= 64 * 1024 && pos_ * 2 >= buf_.size()) {
-    buf_.erase(0, pos_);
-    pos_ = 0;
+  pos += used;
+  if (pos == buf.size()) {
+    spill_.reset();  // all consumed: an idle connection keeps no buffer
+  } else if (pos >= 64 * 1024 && pos * 2 >= buf.size()) {
+    buf.erase(0, pos);
+    pos = 0;
   }
   return r;
-}
-
-void Decoder::releaseBuffer() {
-  pos_ = 0;
-  if (buf_.capacity() > kKeepBufferBytes) {
-    std::string().swap(buf_);
-  } else {
-    buf_.clear();
-  }
 }
 
 // ---- Encoder ----

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,7 +47,7 @@ class Decoder {
   // completed by the next call; an idle connection keeps no buffer. Returns the (sticky) error.
   template <class F>
   Status consume(std::string_view bytes, F&& on_packet) {
-    if (!error_.isOk()) return error_;
+    if (error_) return *error_;
     if (buffered() != 0) {  // a packet spans reads: complete it in the buffer
       feed(bytes);
       for (;;) {
@@ -61,8 +62,7 @@ class Decoder {
       auto r = parseOne(bytes, &used);
       if (!r.isOk()) return r.status();
       if (!r->has_value()) {
-        buf_.assign(bytes);
-        pos_ = 0;
+        feed(bytes);
         return Status::ok();
       }
       bytes.remove_prefix(used);
@@ -72,21 +72,24 @@ class Decoder {
   }
 
   // Bytes buffered but not yet consumed.
-  size_t buffered() const { return buf_.size() - pos_; }
-  bool failed() const { return !error_.isOk(); }
+  size_t buffered() const { return spill_ ? spill_->buf.size() - spill_->pos : 0; }
+  bool failed() const { return error_ != nullptr; }
   const DecoderOptions& options() const { return options_; }
 
  private:
-  // A buffer that grew past this (a burst, a big packet) is freed once consumed.
-  static constexpr size_t kKeepBufferBytes = 256;
   // Decodes the packet at the start of `data`: nullopt (and *used 0) when incomplete.
   Result<std::optional<Packet>> parseOne(std::string_view data, size_t* used);
-  void releaseBuffer();
+  Status fail(Status s);  // records the sticky error
 
+  // Bytes of a packet not yet complete (and, for feed()/next(), everything fed and not yet
+  // decoded). Held by pointer: one per connection, and empty almost always.
+  struct Spill {
+    std::string buf;
+    size_t pos = 0;
+  };
   DecoderOptions options_;
-  std::string buf_;
-  size_t pos_ = 0;
-  Status error_;
+  std::unique_ptr<Spill> spill_;
+  std::unique_ptr<Status> error_;
 };
 
 // Decodes one packet body given its first fixed-header byte. `body` must be exactly the remaining
