@@ -245,10 +245,12 @@ Status BrokerCore::handleConnect(Connection& c, mqtt::Connect&& p) {
     return Status::ok();
   }
   if (!c.info.tls) c.info.identity = p.client_id;
-  c.info.username = std::move(p.username);
-  c.info.password = std::move(p.password);
+  if (p.username || p.password) {
+    c.info.credentials = std::make_unique<const ClientInfo::Credentials>(
+        ClientInfo::Credentials{std::move(p.username), std::move(p.password)});
+  }
   uint8_t code = hooks_.authorizeConnect(c.info);
-  c.info.password.reset();
+  c.info.credentials.reset();
   if (c.closed) return Status::ok();
   if (code != mqtt::kConnackAccepted) {
     refuseConnect(c, std::min<uint8_t>(code, mqtt::kConnackNotAuthorized), "refused by policy");

@@ -56,7 +56,7 @@ class OpenHooks : public BrokerHooks {
     return it->second;
   }
   uint8_t authorizeConnect(const ClientInfo& info) override {
-    last_password = info.password.value_or("");
+    last_password = info.credentials ? info.credentials->password.value_or("") : "";
     return connect_code;
   }
   bool authorizeSubscribe(const ClientInfo&, std::string_view filter) override {

@@ -27,10 +27,14 @@ struct ClientInfo {
   std::string identity;
   bool tls = false;
   std::string peer;  // "ip:port"
-  // From CONNECT. The password is only present during BrokerHooks::authorizeConnect and cleared
-  // right after it.
-  std::optional<std::string> username;
-  std::optional<std::string> password;
+  // User name and password from CONNECT, present (when the client sent either) only while
+  // BrokerHooks::authorizeConnect runs, then dropped: v1 devices authenticate with certificates,
+  // and every connected client would otherwise keep 80 bytes for them.
+  struct Credentials {
+    std::optional<std::string> username;
+    std::optional<std::string> password;
+  };
+  std::unique_ptr<const Credentials> credentials;
 };
 
 struct TlsFiles {
