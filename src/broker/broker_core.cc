@@ -307,7 +307,7 @@ Session* BrokerCore::attachSession(Connection& c, bool clean, bool* session_pres
     s->client_id = c.info.client_id;
     s->identity = c.info.identity;
     sessions_.emplace(std::string_view(s->client_id), std::move(owned));
-    by_identity_[s->identity].push_back(s);
+    linkIdentity(s);
     *session_present = false;
     if (!clean) {
       PersistOp op;
@@ -332,14 +332,35 @@ void BrokerCore::destroySession(Session* s) {
     op.client_id = s->client_id;
     emit(std::move(op));
   }
-  auto idx = by_identity_.find(s->identity);
-  if (idx != by_identity_.end()) {
-    auto& v = idx->second;
-    v.erase(std::remove(v.begin(), v.end(), s), v.end());
-    if (v.empty()) by_identity_.erase(idx);
-  }
+  unlinkIdentity(s);
   // By iterator: the key views s->client_id, which the erase frees.
   if (auto it = sessions_.find(s->client_id); it != sessions_.end()) sessions_.erase(it);
+}
+
+void BrokerCore::linkIdentity(Session* s) {
+  auto [it, inserted] = by_identity_.try_emplace(std::string_view(s->identity), s);
+  if (!inserted) {
+    s->next_same_identity = it->second->next_same_identity;
+    it->second->next_same_identity = s;
+  }
+}
+
+void BrokerCore::unlinkIdentity(Session* s) {
+  auto it = by_identity_.find(s->identity);
+  if (it == by_identity_.end()) return;
+  if (it->second == s) {
+    Session* next = s->next_same_identity;
+    by_identity_.erase(it);  // the key views s->identity: re-key on the next session
+    if (next != nullptr) by_identity_.emplace(std::string_view(next->identity), next);
+  } else {
+    for (Session* p = it->second; p != nullptr; p = p->next_same_identity) {
+      if (p->next_same_identity == s) {
+        p->next_same_identity = s->next_same_identity;
+        break;
+      }
+    }
+  }
+  s->next_same_identity = nullptr;
 }
 
 // ---- Inbound ----
@@ -673,12 +694,13 @@ void BrokerCore::retain(const Message& msg, std::string_view source_identity) {
 }
 
 void BrokerCore::deliverToIdentity(std::string_view identity, const Message& msg) {
-  auto it = by_identity_.find(std::string(identity));
+  auto it = by_identity_.find(identity);
   if (it == by_identity_.end()) return;
   ++publish_depth_;
   StoredPtr stored = makeStored(msg);
   SharedHead head0;
-  std::vector<Session*> targets = it->second;
+  std::vector<Session*> targets;  // a copy: delivering may close sessions
+  for (Session* s = it->second; s != nullptr; s = s->next_same_identity) targets.push_back(s);
   for (Session* s : targets) {
     int best = -1;
     for (const auto& [filter, qos] : s->subscriptions) {
@@ -775,7 +797,7 @@ BrokerCore::RestoreStats BrokerCore::restore(RestoredState&& state) {
     s->identity = rsess.identity;
     s->clean = false;
     sessions_.emplace(std::string_view(s->client_id), std::move(owned));
-    by_identity_[s->identity].push_back(s);
+    linkIdentity(s);
     ++rs.sessions;
     for (auto& [filter, qos] : rsess.subscriptions) {
       if (s->subscriptions.size() >= options_.max_subscriptions_per_client) break;

@@ -119,7 +119,8 @@ struct Session {
   std::vector<uint16_t> inbound_qos2;
   size_t held_bytes = 0;  // topic + payload bytes in inflight + queue
   uint16_t next_packet_id = 1;
-  bool packet_ids_wrapped = false;  // ids may now collide with old in-flight ones
+  bool packet_ids_wrapped = false;        // ids may now collide with old in-flight ones
+  Session* next_same_identity = nullptr;  // BrokerCore::by_identity_ chain
   // Fan-out scratch: dedupes overlapping subscriptions within one publish().
   uint64_t match_epoch = 0;
   uint8_t match_qos = 0;
@@ -202,6 +203,8 @@ class BrokerCore {
   void acceptInbound(Connection& c, Message&& msg);
   Session* attachSession(Connection& c, bool clean, bool* session_present);
   void destroySession(Session* s);
+  void linkIdentity(Session* s);
+  void unlinkIdentity(Session* s);
   void deliver(Session& s, const StoredPtr& msg, uint8_t qos, bool retain, SharedHead* qos0_head);
   void sendOutgoing(Session& s, Session::Outgoing& o, bool dup);
   void fillWindow(Session& s);
@@ -241,7 +244,9 @@ class BrokerCore {
   // By client id; the keys view Session::client_id (set before insertion, never changed), so the
   // id is not stored twice per client.
   std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
-  std::unordered_map<std::string, std::vector<Session*>> by_identity_;
+  // Identity -> one of its sessions; the others follow through Session::next_same_identity. Keys
+  // view that session's identity (re-keyed when it goes), so no identity is stored twice.
+  std::unordered_map<std::string_view, Session*> by_identity_;
   SubscriptionTrie trie_;
   struct Retained {
     StoredPtr msg;

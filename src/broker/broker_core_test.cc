@@ -590,6 +590,44 @@ TEST_F(CoreTest, TlsIdentityIsKept) {
   EXPECT_EQ(publishes(1).size(), 1u);
 }
 
+// One thing name, several client ids (a device's TLS certificate used by three clients): each
+// session is reached through the identity, and closing the first, a middle or the last one
+// leaves the others reachable (the identity table's chain and its re-keying).
+TEST_F(CoreTest, SeveralSessionsOfOneIdentityStayReachableAsTheyGo) {
+  for (ConnId id : {1, 2, 3, 4}) {
+    ASSERT_TRUE(core_->onAccept(id, true, "ThingOne", "p"));
+    mqtt::Connect c;
+    c.client_id = "client-" + std::to_string(id);
+    send(id, c);
+    ASSERT_EQ(t_.take(id).size(), 1u);
+    subscribe(id, "a", 0);
+  }
+  auto reached = [&] {
+    core_->deliverToIdentity("ThingOne", Message{"a", str("hi"), 0, false});
+    std::vector<ConnId> ids;
+    for (ConnId id : {1, 2, 3, 4}) {
+      if (publishes(id).size() == 1) ids.push_back(id);
+    }
+    return ids;
+  };
+  EXPECT_EQ(reached(), (std::vector<ConnId>{1, 2, 3, 4}));
+  core_->onClosed(1, "gone");  // the first linked
+  EXPECT_EQ(reached(), (std::vector<ConnId>{2, 3, 4}));
+  core_->onClosed(3, "gone");  // a middle one
+  EXPECT_EQ(reached(), (std::vector<ConnId>{2, 4}));
+  core_->onClosed(4, "gone");
+  core_->onClosed(2, "gone");
+  EXPECT_TRUE(reached().empty());
+  ASSERT_TRUE(core_->onAccept(5, true, "ThingOne", "p"));  // the identity comes back
+  mqtt::Connect c;
+  c.client_id = "client-5";
+  send(5, c);
+  ASSERT_EQ(t_.take(5).size(), 1u);
+  subscribe(5, "a", 0);
+  core_->deliverToIdentity("ThingOne", Message{"a", str("hi"), 0, false});
+  EXPECT_EQ(publishes(5).size(), 1u);
+}
+
 // ---- Byte bounds (issue 11 item 6) ----
 
 TEST_F(CoreTest, RetainedStoreIsBoundedInBytes) {
