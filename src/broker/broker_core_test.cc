@@ -44,6 +44,15 @@ class CoreTest : public ::testing::Test {
     ASSERT_EQ(std::get<mqtt::Connack>(out[0]).return_code, 0);
   }
   void send(ConnId id, const Packet& p) { core_->onBytes(id, mqtt::encode(p)); }
+  // A TLS client whose certificate names `identity`, CONNECTed as `client_id`, subscribed to "a".
+  void connectTlsOnA(ConnId id, const std::string& identity, std::string client_id) {
+    ASSERT_TRUE(core_->onAccept(id, true, identity, "p"));
+    mqtt::Connect c;
+    c.client_id = std::move(client_id);
+    send(id, c);
+    ASSERT_EQ(t_.take(id).size(), 1u);
+    subscribe(id, "a", 0);
+  }
   void subscribe(ConnId id, std::string filter, uint8_t qos, uint8_t expect_code = 255) {
     send(id, mqtt::Subscribe{1, {{std::move(filter), qos}}});
     auto out = t_.take(id);
@@ -580,12 +589,7 @@ TEST_F(CoreTest, SlowConsumerDropsQos0AndSharesEncodedHeader) {
 }
 
 TEST_F(CoreTest, TlsIdentityIsKept) {
-  ASSERT_TRUE(core_->onAccept(1, true, "ThingOne", "p"));
-  mqtt::Connect c;
-  c.client_id = "client-xyz";
-  send(1, c);
-  ASSERT_EQ(t_.take(1).size(), 1u);
-  subscribe(1, "a", 0);
+  connectTlsOnA(1, "ThingOne", "client-xyz");
   core_->deliverToIdentity("ThingOne", Message{"a", str("hi"), 0, false});
   EXPECT_EQ(publishes(1).size(), 1u);
 }
@@ -594,14 +598,7 @@ TEST_F(CoreTest, TlsIdentityIsKept) {
 // session is reached through the identity, and closing the first, a middle or the last one
 // leaves the others reachable (the identity table's chain and its re-keying).
 TEST_F(CoreTest, SeveralSessionsOfOneIdentityStayReachableAsTheyGo) {
-  for (ConnId id : {1, 2, 3, 4}) {
-    ASSERT_TRUE(core_->onAccept(id, true, "ThingOne", "p"));
-    mqtt::Connect c;
-    c.client_id = "client-" + std::to_string(id);
-    send(id, c);
-    ASSERT_EQ(t_.take(id).size(), 1u);
-    subscribe(id, "a", 0);
-  }
+  for (ConnId id : {1, 2, 3, 4}) connectTlsOnA(id, "ThingOne", "client-" + std::to_string(id));
   auto reached = [&] {
     core_->deliverToIdentity("ThingOne", Message{"a", str("hi"), 0, false});
     std::vector<ConnId> ids;
@@ -618,12 +615,7 @@ TEST_F(CoreTest, SeveralSessionsOfOneIdentityStayReachableAsTheyGo) {
   core_->onClosed(4, "gone");
   core_->onClosed(2, "gone");
   EXPECT_TRUE(reached().empty());
-  ASSERT_TRUE(core_->onAccept(5, true, "ThingOne", "p"));  // the identity comes back
-  mqtt::Connect c;
-  c.client_id = "client-5";
-  send(5, c);
-  ASSERT_EQ(t_.take(5).size(), 1u);
-  subscribe(5, "a", 0);
+  connectTlsOnA(5, "ThingOne", "client-5");  // the identity comes back
   core_->deliverToIdentity("ThingOne", Message{"a", str("hi"), 0, false});
   EXPECT_EQ(publishes(5).size(), 1u);
 }
