@@ -24,6 +24,10 @@ namespace evg::broker {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+// Client sockets bound to the io_context's own executor type rather than the type-erased
+// any_io_executor: each pending operation and socket object is smaller (one per idle device) and
+// completions skip the type-erased dispatch.
+using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 using boost::system::error_code;
 
 namespace {
@@ -46,6 +50,15 @@ std::optional<std::string> fingerprint(X509* cert) {
   return hexOf(md, n);
 }
 
+// "ip:port" of the peer, computed when a log line or the core needs it (not stored per
+// connection); "?" once the socket is closed.
+std::string peerOf(const Socket& s) {
+  error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "?";
+  return ep.address().to_string(ec) + ":" + std::to_string(ep.port());
+}
+
 }  // namespace
 
 Result<std::string> certificateFingerprintFromPemFile(const std::string& path) {
@@ -64,7 +77,7 @@ Result<std::string> certificateFingerprintFromPemFile(const std::string& path) {
 
 class NetConn : public std::enable_shared_from_this<NetConn> {
  public:
-  NetConn(Broker::Impl* owner, ConnId id, std::string peer) : owner_(owner), id_(id), peer_(peer) {}
+  NetConn(Broker::Impl* owner, ConnId id) : owner_(owner), id_(id) {}
   virtual ~NetConn() = default;
   virtual void start() = 0;
   // Queue a frame for writing (ignored once closing).
@@ -85,7 +98,6 @@ class NetConn : public std::enable_shared_from_this<NetConn> {
 
   Broker::Impl* owner_;
   ConnId id_;
-  std::string peer_;
   LazyDeque<Frame> pending_;
   size_t pending_bytes_ = 0;
   bool closing_ = false;  // the core asked to close: flush, then shut down
@@ -395,9 +407,9 @@ void NetConn::send(Frame&& f) {
 template <bool kTls>
 class StreamConn final : public NetConn {
  public:
-  StreamConn(Broker::Impl* owner, ConnId id, std::string peer, tcp::socket socket,
+  StreamConn(Broker::Impl* owner, ConnId id, Socket socket,
              std::unique_ptr<TlsEngine> tls = nullptr)
-      : NetConn(owner, id, std::move(peer)), socket_(std::move(socket)), tls_(std::move(tls)) {
+      : NetConn(owner, id), socket_(std::move(socket)), tls_(std::move(tls)) {
     error_code ignore;
     socket_.non_blocking(true, ignore);  // readReady() reads until the socket is drained
   }
@@ -431,7 +443,8 @@ class StreamConn final : public NetConn {
         auto identity = self->owner_->hooks_.identityForCertificate(*fp);
         if (!identity) {
           if (self->owner_->log_.enabled(LogLevel::kInfo)) {
-            self->owner_->log_.info("TLS client " + self->peer_ + ": unknown certificate " + *fp);
+            self->owner_->log_.info("TLS client " + peerOf(self->socket_) +
+                                    ": unknown certificate " + *fp);
           }
           return false;
         }
@@ -469,7 +482,7 @@ class StreamConn final : public NetConn {
     auto keep = shared_from_this();
     closed_ = true;
     error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);
     if (timer_) timer_->cancel();
     if (owner_ != nullptr) owner_->forget(id_);
@@ -485,7 +498,7 @@ class StreamConn final : public NetConn {
   bool enterCore() {
     std::string identity;
     if constexpr (kTls) identity = identity_;
-    if (!owner_->core_.onAccept(id_, kTls, std::move(identity), peer_)) {
+    if (!owner_->core_.onAccept(id_, kTls, std::move(identity), peerOf(socket_))) {
       shutdownNow();
       return false;
     }
@@ -505,7 +518,7 @@ class StreamConn final : public NetConn {
   // read buffer. An idle device holds no read buffer (only Asio's wait operation).
   void doRead() {
     auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
-    socket_.async_wait(tcp::socket::wait_read, [self](error_code ec) {
+    socket_.async_wait(Socket::wait_read, [self](error_code ec) {
       if (self->closed_ || self->owner_ == nullptr) return;
       if (ec) {
         self->lost(ec.message());
@@ -559,7 +572,7 @@ class StreamConn final : public NetConn {
       TlsEngine::State st = tls_->handshake();
       if (st == TlsEngine::State::kFailed) {
         if (owner_->log_.enabled(LogLevel::kDebug)) {
-          owner_->log_.debug("TLS handshake with " + peer_ + " failed: " + tls_->error());
+          owner_->log_.debug("TLS handshake with " + peerOf(socket_) + " failed: " + tls_->error());
         }
         closeAfterFlush();  // the alert OpenSSL produced goes out first
         return false;
@@ -680,7 +693,7 @@ class StreamConn final : public NetConn {
   };
   struct NoIdentity {};
 
-  tcp::socket socket_;
+  Socket socket_;
   std::unique_ptr<TlsEngine> tls_;  // kTls only
   // Handshake timeout (TLS) and close-flush bound; created on first use.
   std::unique_ptr<asio::steady_timer> timer_;
@@ -758,7 +771,7 @@ Status Broker::Impl::listen(bool tls, const std::string& address, uint16_t port,
 
 void Broker::Impl::doAccept(tcp::acceptor& acc, bool tls) {
   std::weak_ptr<bool> alive = alive_;
-  acc.async_accept([this, alive, &acc, tls](error_code ec, tcp::socket sock) {
+  acc.async_accept(io_, [this, alive, &acc, tls](error_code ec, Socket sock) {
     if (alive.expired() || ec == asio::error::operation_aborted || stopping_) return;
     if (ec) {
       acceptFailed(acc, tls, ec);
@@ -766,8 +779,6 @@ void Broker::Impl::doAccept(tcp::acceptor& acc, bool tls) {
     }
     error_code ignore;
     sock.set_option(tcp::no_delay(true), ignore);
-    auto rep = sock.remote_endpoint(ignore);
-    std::string peer = rep.address().to_string(ignore) + ":" + std::to_string(rep.port());
     if (conns_.size() >= options_.max_connections + options_.max_pending_connects) {
       sock.close(ignore);  // the core would refuse it too; don't even start a handshake
     } else {
@@ -776,16 +787,16 @@ void Broker::Impl::doAccept(tcp::acceptor& acc, bool tls) {
       if (tls) {
         auto engine = TlsEngine::create(ssl_ctx_->native_handle(), tls_bio_, /*server=*/true);
         if (engine) {
-          c = std::make_shared<StreamConn<true>>(this, id, std::move(peer), std::move(sock),
+          c = std::make_shared<StreamConn<true>>(this, id, std::move(sock),
                                                  std::move(engine).value());
         } else {
           if (log_.enabled(LogLevel::kWarn)) {
-            log_.warn("TLS client " + peer + " refused: " + engine.status().message());
+            log_.warn("TLS client " + peerOf(sock) + " refused: " + engine.status().message());
           }
           sock.close(ignore);
         }
       } else {
-        c = std::make_shared<StreamConn<false>>(this, id, std::move(peer), std::move(sock));
+        c = std::make_shared<StreamConn<false>>(this, id, std::move(sock));
       }
       if (c) {
         conns_.emplace(id, c);
