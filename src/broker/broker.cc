@@ -4,6 +4,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -17,6 +20,7 @@
 
 #include "broker/broker_core.h"
 #include "broker/broker_store.h"
+#include "broker/conn_poller.h"
 #include "broker/tls_engine.h"
 #include "certs/certs.h"
 
@@ -24,9 +28,8 @@ namespace evg::broker {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-// Client sockets bound to the io_context's own executor type rather than the type-erased
-// any_io_executor: each pending operation and socket object is smaller (one per idle device) and
-// completions skip the type-erased dispatch.
+// Accepted sockets: bound to the io_context's own executor type (no type-erased executor); their
+// descriptor moves to the ConnPoller at once.
 using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 using boost::system::error_code;
 
@@ -52,10 +55,13 @@ std::optional<std::string> fingerprint(X509* cert) {
 
 // "ip:port" of the peer, computed when a log line or the core needs it (not stored per
 // connection); "?" once the socket is closed.
-std::string peerOf(const Socket& s) {
+std::string peerOf(int fd) {
+  if (fd < 0) return "?";
+  tcp::endpoint ep;
+  socklen_t len = static_cast<socklen_t>(ep.capacity());
+  if (::getpeername(fd, ep.data(), &len) != 0) return "?";
+  ep.resize(len);
   error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "?";
   return ep.address().to_string(ec) + ":" + std::to_string(ep.port());
 }
 
@@ -91,6 +97,8 @@ class NetConn : public std::enable_shared_from_this<NetConn> {
   void detach() { owner_ = nullptr; }
   size_t pendingBytes() const { return pending_bytes_; }
   virtual void startWrite() = 0;
+  // EPOLL* bits from the broker's ConnPoller for this connection's socket.
+  virtual void onEvents(uint32_t events) = 0;
 
  protected:
   bool dirty_ = false;  // queued in Impl::dirty_ for the next flush
@@ -165,7 +173,20 @@ class Broker::Impl : public Transport, public PersistSink {
     conns_.erase(id);
     maybeFinishStop();
   }
+  // The set every accepted socket joins (conn_poller.h); opened with the first listener.
+  Status openPoller() {
+    std::weak_ptr<bool> alive = alive_;
+    return poller_.open([this, alive](uint64_t key, uint32_t events) {
+      if (alive.expired()) return;
+      auto it = conns_.find(key);
+      if (it == conns_.end()) return;  // closed meanwhile
+      std::shared_ptr<NetConn> c = it->second;
+      c->onEvents(events);
+    });
+  }
   void maybeFinishStop() {
+    // No socket left: the poller's wait must not keep the io_context running.
+    if (stopping_ && conns_.empty()) poller_.close();
     if (stopping_ && stop_done_ && conns_.empty()) {
       auto done = std::move(stop_done_);
       stop_done_ = nullptr;
@@ -352,6 +373,7 @@ class Broker::Impl : public Transport, public PersistSink {
   size_t readScratchSize() const { return read_scratch_.size(); }
   std::vector<std::unique_ptr<asio::ssl::context>> retired_ssl_ctx_;  // see reloadTls
   std::unordered_map<ConnId, std::shared_ptr<NetConn>> conns_;
+  ConnPoller poller_{io_, options_.max_socket_events_per_turn};
   std::vector<std::shared_ptr<NetConn>> dirty_;
   std::vector<std::shared_ptr<NetConn>> flushing_;
   bool flush_posted_ = false;
@@ -386,8 +408,10 @@ void NetConn::send(Frame&& f) {
     // acks and control packets piling up): drop the connection instead of buffering forever.
     closing_ = true;
     auto self = shared_from_this();
+    // Told to the core from a fresh turn (send() runs inside the core), even when the socket
+    // was closed meanwhile (a queue that drained after all): the core must forget the client.
     asio::post(owner_->io_, [self] {
-      if (self->closed_ || self->owner_ == nullptr) return;
+      if (self->owner_ == nullptr) return;
       if (self->in_core_) self->owner_->core_.onClosed(self->id_, "write buffer overflow");
       self->shutdownNow();
     });
@@ -401,17 +425,18 @@ void NetConn::send(Frame&& f) {
   }
 }
 
-// One client socket. Plain: bytes go straight to the core. TLS (kTls): through a TlsEngine of
-// our own (tls_engine.h) instead of Asio's ssl::stream, so an idle TLS device costs OpenSSL's
-// session state, not ~68 KB of fixed staging buffers.
+// One client socket, a plain non-blocking descriptor in the broker's ConnPoller (conn_poller.h:
+// no Asio socket, descriptor state or pending operation per device). Plain: bytes go straight to
+// the core. TLS (kTls): through a TlsEngine of our own (tls_engine.h) instead of Asio's
+// ssl::stream, so an idle TLS device costs OpenSSL's session state, not ~68 KB of fixed staging
+// buffers.
 template <bool kTls>
 class StreamConn final : public NetConn {
  public:
-  StreamConn(Broker::Impl* owner, ConnId id, Socket socket,
-             std::unique_ptr<TlsEngine> tls = nullptr)
-      : NetConn(owner, id), socket_(std::move(socket)), tls_(std::move(tls)) {
-    error_code ignore;
-    socket_.non_blocking(true, ignore);  // readReady() reads until the socket is drained
+  StreamConn(Broker::Impl* owner, ConnId id, int fd, std::unique_ptr<TlsEngine> tls = nullptr)
+      : NetConn(owner, id), fd_(fd), tls_(std::move(tls)) {}
+  ~StreamConn() override {
+    if (fd_ >= 0) ::close(fd_);
   }
 
   void start() override {
@@ -443,34 +468,33 @@ class StreamConn final : public NetConn {
         auto identity = self->owner_->hooks_.identityForCertificate(*fp);
         if (!identity) {
           if (self->owner_->log_.enabled(LogLevel::kInfo)) {
-            self->owner_->log_.info("TLS client " + peerOf(self->socket_) +
-                                    ": unknown certificate " + *fp);
+            self->owner_->log_.info("TLS client " + peerOf(self->fd_) + ": unknown certificate " +
+                                    *fp);
           }
           return false;
         }
         self->identity_ = std::move(*identity);
         return true;
       });
-      doRead();  // the handshake advances as the ClientHello and the rest arrive
+      watch();  // the handshake advances as the ClientHello and the rest arrive
     } else {
-      if (enterCore()) doRead();
+      if (enterCore()) watch();
     }
   }
 
   void closeAfterFlush() override {
     if (closed_ || closing_) return;
     closing_ = true;
-    if (!writing_ && pending_.empty() && !tlsOutput()) {
+    if (owner_ == nullptr || (!writing_ && pending_.empty() && !tlsOutput())) {
       shutdownNow();
       return;
     }
-    if (!writing_ && !dirty_ && owner_ != nullptr) {
+    if (!writing_ && !dirty_) {
       dirty_ = true;
       owner_->markDirty(shared_from_this());
     }
     auto weak = weak_from_this();
-    timer().expires_after(owner_ ? owner_->options_.close_flush_timeout
-                                 : std::chrono::milliseconds(0));
+    timer().expires_after(owner_->options_.close_flush_timeout);
     timer().async_wait([weak](error_code ec) {
       if (ec) return;
       if (auto self = weak.lock()) self->shutdownNow();
@@ -481,11 +505,23 @@ class StreamConn final : public NetConn {
     if (closed_) return;
     auto keep = shared_from_this();
     closed_ = true;
-    error_code ec;
-    socket_.shutdown(Socket::shutdown_both, ec);
-    socket_.close(ec);
+    if (fd_ >= 0) {
+      ::shutdown(fd_, SHUT_RDWR);
+      ::close(fd_);  // leaves the poller's set with it
+      fd_ = -1;
+    }
     if (timer_) timer_->cancel();
     if (owner_ != nullptr) owner_->forget(id_);
+  }
+
+  // From the poller: the socket has something to read (or hit EOF/an error), or room to write
+  // again after a write that hit EAGAIN.
+  void onEvents(uint32_t events) override {
+    if (closed_ || owner_ == nullptr) return;
+    auto keep = shared_from_this();
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 && writing_) resumeWrite();
+    if (closed_ || closing_ || owner_ == nullptr) return;  // closing: the core is done with it
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0) readReady();
   }
 
  private:
@@ -494,11 +530,17 @@ class StreamConn final : public NetConn {
     return false;
   }
 
+  // Into the broker's poller; bytes that arrived before are reported at once.
+  void watch() {
+    Status st = owner_->poller_.add(fd_, id_);
+    if (!st) lost(st.message());
+  }
+
   // The core takes the connection (false: refused, and closed).
   bool enterCore() {
     std::string identity;
     if constexpr (kTls) identity = identity_;
-    if (!owner_->core_.onAccept(id_, kTls, std::move(identity), peerOf(socket_))) {
+    if (!owner_->core_.onAccept(id_, kTls, std::move(identity), peerOf(fd_))) {
       shutdownNow();
       return false;
     }
@@ -514,51 +556,36 @@ class StreamConn final : public NetConn {
     shutdownNow();
   }
 
-  // Waits for the socket to become readable; readReady() then reads into the broker's one
-  // read buffer. An idle device holds no read buffer (only Asio's wait operation).
-  void doRead() {
-    auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
-    socket_.async_wait(Socket::wait_read, [self](error_code ec) {
-      if (self->closed_ || self->owner_ == nullptr) return;
-      if (ec) {
-        self->lost(ec.message());
-        return;
-      }
-      if (self->closing_) return;  // the core is done with this connection
-      self->readReady();
-    });
-  }
-
-  // Reads until a short read (the socket is drained: Asio's reactor is edge-triggered, so a
-  // readable socket must be read dry before waiting again), at most kReadsPerTurn reads; past
-  // that the rest is read in a later turn, after other connections had theirs.
+  // Reads into the broker's one read buffer (an idle device holds none) until a short read: the
+  // poller is edge-triggered, so a readable socket is read dry before the next event. At most
+  // kReadsPerTurn reads; past that the rest is read in a later turn, after other connections
+  // had theirs.
   void readReady() {
     char* buf = owner_->readScratch();
     const size_t cap = owner_->readScratchSize();
     for (unsigned i = 0; i < kReadsPerTurn; ++i) {
-      error_code ec;
-      const size_t n = socket_.read_some(asio::buffer(buf, cap), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        doRead();
+      const ssize_t n = ::recv(fd_, buf, cap, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        lost(error_code(errno, boost::system::system_category()).message());
         return;
       }
-      if (ec) {
-        lost(ec.message());
+      if (n == 0) {
+        lost("End of file");
         return;
       }
+      const auto got = static_cast<size_t>(n);
       if constexpr (kTls) {
-        if (!onCiphertext(buf, n)) return;
+        if (!onCiphertext(buf, got)) return;
       } else {
-        owner_->core_.onBytes(id_, std::string_view(buf, n));
+        owner_->core_.onBytes(id_, std::string_view(buf, got));
       }
       if (closed_ || closing_ || owner_ == nullptr) return;
-      if (n < cap) {
-        doRead();
-        return;
-      }
+      if (got < cap) return;
     }
     auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
-    asio::post(socket_.get_executor(), [self] {
+    asio::post(owner_->io_, [self] {
       if (!self->closed_ && !self->closing_ && self->owner_ != nullptr) self->readReady();
     });
   }
@@ -572,7 +599,7 @@ class StreamConn final : public NetConn {
       TlsEngine::State st = tls_->handshake();
       if (st == TlsEngine::State::kFailed) {
         if (owner_->log_.enabled(LogLevel::kDebug)) {
-          owner_->log_.debug("TLS handshake with " + peerOf(socket_) + " failed: " + tls_->error());
+          owner_->log_.debug("TLS handshake with " + peerOf(fd_) + " failed: " + tls_->error());
         }
         closeAfterFlush();  // the alert OpenSSL produced goes out first
         return false;
@@ -604,22 +631,49 @@ class StreamConn final : public NetConn {
     }
   }
 
+  // Writes what is queued, one gathered sendmsg() per batch of up to kMaxFramesPerWrite frames,
+  // until the queue is empty or the socket is full (EAGAIN: the poller's EPOLLOUT resumes it).
   void startWrite() override {
-    if (writing_ || closed_ || owner_ == nullptr) return;
-    if (pending_.empty() && !tlsOutput()) {
-      if (closing_) shutdownNow();
-      return;
+    for (;;) {
+      if (writing_ || closed_ || owner_ == nullptr) return;
+      if (pending_.empty() && !tlsOutput()) {
+        // Everything written: an idle connection keeps no write-side storage (a busy one
+        // re-allocates a few small blocks per burst, cheap next to the write itself).
+        pending_.release();
+        ws_.reset();
+        if (closing_) shutdownNow();
+        return;
+      }
+      if (!fillWrite()) return;
+      writing_ = true;
+      if (!writeSome()) return;
+      finishWrite();
     }
+  }
+
+  void resumeWrite() {
+    if (!writeSome()) return;
+    finishWrite();
+    startWrite();
+  }
+
+  // Moves queued frames into ws_ and points its iovecs at them (TLS: encrypts them into one
+  // record and points at the ciphertext). False: the connection was lost.
+  bool fillWrite() {
     if (!ws_) ws_ = std::make_unique<WriteState>();
     WriteState& w = *ws_;
     w.frames.clear();
-    w.bufs.clear();
+    w.iov.clear();
+    w.next = 0;
     w.bytes = 0;
-    constexpr size_t kMaxFramesPerWrite = 256;
+    constexpr size_t kMaxFramesPerWrite = 256;  // <= 3 iovecs each: under IOV_MAX (1024)
     while (!pending_.empty() && w.frames.size() < kMaxFramesPerWrite) {
       w.frames.push_back(std::move(pending_.front()));
       pending_.pop_front();
     }
+    auto add = [&w](const std::string& b) {
+      if (!b.empty()) w.iov.push_back(iovec{const_cast<char*>(b.data()), b.size()});
+    };
     for (const Frame& f : w.frames) {
       w.bytes += f.size();
       if constexpr (kTls) {
@@ -628,10 +682,9 @@ class StreamConn final : public NetConn {
         if (f.shared_head) w.flat += *f.shared_head;
         if (f.body) w.flat += *f.body;
       } else {
-        if (!f.owned.empty()) w.bufs.push_back(asio::buffer(f.owned));
-        if (f.shared_head && !f.shared_head->empty())
-          w.bufs.push_back(asio::buffer(*f.shared_head));
-        if (f.body && !f.body->empty()) w.bufs.push_back(asio::buffer(*f.body));
+        add(f.owned);
+        if (f.shared_head) add(*f.shared_head);
+        if (f.body) add(*f.body);
       }
     }
     if constexpr (kTls) {
@@ -642,41 +695,56 @@ class StreamConn final : public NetConn {
           pending_bytes_ -= w.bytes;
           w.bytes = 0;
           lost(st.message());
-          return;
+          return false;
         }
       }
       w.frames.clear();  // encrypted: the ciphertext is all that is written
       tls_->takeOutput(w.wire);
-      w.bufs.push_back(asio::buffer(w.wire));
+      add(w.wire);
     }
-    writing_ = true;
-    auto self = std::static_pointer_cast<StreamConn>(shared_from_this());
-    asio::async_write(socket_, w.bufs, [self](error_code ec, size_t) {
-      WriteState& done = *self->ws_;
-      self->writing_ = false;
-      self->pending_bytes_ -= done.bytes;
-      done.bytes = 0;
-      done.frames.clear();
-      if constexpr (kTls) done.wire.clear();
-      if (self->closed_ || self->owner_ == nullptr) return;
-      if (ec) {
-        self->lost(ec.message());
-        return;
+    return true;
+  }
+
+  // Sends what is left of ws_. True: all of it is written. False: the socket is full (resumed on
+  // EPOLLOUT) or the connection was lost.
+  bool writeSome() {
+    WriteState& w = *ws_;
+    while (w.next < w.iov.size()) {
+      msghdr mh{};
+      mh.msg_iov = &w.iov[w.next];
+      mh.msg_iovlen = w.iov.size() - w.next;
+      const ssize_t n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+        lost(error_code(errno, boost::system::system_category()).message());
+        return false;
       }
-      if (self->pending_.empty() && !self->tlsOutput()) {
-        // Everything written: an idle connection keeps no write-side storage (a busy one
-        // re-allocates a few small blocks per burst, cheap next to the write itself).
-        self->pending_.release();
-        self->ws_.reset();
-        if (self->closing_) self->shutdownNow();
-        return;
+      auto left = static_cast<size_t>(n);
+      while (w.next < w.iov.size() && left >= w.iov[w.next].iov_len) {
+        left -= w.iov[w.next].iov_len;
+        ++w.next;
       }
-      self->startWrite();
-    });
+      if (left > 0) {
+        w.iov[w.next].iov_base = static_cast<char*>(w.iov[w.next].iov_base) + left;
+        w.iov[w.next].iov_len -= left;
+      }
+    }
+    return true;
+  }
+
+  void finishWrite() {
+    WriteState& done = *ws_;
+    writing_ = false;
+    pending_bytes_ -= done.bytes;
+    done.bytes = 0;
+    done.frames.clear();
+    done.iov.clear();
+    if constexpr (kTls) done.wire.clear();
   }
 
   asio::steady_timer& timer() {
-    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(owner_->io_);
     return *timer_;
   }
 
@@ -686,21 +754,22 @@ class StreamConn final : public NetConn {
   // What one write in flight needs; allocated when writing starts, freed when all is written.
   struct WriteState {
     std::vector<Frame> frames;
-    std::vector<asio::const_buffer> bufs;
+    std::vector<iovec> iov;
+    size_t next = 0;   // first iovec not completely written
     std::string flat;  // TLS: the plaintext of one write
     std::string wire;  // TLS: the ciphertext being written
     size_t bytes = 0;
   };
   struct NoIdentity {};
 
-  Socket socket_;
+  int fd_;
   std::unique_ptr<TlsEngine> tls_;  // kTls only
   // Handshake timeout (TLS) and close-flush bound; created on first use.
   std::unique_ptr<asio::steady_timer> timer_;
   std::unique_ptr<WriteState> ws_;
   // TLS: thing name from the verify callback.
   [[no_unique_address]] std::conditional_t<kTls, std::string, NoIdentity> identity_;
-  bool writing_ = false;
+  bool writing_ = false;  // ws_ holds a write not yet completely sent
 };
 
 // ---- Impl ----
@@ -760,6 +829,10 @@ Status Broker::Impl::listen(bool tls, const std::string& address, uint16_t port,
     acc.reset();
     return Status::io(std::string(kind) + " listen on " + where + " failed: " + ec.message());
   }
+  if (Status st = openPoller(); !st) {
+    acc.reset();
+    return st;
+  }
   if (log_.enabled(LogLevel::kInfo)) {
     log_.info(std::string(kind) + " listening on " + address + ":" +
               std::to_string(acc->local_endpoint().port()));
@@ -781,26 +854,36 @@ void Broker::Impl::doAccept(tcp::acceptor& acc, bool tls) {
     sock.set_option(tcp::no_delay(true), ignore);
     if (conns_.size() >= options_.max_connections + options_.max_pending_connects) {
       sock.close(ignore);  // the core would refuse it too; don't even start a handshake
+    } else if (Status st = openPoller(); !st) {
+      log_.error("broker: " + st.message() + "; refusing connections");
+      sock.close(ignore);
     } else {
-      const ConnId id = next_id_++;
-      std::shared_ptr<NetConn> c;
-      if (tls) {
-        auto engine = TlsEngine::create(ssl_ctx_->native_handle(), tls_bio_, /*server=*/true);
-        if (engine) {
-          c = std::make_shared<StreamConn<true>>(this, id, std::move(sock),
-                                                 std::move(engine).value());
-        } else {
-          if (log_.enabled(LogLevel::kWarn)) {
-            log_.warn("TLS client " + peerOf(sock) + " refused: " + engine.status().message());
-          }
-          sock.close(ignore);
-        }
+      // The descriptor leaves Asio (its reactor entry is freed) for the broker's own set.
+      error_code nb, rel;
+      sock.non_blocking(true, nb);
+      const int fd = nb ? -1 : sock.release(rel);
+      if (fd < 0) {
+        sock.close(ignore);
       } else {
-        c = std::make_shared<StreamConn<false>>(this, id, std::move(sock));
-      }
-      if (c) {
-        conns_.emplace(id, c);
-        c->start();
+        const ConnId id = next_id_++;
+        std::shared_ptr<NetConn> c;
+        if (tls) {
+          auto engine = TlsEngine::create(ssl_ctx_->native_handle(), tls_bio_, /*server=*/true);
+          if (engine) {
+            c = std::make_shared<StreamConn<true>>(this, id, fd, std::move(engine).value());
+          } else {
+            if (log_.enabled(LogLevel::kWarn)) {
+              log_.warn("TLS client " + peerOf(fd) + " refused: " + engine.status().message());
+            }
+            ::close(fd);
+          }
+        } else {
+          c = std::make_shared<StreamConn<false>>(this, id, fd);
+        }
+        if (c) {
+          conns_.emplace(id, c);
+          c->start();
+        }
       }
     }
     doAccept(acc, tls);

@@ -442,7 +442,7 @@ void BrokerCore::handleSubscribe(Connection& c, const mqtt::Subscribe& p) {
   mqtt::Suback ack{p.packet_id, {}};
   std::vector<std::pair<std::string_view, uint8_t>> granted;
   for (const auto& t : p.topics) {
-    const bool exists = s->subscriptions.count(t.filter) != 0;
+    const bool exists = s->subscriptions.contains(t.filter);
     if (!exists && s->subscriptions.size() >= options_.max_subscriptions_per_client) {
       ack.return_codes.push_back(mqtt::kSubackFailure);
       continue;
@@ -452,7 +452,7 @@ void BrokerCore::handleSubscribe(Connection& c, const mqtt::Subscribe& p) {
       continue;
     }
     if (c.closed) return;
-    s->subscriptions[t.filter] = t.qos;
+    s->subscriptions.set(t.filter, t.qos);
     trie_.subscribe(t.filter, s, t.qos);
     if (!s->clean) {
       PersistOp op;
@@ -476,10 +476,9 @@ void BrokerCore::handleSubscribe(Connection& c, const mqtt::Subscribe& p) {
 void BrokerCore::handleUnsubscribe(Connection& c, const mqtt::Unsubscribe& p) {
   Session* s = c.session;
   for (const auto& f : p.filters) {
-    auto it = s->subscriptions.find(f);
-    if (it == s->subscriptions.end()) continue;
+    if (!s->subscriptions.contains(f)) continue;
     trie_.unsubscribe(f, s);
-    s->subscriptions.erase(it);
+    s->subscriptions.erase(f);
     if (!s->clean) {
       PersistOp op;
       op.kind = PersistOp::Kind::kUnsubscribe;
@@ -802,7 +801,7 @@ BrokerCore::RestoreStats BrokerCore::restore(RestoredState&& state) {
     for (auto& [filter, qos] : rsess.subscriptions) {
       if (s->subscriptions.size() >= options_.max_subscriptions_per_client) break;
       const uint8_t q = std::min<uint8_t>(qos, 2);
-      s->subscriptions[filter] = q;
+      s->subscriptions.set(filter, q);
       trie_.subscribe(filter, s, q);
     }
     uint16_t max_id = 0;

@@ -18,6 +18,7 @@
 // (publish, deliverToIdentity, disconnectIf); connections closed during a call are destroyed at
 // the start of the next top-level input, so no dangling state is reachable.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -28,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/log.h"
@@ -96,6 +98,50 @@ using StoredPtr = std::shared_ptr<const StoredMessage>;
 
 struct Connection;
 
+// A session's filters -> granted QoS, sorted by filter, in one allocation: a std::map costs 48
+// bytes empty plus an 80-byte node per filter, and most devices hold one to three filters.
+class SubscriptionList {
+ public:
+  using Entry = std::pair<std::string, uint8_t>;
+  const Entry* find(std::string_view filter) const {
+    auto it = lowerBound(filter);
+    return it != v_.end() && it->first == filter ? &*it : nullptr;
+  }
+  bool contains(std::string_view filter) const { return find(filter) != nullptr; }
+  // Inserts or replaces.
+  void set(std::string_view filter, uint8_t qos) {
+    auto it = lowerBound(filter);
+    if (it != v_.end() && it->first == filter) {
+      it->second = qos;
+      return;
+    }
+    v_.emplace(it, std::string(filter), qos);
+  }
+  // False when the filter was not there.
+  bool erase(std::string_view filter) {
+    auto it = lowerBound(filter);
+    if (it == v_.end() || it->first != filter) return false;
+    v_.erase(it);
+    if (v_.empty()) v_.shrink_to_fit();
+    return true;
+  }
+  size_t size() const { return v_.size(); }
+  bool empty() const { return v_.empty(); }
+  std::vector<Entry>::const_iterator begin() const { return v_.begin(); }
+  std::vector<Entry>::const_iterator end() const { return v_.end(); }
+
+ private:
+  std::vector<Entry>::iterator lowerBound(std::string_view f) {
+    return std::lower_bound(v_.begin(), v_.end(), f,
+                            [](const Entry& e, std::string_view k) { return e.first < k; });
+  }
+  std::vector<Entry>::const_iterator lowerBound(std::string_view f) const {
+    return std::lower_bound(v_.begin(), v_.end(), f,
+                            [](const Entry& e, std::string_view k) { return e.first < k; });
+  }
+  std::vector<Entry> v_;
+};
+
 // State that outlives a connection when clean_session = 0.
 struct Session {
   struct Outgoing {
@@ -110,10 +156,10 @@ struct Session {
   std::string client_id;
   std::string identity;
   bool clean = true;
-  Connection* conn = nullptr;                                 // null while offline
-  std::map<std::string, uint8_t, std::less<>> subscriptions;  // filter -> granted QoS
-  LazyDeque<Outgoing> inflight;  // sent, unacked (<= max_inflight_per_client)
-  LazyDeque<Outgoing> queue;     // waiting for the window / reconnect (<= max_queued_per_client)
+  Connection* conn = nullptr;      // null while offline
+  SubscriptionList subscriptions;  // filter -> granted QoS
+  LazyDeque<Outgoing> inflight;    // sent, unacked (<= max_inflight_per_client)
+  LazyDeque<Outgoing> queue;       // waiting for the window / reconnect (<= max_queued_per_client)
   // PUBREC sent, PUBREL not yet received (<= max_inbound_qos2_per_client; a vector: an idle
   // session holds no allocation, and a linear scan of a few ids beats hashing).
   std::vector<uint16_t> inbound_qos2;

@@ -12,6 +12,29 @@ namespace evg::broker {
 namespace {
 
 using namespace std::chrono_literals;
+
+TEST(SubscriptionListTest, SortedSetReplaceAndErase) {
+  SubscriptionList l;
+  EXPECT_TRUE(l.empty());
+  l.set("b/#", 1);
+  l.set("a/+", 0);
+  l.set("c", 2);
+  l.set("b/#", 0);  // replaces
+  ASSERT_EQ(l.size(), 3u);
+  std::vector<std::string> order;
+  for (const auto& [f, q] : l) order.push_back(f + ":" + std::to_string(q));
+  EXPECT_EQ(order, (std::vector<std::string>{"a/+:0", "b/#:0", "c:2"}));
+  ASSERT_NE(l.find("c"), nullptr);
+  EXPECT_EQ(l.find("c")->second, 2);
+  EXPECT_EQ(l.find("d"), nullptr);
+  EXPECT_FALSE(l.contains("b"));
+  EXPECT_TRUE(l.erase("b/#"));
+  EXPECT_FALSE(l.erase("b/#"));
+  EXPECT_EQ(l.size(), 2u);
+  EXPECT_TRUE(l.erase("a/+"));
+  EXPECT_TRUE(l.erase("c"));
+  EXPECT_TRUE(l.empty());
+}
 using mqtt::Packet;
 
 std::shared_ptr<const std::string> str(std::string s) {

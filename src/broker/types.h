@@ -71,6 +71,8 @@ struct BrokerOptions {
   std::chrono::milliseconds tick_interval{500};          // keepalive check period (Asio transport)
   std::chrono::milliseconds close_flush_timeout{2'000};  // time to flush before a forced close
   size_t read_buffer_bytes = 16 * 1024;  // largest per-socket read (buffers grow to it on demand)
+  // Ready sockets handled per loop turn before other work (timers, IPC, the router) runs.
+  size_t max_socket_events_per_turn = 256;
 };
 
 struct BrokerStats {
