@@ -143,6 +143,9 @@ struct EvergreenRuntimeOptions {
   // Standby (pre-warmed) workers: each on-demand Python/Node.js/Java function keeps one worker
   // started ahead of its first invocation, at most this many in all; 0 = off.
   int standby_workers = 8;
+  // Once started, unmap the read-only code and data pages (src/daemon/working_set.h): what the
+  // core uses faults back in; -8 MB resident on an idle core. false: leave the mappings alone.
+  bool trim_startup_pages = true;
 };
 
 // "evergreen.metrics": GET /metrics (Prometheus) and /health on a loopback-only HTTP port

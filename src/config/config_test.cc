@@ -442,6 +442,22 @@ TEST(ConfigTest, RuntimeInterpretersAndRestartOnDeploy) {
       << r.status().message();
 }
 
+TEST(ConfigTest, RuntimeTrimStartupPages) {
+  json j = minimal();
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_TRUE(r->evergreen.runtime.trim_startup_pages);  // on by default
+  j["evergreen"] = json::parse(R"({"runtime": {"trimStartupPages": false}})");
+  r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_FALSE(r->evergreen.runtime.trim_startup_pages);
+  j["evergreen"] = json::parse(R"({"runtime": {"trimStartupPages": "yes"}})");
+  r = parseConfig(j, "/gg");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("evergreen.runtime.trimStartupPages"), std::string::npos)
+      << r.status().message();
+}
+
 TEST(ConfigTest, DefaultConfigJsonIsValid) {
   DefaultConfigOptions o;
   o.thing_name = "dev-core";

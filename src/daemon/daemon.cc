@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "daemon/core.h"
 #include "daemon/systemd_notify.h"
+#include "daemon/working_set.h"
 
 namespace evg::daemon {
 
@@ -58,6 +59,7 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
     log.info("config.json fields accepted but not used by Evergreen: " + list);
   }
 
+  const bool trim_startup_pages = cfg->evergreen.runtime.trim_startup_pages;
   asio::io_context io(1);
   Core core(io, paths, std::move(cfg).value(), logger);
   Status s = core.start();
@@ -67,6 +69,15 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
     return 1;
   }
   log.info("core started");
+  if (trim_startup_pages) {
+    auto t = trimStartupPages();
+    if (t) {
+      log.info("start-up pages unmapped: " + std::to_string(t->resident_kb) + " KB in " +
+               std::to_string(t->mappings) + " read-only file mappings");
+    } else {
+      log.warn("start-up pages not unmapped: " + t.status().message());
+    }
+  }
   // Under systemd (Type=notify): READY=1 now that listeners are bound and the group is active,
   // then WATCHDOG=1 from this loop every WatchdogSec/2.
   SystemdNotifier notifier(io, Log(&logger, "runtime"));

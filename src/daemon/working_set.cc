@@ -1,0 +1,71 @@
+#include "daemon/working_set.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace evg::daemon {
+
+namespace {
+
+struct Mapping {
+  uintptr_t start = 0;
+  uintptr_t end = 0;
+  bool candidate = false;  // private, not writable, backed by a file
+  size_t rss_kb = 0;
+  size_t anon_kb = 0;  // private (copied-on-write) pages: never dropped
+};
+
+size_t fieldKb(const std::string& line, size_t name_len) {
+  return std::strtoull(line.c_str() + name_len, nullptr, 10);
+}
+
+}  // namespace
+
+Result<PageTrim> trimStartupPages() {
+  std::ifstream smaps("/proc/self/smaps");
+  if (!smaps) return Status::io(std::string("cannot read /proc/self/smaps: ") + strerror(errno));
+  std::vector<Mapping> maps;
+  std::string line;
+  while (std::getline(smaps, line)) {
+    // A mapping header: "start-end perms offset dev inode [path]"; field lines are "Name: ...".
+    const std::string first = line.substr(0, line.find(' '));
+    if (first.find('-') != std::string::npos && first.find(':') == std::string::npos) {
+      Mapping m;
+      unsigned long start = 0, end = 0;
+      char perms[5] = {};
+      if (std::sscanf(line.c_str(), "%lx-%lx %4s", &start, &end, perms) == 3) {
+        m.start = start;
+        m.end = end;
+        m.candidate = line.find('/') != std::string::npos && perms[0] == 'r' && perms[1] == '-' &&
+                      perms[3] == 'p';
+      }
+      maps.push_back(m);
+      continue;
+    }
+    if (maps.empty()) continue;
+    if (line.rfind("Rss:", 0) == 0) maps.back().rss_kb = fieldKb(line, 4);
+    if (line.rfind("Anonymous:", 0) == 0) maps.back().anon_kb = fieldKb(line, 10);
+  }
+  PageTrim t;
+  for (const Mapping& m : maps) {
+    // A read-only mapping holding a private page (RELRO: relocated, then made read-only) keeps
+    // data that exists nowhere else: left alone.
+    if (!m.candidate || m.anon_kb != 0 || m.end <= m.start) continue;
+    void* p = reinterpret_cast<void*>(m.start);
+    const size_t len = m.end - m.start;
+    if (::madvise(p, len, MADV_DONTNEED) != 0) continue;
+    ++t.mappings;
+    t.resident_kb += m.rss_kb;
+  }
+  return t;
+}
+
+}  // namespace evg::daemon
