@@ -69,14 +69,17 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
     return 1;
   }
   log.info("core started");
+  // From the loop, once the start-up work the core queued on it has run.
   if (trim_startup_pages) {
-    auto t = trimStartupPages();
-    if (t) {
-      log.info("start-up pages unmapped: " + std::to_string(t->resident_kb) + " KB in " +
-               std::to_string(t->mappings) + " read-only file mappings");
-    } else {
-      log.warn("start-up pages not unmapped: " + t.status().message());
-    }
+    asio::post(io, [&log] {
+      auto t = trimStartupPages();
+      if (t) {
+        log.info("start-up pages unmapped: " + std::to_string(t->resident_kb) + " KB in " +
+                 std::to_string(t->mappings) + " read-only file mappings");
+      } else {
+        log.warn("start-up pages not unmapped: " + t.status().message());
+      }
+    });
   }
   // Under systemd (Type=notify): READY=1 now that listeners are bound and the group is active,
   // then WATCHDOG=1 from this loop every WatchdogSec/2.

@@ -1,5 +1,6 @@
 #include "daemon/working_set.h"
 
+#include <malloc.h>
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -55,6 +56,8 @@ Result<PageTrim> trimStartupPages() {
     if (line.rfind("Anonymous:", 0) == 0) maps.back().anon_kb = fieldKb(line, 10);
   }
   PageTrim t;
+  // Free heap pages (start-up's temporaries: parsed JSON, certificate checks) go back too.
+  t.heap_released = ::malloc_trim(0) != 0;
   for (const Mapping& m : maps) {
     // A read-only mapping holding a private page (RELRO: relocated, then made read-only) keeps
     // data that exists nowhere else: left alone.

@@ -20,8 +20,9 @@
 namespace evg::daemon {
 
 struct PageTrim {
-  size_t mappings = 0;     // read-only file mappings trimmed
-  size_t resident_kb = 0;  // their resident size before (from /proc/self/smaps)
+  size_t mappings = 0;         // read-only file mappings trimmed
+  size_t resident_kb = 0;      // their resident size before (from /proc/self/smaps)
+  bool heap_released = false;  // malloc_trim(0) gave free heap pages back
 };
 
 // Reads /proc/self/maps; Status::io when it cannot.

@@ -168,7 +168,10 @@ def user_log_path(core, name):
 
 
 def wait_file_contains(path, needles, timeout=5):
-    """Waits until the file at path contains every string in needles; returns its text."""
+    """Waits until the file at path contains every string in needles (one string or a list);
+    returns its text."""
+    if isinstance(needles, str):
+        needles = [needles]  # not its characters
     deadline = time.monotonic() + timeout
     text = ""
     while True:
