@@ -152,7 +152,7 @@ class Broker::Impl : public Transport, public PersistSink {
   // A connection got frames while idle: flush it (with all others) once this loop turn ends.
   void markDirty(std::shared_ptr<NetConn> c) {
     dirty_.push_back(std::move(c));
-    if (flush_posted_) return;
+    if (flush_posted_ || draining_) return;  // draining: flushed when the batch is done
     flush_posted_ = true;
     std::weak_ptr<bool> alive = alive_;
     asio::post(io_, [this, alive] {
@@ -176,17 +176,29 @@ class Broker::Impl : public Transport, public PersistSink {
   // The set every accepted socket joins (conn_poller.h); opened with the first listener.
   Status openPoller() {
     std::weak_ptr<bool> alive = alive_;
-    return poller_.open([this, alive](uint64_t key, uint32_t events) {
-      if (alive.expired()) return;
-      auto it = conns_.find(key);
-      if (it == conns_.end()) return;  // closed meanwhile
-      std::shared_ptr<NetConn> c = it->second;
-      c->onEvents(events);
-    });
+    return poller_.open(
+        [this, alive](uint64_t key, uint32_t events) {
+          if (alive.expired()) return;
+          auto it = conns_.find(key);
+          if (it == conns_.end()) return;  // closed meanwhile
+          std::shared_ptr<NetConn> c = it->second;
+          draining_ = true;
+          c->onEvents(events);
+        },
+        // Everything the batch queued goes out now, in this turn: no flush handler of its own
+        // (one loop round and a zero-timeout epoll_wait less per wake-up).
+        [this, alive] {
+          if (alive.expired()) return;
+          draining_ = false;
+          flushDirty();
+        });
   }
   void maybeFinishStop() {
     // No socket left: the poller's wait must not keep the io_context running.
-    if (stopping_ && conns_.empty()) poller_.close();
+    if (stopping_ && conns_.empty()) {
+      poller_.close();  // a batch cut short by this close reports no end
+      draining_ = false;
+    }
     if (stopping_ && stop_done_ && conns_.empty()) {
       auto done = std::move(stop_done_);
       stop_done_ = nullptr;
@@ -377,6 +389,7 @@ class Broker::Impl : public Transport, public PersistSink {
   std::vector<std::shared_ptr<NetConn>> dirty_;
   std::vector<std::shared_ptr<NetConn>> flushing_;
   bool flush_posted_ = false;
+  bool draining_ = false;  // handling a batch of socket events: flushed when it is done
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   ConnId next_id_ = 1;
   bool stopping_ = false;

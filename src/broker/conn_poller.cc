@@ -15,7 +15,7 @@ ConnPoller::ConnPoller(asio::io_context& io, size_t max_events_per_turn)
 
 ConnPoller::~ConnPoller() { close(); }
 
-Status ConnPoller::open(Handler handler) {
+Status ConnPoller::open(Handler handler, BatchDone batch_done) {
   if (desc_) return Status::ok();
   int fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (fd < 0) return Status::io(std::string("epoll_create1 failed: ") + std::strerror(errno));
@@ -28,6 +28,7 @@ Status ConnPoller::open(Handler handler) {
     return Status::io("cannot watch the connection epoll set: " + ec.message());
   }
   handler_ = std::move(handler);
+  batch_done_ = std::move(batch_done);
   wait();
   return Status::ok();
 }
@@ -74,6 +75,11 @@ void ConnPoller::drain() {
     handler_(events_[i].data.u64, events_[i].events);
     auto a = alive.lock();
     if (!a || !*a) return;  // closed by a handler
+  }
+  if (n > 0 && batch_done_) {
+    batch_done_();
+    auto a = alive.lock();
+    if (!a || !*a) return;
   }
   if (n == static_cast<int>(events_.size())) {
     // Maybe more: take them in a later turn, after the handlers queued meanwhile.

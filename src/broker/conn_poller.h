@@ -32,6 +32,8 @@ class ConnPoller {
  public:
   // events: the EPOLL* bits epoll reported for the socket with this key.
   using Handler = std::function<void(uint64_t key, uint32_t events)>;
+  // Called after each batch of events handed to the Handler (e.g. to flush what they queued).
+  using BatchDone = std::function<void()>;
 
   // max_events_per_turn: events taken from the set per loop turn before other handlers run.
   ConnPoller(boost::asio::io_context& io, size_t max_events_per_turn);
@@ -40,7 +42,7 @@ class ConnPoller {
   ConnPoller& operator=(const ConnPoller&) = delete;
 
   // Creates the set (once; later calls are no-ops) and starts waiting for events.
-  Status open(Handler handler);
+  Status open(Handler handler, BatchDone batch_done = nullptr);
   // Adds a non-blocking socket (Status::io naming errno on failure: the caller closes it).
   Status add(int fd, uint64_t key);
   // Stops waiting and closes the set (sockets still in it are the owner's to close).
@@ -55,6 +57,7 @@ class ConnPoller {
   std::optional<boost::asio::posix::stream_descriptor> desc_;
   std::vector<epoll_event> events_;
   Handler handler_;
+  BatchDone batch_done_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

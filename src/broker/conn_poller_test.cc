@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <map>
+#include <string>
 #include <vector>
 
 namespace evg::broker {
@@ -72,6 +73,28 @@ TEST(ConnPollerTest, MoreReadySocketsThanOneTurnTakesAreAllReported) {
   io.run_for(std::chrono::milliseconds(100));
   ASSERT_EQ(input.size(), 10u);
   for (auto& [k, n] : input) EXPECT_EQ(n, 1) << k;
+}
+
+TEST(ConnPollerTest, BatchDoneFollowsEachBatchOfEvents) {
+  boost::asio::io_context io;
+  ConnPoller poller(io, 4);  // 6 ready sockets: two batches
+  std::vector<std::string> seen;
+  ASSERT_TRUE(poller
+                  .open(
+                      [&](uint64_t, uint32_t ev) {
+                        if (ev & EPOLLIN) seen.push_back("e");
+                      },
+                      [&] { seen.push_back("|"); })
+                  .isOk());
+  std::vector<Pair> pairs(6);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    ASSERT_TRUE(poller.add(pairs[i].a, i).isOk());
+    ASSERT_EQ(::write(pairs[i].b, "x", 1), 1);
+  }
+  io.run_for(std::chrono::milliseconds(100));
+  std::string order;
+  for (auto& s : seen) order += s;
+  EXPECT_EQ(order, "eeee|ee|");
 }
 
 TEST(ConnPollerTest, ReportsRoomToWriteAfterASendHitEagain) {
