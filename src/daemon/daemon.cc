@@ -1,5 +1,7 @@
 #include "daemon/daemon.h"
 
+#include <sqlite3.h>
+
 #include <csignal>
 #include <filesystem>
 
@@ -18,6 +20,10 @@ constexpr auto kStopGrace = std::chrono::milliseconds(1800);
 }  // namespace
 
 int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
+  // SQLite preallocates 20 pages (~86 KB) of page cache per connection at first use; the core's
+  // stores (broker sessions, shadows, spool) are small and mostly idle: their caches grow page by
+  // page instead (same cache_size bound). Must precede SQLite's initialisation.
+  sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 0);
   const RootPaths& paths = opts.paths;
   bool fresh = !std::filesystem::exists(paths.config_file);
   if (!fresh) {
