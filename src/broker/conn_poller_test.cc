@@ -29,6 +29,16 @@ struct Pair {
   }
 };
 
+// n socket pairs, each added under key first_key + i with one byte waiting to be read.
+std::vector<Pair> readyPairs(ConnPoller& poller, size_t n, uint64_t first_key = 0) {
+  std::vector<Pair> pairs(n);
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_TRUE(poller.add(pairs[i].a, first_key + i).isOk());
+    EXPECT_EQ(::write(pairs[i].b, "x", 1), 1);
+  }
+  return pairs;
+}
+
 TEST(ConnPollerTest, ReportsInputWithTheKeyAndOnlyOncePerEdge) {
   boost::asio::io_context io;
   ConnPoller poller(io, 16);
@@ -65,11 +75,7 @@ TEST(ConnPollerTest, MoreReadySocketsThanOneTurnTakesAreAllReported) {
                     if (ev & EPOLLIN) ++input[key];
                   })
                   .isOk());
-  std::vector<Pair> pairs(10);
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    ASSERT_TRUE(poller.add(pairs[i].a, 100 + i).isOk());
-    ASSERT_EQ(::write(pairs[i].b, "x", 1), 1);
-  }
+  auto pairs = readyPairs(poller, 10, 100);
   io.run_for(std::chrono::milliseconds(100));
   ASSERT_EQ(input.size(), 10u);
   for (auto& [k, n] : input) EXPECT_EQ(n, 1) << k;
@@ -86,11 +92,7 @@ TEST(ConnPollerTest, BatchDoneFollowsEachBatchOfEvents) {
                       },
                       [&] { seen.push_back("|"); })
                   .isOk());
-  std::vector<Pair> pairs(6);
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    ASSERT_TRUE(poller.add(pairs[i].a, i).isOk());
-    ASSERT_EQ(::write(pairs[i].b, "x", 1), 1);
-  }
+  auto pairs = readyPairs(poller, 6, 0);
   io.run_for(std::chrono::milliseconds(100));
   std::string order;
   for (auto& s : seen) order += s;
@@ -168,11 +170,7 @@ TEST(ConnPollerTest, AHandlerMayCloseThePollerMidBatch) {
                     poller.close();
                   })
                   .isOk());
-  std::vector<Pair> pairs(4);
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    ASSERT_TRUE(poller.add(pairs[i].a, i).isOk());
-    ASSERT_EQ(::write(pairs[i].b, "x", 1), 1);
-  }
+  auto pairs = readyPairs(poller, 4, 0);
   io.run_for(std::chrono::milliseconds(100));
   EXPECT_EQ(calls, 1);
 }

@@ -696,6 +696,26 @@ def mosquitto_pub(port, client_id, topic, message, device=None, qos=0, timeout=1
     )
 
 
+def mosquitto_delivers(core, topic, message, connected_before=0, port=None):
+    """mosquitto_sub (-C 1) on `topic`, then mosquitto_pub of `message` every 0.2 s (at most 5 s)
+    until the subscriber got it; asserts it arrived as "topic message". `connected_before`:
+    clients already connected, to know when the subscriber is."""
+    port = port or core.plain_port
+    sub = mosquitto_sub_start(port, "mosq-sub", topic, 1)
+    try:
+        wait_connected(core, connected_before + 1)
+        deadline = time.monotonic() + 5
+        while sub.poll() is None and time.monotonic() < deadline:
+            assert mosquitto_pub(port, "mosq-pub", topic, message).returncode == 0
+            time.sleep(0.2)
+        out, _ = sub.communicate(timeout=5)
+        assert out.strip() == f"{topic} {message}"
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+            sub.wait()
+
+
 def wait_connected(core, n, timeout=5):
     """Waits until the core reports n CONNECTed clients."""
     return wait_until(lambda: core.status()["mqtt"]["connectedClients"] == n, timeout,
