@@ -578,38 +578,47 @@ std::optional<HttpResponse> IpcCore::handleInvoke(const HttpRequest& req, const 
   return accepted(*id);
 }
 
+Result<IpcCore::PublishTarget> IpcCore::publishTarget(const std::string& cc) {
+  auto hit = publish_contexts_.find(cc);
+  if (hit != publish_contexts_.end()) return hit->second;
+  auto decoded = base64Decode(cc);
+  if (!decoded) return Status::invalid("X-Amz-Client-Context: " + decoded.status().message());
+  auto parsed = parseJson(*decoded);
+  if (!parsed) return Status::invalid("X-Amz-Client-Context: " + parsed.status().message());
+  json j = std::move(parsed).value();
+  if (!j.is_object() || !j.contains("custom") || !j["custom"].is_object()) {
+    return Status::invalid("X-Amz-Client-Context is not a JSON object with custom");
+  }
+  const json& custom = j["custom"];
+  if (!custom.contains("subject") || !custom["subject"].is_string() ||
+      custom["subject"].get<std::string>().empty()) {
+    return Status::invalid("publish: custom.subject (the topic) is missing");
+  }
+  PublishTarget t;
+  t.subject = custom["subject"].get<std::string>();
+  if (custom.contains("queueFullPolicy") && custom["queueFullPolicy"].is_string()) {
+    t.policy = custom["queueFullPolicy"].get<std::string>();
+  }
+  if (!t.policy.empty() && t.policy != "BestEffort" && t.policy != "AllOrError") {
+    return Status::invalid("queueFullPolicy must be BestEffort or AllOrError, got \"" + t.policy +
+                           "\"");
+  }
+  if (cc.size() <= kPublishContextCacheKeyBytes) {
+    if (publish_contexts_.size() >= kPublishContextCacheEntries) publish_contexts_.clear();
+    publish_contexts_.emplace(cc, t);
+  }
+  return t;
+}
+
 HttpResponse IpcCore::publish(const Worker& caller, const HttpRequest& req) {
   const std::string* cc = req.header(kHeaderClientContext);
   if (cc == nullptr || cc->empty()) {
     return errorResponse(Status::invalid("publish needs X-Amz-Client-Context with custom.subject"));
   }
-  auto decoded = base64Decode(*cc);
-  if (!decoded) {
-    return errorResponse(Status::invalid("X-Amz-Client-Context: " + decoded.status().message()));
-  }
-  auto parsed = parseJson(*decoded);
-  if (!parsed) {
-    return errorResponse(Status::invalid("X-Amz-Client-Context: " + parsed.status().message()));
-  }
-  json j = std::move(parsed).value();
-  if (!j.is_object() || !j.contains("custom") || !j["custom"].is_object()) {
-    return errorResponse(Status::invalid("X-Amz-Client-Context is not a JSON object with custom"));
-  }
-  const json& custom = j["custom"];
-  if (!custom.contains("subject") || !custom["subject"].is_string() ||
-      custom["subject"].get<std::string>().empty()) {
-    return errorResponse(Status::invalid("publish: custom.subject (the topic) is missing"));
-  }
-  std::string policy;
-  if (custom.contains("queueFullPolicy") && custom["queueFullPolicy"].is_string()) {
-    policy = custom["queueFullPolicy"].get<std::string>();
-  }
-  if (!policy.empty() && policy != "BestEffort" && policy != "AllOrError") {
-    return errorResponse(Status::invalid(
-        "queueFullPolicy must be BestEffort or AllOrError, got \"" + policy + "\""));
-  }
-  Status st = listener_.onPublish(caller.arn, custom["subject"].get<std::string>(),
-                                  std::make_shared<const std::string>(req.body), policy);
+  auto target = publishTarget(*cc);
+  if (!target) return errorResponse(target.status());
+  Status st = listener_.onPublish(caller.arn, target->subject,
+                                  std::make_shared<const std::string>(req.body), target->policy);
   if (!st) return errorResponse(st);
   return accepted(newInvocationId());
 }

@@ -228,6 +228,19 @@ class IpcCore {
   std::unordered_map<ParkId, Park> parks_;
   uint64_t id_state_[2];
   std::optional<HttpResponse> immediate_;  // assign() output when the E3 is answered inline
+  // Publish (E1 to GGRouter) client contexts already decoded: the header text -> its topic and
+  // queueFullPolicy. A function publishes to a few topics with the same context each time, so
+  // this skips the base64 + JSON work (~30k instructions) of all but the first. Bounded: at most
+  // kPublishContextCacheEntries entries of at most kPublishContextCacheKeyBytes (cleared when
+  // full).
+  struct PublishTarget {
+    std::string subject;
+    std::string policy;
+  };
+  static constexpr size_t kPublishContextCacheEntries = 64;
+  static constexpr size_t kPublishContextCacheKeyBytes = 1024;
+  std::unordered_map<std::string, PublishTarget> publish_contexts_;
+  Result<PublishTarget> publishTarget(const std::string& client_context);
 };
 
 }  // namespace evg::ipc

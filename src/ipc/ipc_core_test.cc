@@ -265,6 +265,43 @@ TEST_F(IpcCoreTest, RouterPublishUsesTokenFunctionAsSource) {
   EXPECT_EQ(now(r).status, 400);
 }
 
+TEST_F(IpcCoreTest, RepeatedPublishContextsStayExactAcrossTheContextCache) {
+  // The decoded-context cache must never change an answer: same context again, different ones,
+  // bad ones in between, and more distinct contexts than the cache holds.
+  auto r = req("POST", fn(std::string(kRouterArn)), "tokA", "p");
+  r.headers["x-amz-invocation-type"] = "Event";
+  auto ctx = [](const std::string& topic, const std::string& policy) {
+    return base64Encode(R"({"custom":{"subject":")" + topic + R"(","queueFullPolicy":")" + policy +
+                        R"("}})");
+  };
+  for (int round = 0; round < 2; ++round) {
+    r.headers["x-amz-client-context"] = ctx("a/1", "BestEffort");
+    EXPECT_EQ(now(r).status, 202);
+    r.headers["x-amz-client-context"] = ctx("b/2", "AllOrError");
+    EXPECT_EQ(now(r).status, 202);
+    r.headers["x-amz-client-context"] = ctx("c/3", "Sometimes");  // bad policy: never cached
+    auto bad = now(r);
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_NE(bad.body.find("Sometimes"), std::string::npos) << bad.body;
+  }
+  ASSERT_EQ(listener_.publishes.size(), 4u);
+  for (size_t i = 0; i < 4; i += 2) {
+    EXPECT_EQ(listener_.publishes[i].topic, "a/1");
+    EXPECT_EQ(listener_.publishes[i].policy, "BestEffort");
+    EXPECT_EQ(listener_.publishes[i + 1].topic, "b/2");
+    EXPECT_EQ(listener_.publishes[i + 1].policy, "AllOrError");
+  }
+  listener_.publishes.clear();
+  for (int i = 0; i < 200; ++i) {  // past the cache bound (64): it is cleared and refilled
+    r.headers["x-amz-client-context"] = ctx("t/" + std::to_string(i % 100), "");
+    ASSERT_EQ(now(r).status, 202);
+  }
+  ASSERT_EQ(listener_.publishes.size(), 200u);
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(listener_.publishes[i].topic, "t/" + std::to_string(i % 100));
+  }
+}
+
 TEST_F(IpcCoreTest, SystemServicesAnswerWellFormedErrors) {
   std::string id = invoke(std::string(kShadowArn), "tokA", "");
   auto get = req("GET", fn(std::string(kShadowArn)), "tokA");

@@ -5,6 +5,7 @@
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -253,24 +254,39 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // HTTP/1.1 response: status line, Server, the core's headers, Content-Length, and Connection:
+  // close when the connection ends after it. Formatted into one reused string (Beast's
+  // serializer cost ~30k instructions and ~20 allocations per answer on the function path) and
+  // written with the body as a second buffer.
   void writeResponse(HttpResponse r) {
     if (closed_) return;
     setPhase(Phase::kWriting);
     arm(server_->opts.body_timeout_ms, Timeout::kBody);
-    auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(11);
-    res->result(static_cast<unsigned>(r.status));
-    res->set(http::field::server, "evergreen");
-    for (auto& [k, v] : r.headers) res->set(k, v);
-    res->body() = std::move(r.body);
-    res->keep_alive(keep_alive_);
-    res->prepare_payload();
-    http::async_write(socket_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
-                        if (self->closed_) return;
-                        if (ec || !self->keep_alive_) return self->close();
-                        self->nextRequest();
-                      });
+    std::string& h = whead_;
+    h.clear();
+    h += "HTTP/1.1 ";
+    h += std::to_string(r.status);
+    h += ' ';
+    const auto reason = http::obsolete_reason(http::int_to_status(static_cast<unsigned>(r.status)));
+    h.append(reason.data(), reason.size());
+    h += "\r\nServer: evergreen\r\n";
+    for (const auto& [k, v] : r.headers) {
+      h += k;
+      h += ": ";
+      h += v;
+      h += "\r\n";
+    }
+    h += "Content-Length: ";
+    h += std::to_string(r.body.size());
+    h += keep_alive_ ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+    wbody_ = std::move(r.body);
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(whead_), asio::buffer(wbody_)};
+    asio::async_write(socket_, bufs, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (self->closed_) return;
+      self->wbody_ = std::string();
+      if (ec || !self->keep_alive_) return self->close();
+      self->nextRequest();
+    });
   }
 
   void nextRequest() {
@@ -292,6 +308,8 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t timer_gen_ = 0;
   HttpRequestReader reader_;
   std::array<char, 16 * 1024> rbuf_;
+  std::string whead_;  // the response head being written (reused)
+  std::string wbody_;  // the response body being written
   std::string peer_;
   Phase phase_ = Phase::kReading;
   Clock::time_point since_ = Clock::now();

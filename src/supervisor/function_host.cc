@@ -425,7 +425,17 @@ Status FunctionHost::deploy(std::vector<FunctionSpec> specs) {
 Status FunctionHost::invokeFromSubscription(const std::string& function_arn,
                                             const std::string& topic,
                                             std::shared_ptr<const std::string> payload) {
-  std::string cc = base64Encode(json{{"custom", {{"subject", topic}}}}.dump());
+  auto& cache = impl_->subject_contexts;
+  std::string cc;
+  if (auto it = cache.find(topic); it != cache.end()) {
+    cc = it->second;
+  } else {
+    cc = base64Encode(json{{"custom", {{"subject", topic}}}}.dump());
+    if (topic.size() <= Impl::kSubjectContextCacheTopicBytes) {
+      if (cache.size() >= Impl::kSubjectContextCacheEntries) cache.clear();
+      cache.emplace(topic, cc);
+    }
+  }
   auto id = impl_->core->submitEvent(function_arn, std::move(payload), std::move(cc));
   return id.status();
 }

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ipc/ipc_core.h"
@@ -131,6 +132,12 @@ struct FunctionHost::Impl {
   uint64_t next_generation = 1;
   bool stopping = false;
   std::function<void()> stop_done;
+  // Subscription-triggered invocations' client contexts, base64 {"custom":{"subject":topic}},
+  // by topic: the same few topics trigger a function again and again. Bounded (cleared when
+  // full) at kSubjectContextCacheEntries topics of at most kSubjectContextCacheTopicBytes.
+  static constexpr size_t kSubjectContextCacheEntries = 256;
+  static constexpr size_t kSubjectContextCacheTopicBytes = 256;
+  std::unordered_map<std::string, std::string> subject_contexts;
 
   supervisor::RuntimePaths paths() const {
     supervisor::RuntimePaths p;

@@ -188,7 +188,15 @@ TEST_F(FunctionHostTest, PinnedKeepsStateAndSeesSubject) {
   EXPECT_EQ(got[2].payload["n"], 3);
   EXPECT_EQ(got[0].payload["pid"], got[2].payload["pid"]);
   EXPECT_EQ(got[0].payload["subject"], "sensors/t1");
-  EXPECT_EQ(got[0].source, arn("Counter"));  // publish source = the worker's function
+  EXPECT_EQ(got[2].payload["subject"], "sensors/t1");  // the cached context of the same topic
+  EXPECT_EQ(got[0].source, arn("Counter"));            // publish source = the worker's function
+  // Another topic, then the first again: each invocation sees its own subject.
+  ASSERT_TRUE(send("Counter", json::object(), "sensors/t2").isOk());
+  ASSERT_TRUE(send("Counter", json::object(), "sensors/t1").isOk());
+  ASSERT_TRUE(waitFor("out/count", 5));
+  got = on("out/count");
+  EXPECT_EQ(got[3].payload["subject"], "sensors/t2");
+  EXPECT_EQ(got[4].payload["subject"], "sensors/t1");
 }
 
 TEST_F(FunctionHostTest, OnDemandRunsInParallel) {
