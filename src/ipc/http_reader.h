@@ -6,7 +6,9 @@
 //   400 {"errorType":"Invalid","errorMessage":"malformed HTTP request: bad method"}
 //   413 body over max_body_bytes, 431 header over max_header_bytes.
 // Bytes after a complete request (pipelining) stay buffered for next(). Boost.Beast's
-// request_parser does the parsing; this class adds the buffering and the error answers, so the
+// basic_parser does the parsing, with callbacks that fill the HttpRequest directly (no field
+// container in between); bytes are parsed where they arrive and only an incomplete remainder is
+// buffered. This class adds the buffering and the error answers, so the
 // whole path from bytes to IpcCore::handle can be unit-tested and fuzzed without sockets.
 
 #include <cstddef>
@@ -56,6 +58,8 @@ class HttpRequestReader {
   struct Parser;
   void reset();
   void parse();
+  // Parses from `in`; returns how many bytes the parser used (the rest is the caller's to keep).
+  size_t consume(std::string_view in);
   void fail(int status, std::string message);
 
   HttpReaderLimits limits_;

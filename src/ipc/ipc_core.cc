@@ -141,11 +141,21 @@ std::string IpcCore::newInvocationId() {
   uint64_t a = next(), b = next();
   a = (a & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;  // version 4
   b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // variant 10
-  char buf[40];
-  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-           static_cast<unsigned>((a >> 16) & 0xFFFF), static_cast<unsigned>(a & 0xFFFF),
-           static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFull));
-  return buf;
+  // 8-4-4-4-12 lower-case hex digits of a then b (snprintf cost ~2.5k instructions per id).
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  size_t pos = 0;
+  auto put = [&](uint64_t v, int digits) {
+    for (int i = digits - 1; i >= 0; --i)
+      id[pos + static_cast<size_t>(digits - 1 - i)] = kHex[(v >> (4 * i)) & 0xF];
+    pos += static_cast<size_t>(digits) + 1;  // and the dash
+  };
+  put(a >> 32, 8);
+  put((a >> 16) & 0xFFFF, 4);
+  put(a & 0xFFFF, 4);
+  put(b >> 48, 4);
+  put(b & 0xFFFFFFFFFFFFull, 12);
+  return id;
 }
 
 // ---------------------------------------------------------------- functions and workers

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "base/base64.h"
 
@@ -249,7 +250,16 @@ TEST_F(IpcCoreTest, RouterPublishUsesTokenFunctionAsSource) {
   r.headers["x-amz-invocation-type"] = "Event";
   auto a = now(r);
   EXPECT_EQ(a.status, 202);
-  EXPECT_NE(a.header("X-Amz-InvocationId"), nullptr);
+  ASSERT_NE(a.header("X-Amz-InvocationId"), nullptr);
+  // A UUID version 4, as the genuine core's ids, and a new one each time.
+  const std::regex uuid4("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  EXPECT_TRUE(std::regex_match(*a.header("X-Amz-InvocationId"), uuid4))
+      << *a.header("X-Amz-InvocationId");
+  auto a2 = now(r);
+  ASSERT_NE(a2.header("X-Amz-InvocationId"), nullptr);
+  EXPECT_TRUE(std::regex_match(*a2.header("X-Amz-InvocationId"), uuid4));
+  EXPECT_NE(*a2.header("X-Amz-InvocationId"), *a.header("X-Amz-InvocationId"));
+  listener_.publishes.pop_back();
   ASSERT_EQ(listener_.publishes.size(), 1u);
   EXPECT_EQ(listener_.publishes[0].source, kA);
   EXPECT_EQ(listener_.publishes[0].topic, "t/1");
