@@ -7,6 +7,7 @@
 #include "base/host_paths.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/memo_cache.h"
 #include "base/status.h"
 
 namespace evg {
@@ -163,6 +164,25 @@ TEST(ParseJsonTest, RefusesDuplicateKeysNamingThem) {
   auto allowed = parseJson(R"({"a":1,"a":2})", JsonLimits{kMaxJsonDepth, true});
   ASSERT_TRUE(allowed.isOk());
   EXPECT_EQ((*allowed)["a"], 2);
+}
+
+TEST(MemoCacheTest, RemembersBoundedAndSkipsLongKeys) {
+  MemoCache<int> c(3, 8);
+  EXPECT_EQ(c.find("a"), nullptr);
+  c.put("a", 1);
+  c.put("b", 2);
+  ASSERT_NE(c.find("a"), nullptr);
+  EXPECT_EQ(*c.find("a"), 1);
+  c.put("123456789", 9);  // over max_key_bytes: not remembered
+  EXPECT_EQ(c.find("123456789"), nullptr);
+  EXPECT_EQ(c.size(), 2u);
+  c.put("c", 3);
+  EXPECT_EQ(c.size(), 3u);
+  c.put("d", 4);  // full: cleared, then "d"
+  EXPECT_EQ(c.size(), 1u);
+  EXPECT_EQ(c.find("a"), nullptr);
+  ASSERT_NE(c.find("d"), nullptr);
+  EXPECT_EQ(*c.find("d"), 4);
 }
 
 }  // namespace

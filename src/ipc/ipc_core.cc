@@ -589,8 +589,7 @@ std::optional<HttpResponse> IpcCore::handleInvoke(const HttpRequest& req, const 
 }
 
 Result<IpcCore::PublishTarget> IpcCore::publishTarget(const std::string& cc) {
-  auto hit = publish_contexts_.find(cc);
-  if (hit != publish_contexts_.end()) return hit->second;
+  if (const PublishTarget* hit = publish_contexts_.find(cc)) return *hit;
   auto decoded = base64Decode(cc);
   if (!decoded) return Status::invalid("X-Amz-Client-Context: " + decoded.status().message());
   auto parsed = parseJson(*decoded);
@@ -613,10 +612,7 @@ Result<IpcCore::PublishTarget> IpcCore::publishTarget(const std::string& cc) {
     return Status::invalid("queueFullPolicy must be BestEffort or AllOrError, got \"" + t.policy +
                            "\"");
   }
-  if (cc.size() <= kPublishContextCacheKeyBytes) {
-    if (publish_contexts_.size() >= kPublishContextCacheEntries) publish_contexts_.clear();
-    publish_contexts_.emplace(cc, t);
-  }
+  publish_contexts_.put(cc, t);
   return t;
 }
 

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/memo_cache.h"
 #include "base/status.h"
 #include "ipc/credential_source.h"
 #include "ipc/http_types.h"
@@ -239,7 +240,8 @@ class IpcCore {
   };
   static constexpr size_t kPublishContextCacheEntries = 64;
   static constexpr size_t kPublishContextCacheKeyBytes = 1024;
-  std::unordered_map<std::string, PublishTarget> publish_contexts_;
+  MemoCache<PublishTarget> publish_contexts_{kPublishContextCacheEntries,
+                                             kPublishContextCacheKeyBytes};
   Result<PublishTarget> publishTarget(const std::string& client_context);
 };
 

@@ -425,16 +425,12 @@ Status FunctionHost::deploy(std::vector<FunctionSpec> specs) {
 Status FunctionHost::invokeFromSubscription(const std::string& function_arn,
                                             const std::string& topic,
                                             std::shared_ptr<const std::string> payload) {
-  auto& cache = impl_->subject_contexts;
   std::string cc;
-  if (auto it = cache.find(topic); it != cache.end()) {
-    cc = it->second;
+  if (const std::string* hit = impl_->subject_contexts.find(topic)) {
+    cc = *hit;
   } else {
     cc = base64Encode(json{{"custom", {{"subject", topic}}}}.dump());
-    if (topic.size() <= Impl::kSubjectContextCacheTopicBytes) {
-      if (cache.size() >= Impl::kSubjectContextCacheEntries) cache.clear();
-      cache.emplace(topic, cc);
-    }
+    impl_->subject_contexts.put(topic, cc);
   }
   auto id = impl_->core->submitEvent(function_arn, std::move(payload), std::move(cc));
   return id.status();

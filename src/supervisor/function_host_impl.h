@@ -16,9 +16,9 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "base/memo_cache.h"
 #include "ipc/ipc_core.h"
 #include "ipc/ipc_server.h"
 #include "supervisor/backoff.h"
@@ -137,7 +137,8 @@ struct FunctionHost::Impl {
   // full) at kSubjectContextCacheEntries topics of at most kSubjectContextCacheTopicBytes.
   static constexpr size_t kSubjectContextCacheEntries = 256;
   static constexpr size_t kSubjectContextCacheTopicBytes = 256;
-  std::unordered_map<std::string, std::string> subject_contexts;
+  MemoCache<std::string> subject_contexts{kSubjectContextCacheEntries,
+                                          kSubjectContextCacheTopicBytes};
 
   supervisor::RuntimePaths paths() const {
     supervisor::RuntimePaths p;
