@@ -867,9 +867,6 @@ void Broker::Impl::doAccept(tcp::acceptor& acc, bool tls) {
     sock.set_option(tcp::no_delay(true), ignore);
     if (conns_.size() >= options_.max_connections + options_.max_pending_connects) {
       sock.close(ignore);  // the core would refuse it too; don't even start a handshake
-    } else if (Status st = openPoller(); !st) {
-      log_.error("broker: " + st.message() + "; refusing connections");
-      sock.close(ignore);
     } else {
       // The descriptor leaves Asio (its reactor entry is freed) for the broker's own set.
       error_code nb, rel;

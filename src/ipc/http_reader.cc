@@ -18,8 +18,6 @@ struct HttpRequestReader::Parser : http::basic_parser<true> {
   HttpRequest req;
   size_t max_body_bytes;
 
-  http::basic_parser<true>& p() { return *this; }
-
   void on_request_impl(http::verb, beast::string_view method, beast::string_view target, int,
                        beast::error_code&) override {
     req.method.assign(method.data(), method.size());
@@ -60,10 +58,10 @@ HttpRequestReader::~HttpRequestReader() = default;
 
 void HttpRequestReader::reset() {
   parser_ = std::make_unique<Parser>(limits_.max_body_bytes);
-  parser_->p().body_limit(limits_.max_body_bytes);
-  parser_->p().header_limit(static_cast<uint32_t>(
+  parser_->body_limit(limits_.max_body_bytes);
+  parser_->header_limit(static_cast<uint32_t>(
       std::min<size_t>(limits_.max_header_bytes, std::numeric_limits<uint32_t>::max())));
-  parser_->p().eager(true);
+  parser_->eager(true);
   state_ = State::kEmpty;
 }
 
@@ -95,14 +93,14 @@ size_t HttpRequestReader::consume(std::string_view in) {
     if (off == in.size()) return off;
     if (state_ == State::kEmpty) state_ = State::kHeader;
     beast::error_code ec;
-    const size_t n = parser_->p().put(boost::asio::buffer(in.data() + off, in.size() - off), ec);
+    const size_t n = parser_->put(boost::asio::buffer(in.data() + off, in.size() - off), ec);
     off += n;
     if (ec == http::error::need_more) {
-      if (in.size() - off > limits_.max_header_bytes && !parser_->p().is_header_done()) {
+      if (in.size() - off > limits_.max_header_bytes && !parser_->is_header_done()) {
         fail(431, "request header exceeds " + std::to_string(limits_.max_header_bytes) + " bytes");
         return off;
       }
-      if (parser_->p().is_header_done()) state_ = State::kBody;
+      if (parser_->is_header_done()) state_ = State::kBody;
       if (n == 0) return off;
       continue;
     }
@@ -118,12 +116,12 @@ size_t HttpRequestReader::consume(std::string_view in) {
       fail(400, "malformed HTTP request: " + ec.message());
       return off;
     }
-    if (parser_->p().is_done()) {
+    if (parser_->is_done()) {
       state_ = State::kDone;
-      keep_alive_ = parser_->p().keep_alive();
+      keep_alive_ = parser_->keep_alive();
       return off;
     }
-    if (parser_->p().is_header_done()) state_ = State::kBody;
+    if (parser_->is_header_done()) state_ = State::kBody;
     if (n == 0) return off;
   }
   return off;
