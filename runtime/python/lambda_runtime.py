@@ -276,7 +276,10 @@ class Runtime(object):
         self.max_consecutive_failures = max_consecutive_failures
 
     def run_forever(self):
-        from greengrass_ipc_python_sdk.ipc_client import IPCException, WorkItem
+        from greengrass_ipc_python_sdk.ipc_client import IPCException, WorkItem, allow_nowait_in_this_thread
+        # Every handler return is followed by a request on this thread's connection, which
+        # reads the answers of the handler's publishes: they need not wait for them.
+        allow_nowait_in_this_thread()
         ipc = self.ipc
         arn = self.function_arn
         failures = 0

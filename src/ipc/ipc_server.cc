@@ -229,6 +229,10 @@ class Session : public std::enable_shared_from_this<Session> {
     setPhase(Phase::kBusy);
     keep_alive_ = reader_.keepAlive();
     HttpRequest req = reader_.take();
+    // The peer can no longer read answers: what it wrote before it went (a worker killed
+    // right after pipelining publishes) is still handled, but a request that waits for its
+    // answer (a long poll, a result fetch) ends the connection.
+    if (peer_gone_ && req.method == "GET") return close();
     // Register the park before handling: the core may answer it re-entrantly (a listener
     // callback stopping this very worker) before handle() returns.
     ParkId park = server_->next_park++;
@@ -260,6 +264,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // written with the body as a second buffer.
   void writeResponse(HttpResponse r) {
     if (closed_) return;
+    if (peer_gone_) return keep_alive_ ? nextRequest() : close();
     setPhase(Phase::kWriting);
     arm(server_->opts.body_timeout_ms, Timeout::kBody);
     std::string& h = whead_;
@@ -284,6 +289,11 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::async_write(socket_, bufs, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (self->closed_) return;
       self->wbody_ = std::string();
+      if (ec && self->keep_alive_) {
+        // The peer reset the connection: requests it pipelined before that still count.
+        self->peer_gone_ = true;
+        return self->nextRequest();
+      }
       if (ec || !self->keep_alive_) return self->close();
       self->nextRequest();
     });
@@ -315,6 +325,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Clock::time_point since_ = Clock::now();
   bool keep_alive_ = true;
   bool closed_ = false;
+  bool peer_gone_ = false;  // an answer could not be written (the peer reset the connection)
   bool registered_ = false;
   ParkId park_ = 0;
 };

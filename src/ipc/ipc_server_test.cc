@@ -34,9 +34,11 @@ struct NullListener : IpcListener {
   void onWorkerInitialized(WorkerId, bool, const std::string&) override {}
   Status onPublish(const std::string&, const std::string&, std::shared_ptr<const std::string>,
                    std::string_view) override {
+    publishes++;
     return Status::ok();
   }
   std::atomic<int> waiting{0};
+  std::atomic<int> publishes{0};
 };
 
 class Client {
@@ -147,6 +149,48 @@ TEST_F(IpcServerTest, LongPollInvokeAndResultOverHttp) {
   ASSERT_NE(res.find("X-Amz-Function-Error"), res.end()) << "header must be present when empty";
   EXPECT_EQ(std::string(res["X-Amz-Function-Error"]), "");
   EXPECT_EQ(res.body(), "42");
+}
+
+// A worker killed right after pipelining publishes (the SDK writes a publish without waiting
+// for its 202 in the runtime's invocation thread) resets the connection with the answers
+// unread: every publish it wrote is still routed, none is lost with the failed answer.
+TEST_F(IpcServerTest, PipelinedPublishesCountAfterTheClientResetsTheConnection) {
+  const int kCount = 20;
+  std::string wire;
+  for (int i = 0; i < kCount; ++i) {
+    std::string body = "m" + std::to_string(i);
+    wire += "POST /2016-11-01/functions/" + std::string(kRouterArn) +
+            " HTTP/1.1\r\nHost: localhost\r\nAuthorization: tokA\r\n"
+            "X-Amz-Invocation-Type: Event\r\n"
+            // base64 of {"custom":{"subject":"t/1"}}
+            "X-Amz-Client-Context: eyJjdXN0b20iOnsic3ViamVjdCI6InQvMSJ9fQ==\r\n"
+            "Content-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(server_->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::send(fd, wire.data(), wire.size(), 0), static_cast<ssize_t>(wire.size()));
+  // Wait for the first answer, then close with it (and the rest) unread: an RST.
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  linger l{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd);
+  for (int i = 0; i < 500 && listener_.publishes < kCount; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(listener_.publishes, kCount);
+  // The connection is gone once the reset is seen.
+  auto open = [this] { return onLoop<size_t>([this] { return server_->connectionCount(); }); };
+  for (int i = 0; i < 500 && open() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(open(), 0u);
 }
 
 TEST_F(IpcServerTest, ErrorsAndBodyLimit) {

@@ -63,6 +63,42 @@ def test_publish_http_error_is_invocation_exception(server, probe):
     assert out['msg'] == 'Failed to invoke function due to HTTP Error 429: Too Many Requests'
 
 
+def test_handler_publishes_ride_the_runtime_connection_before_the_result(server, probe):
+    # In the invocation thread publish does not wait for each 202: the requests are
+    # pipelined on the runtime's own connection, all before the invocation's result.
+    server.responders[ROUTER_ARN] = lambda request: None
+    invocation_id = server.enqueue(probe.arn, json.dumps({'op': 'publish_many', 'count': 20}).encode())
+    result = server.wait_result(invocation_id)
+    assert json.loads(result.body) == {'ret': [None] * 20}
+    with server.cond:
+        requests = list(server.requests)
+    kinds = [(r.kind, r.method) for r in requests if r.arn in (ROUTER_ARN, probe.arn)]
+    first_result = kinds.index(('work', 'POST'))
+    assert kinds[first_result - 20:first_result] == [('invoke', 'POST')] * 20
+    assert [r.body for r in server.requests_to(ROUTER_ARN)] == [str(i).encode() for i in range(20)]
+    assert server.connections == 1  # the SDK's client shares the runtime thread's connection
+
+
+def test_best_effort_publish_refused_after_returning_is_logged(server, probe):
+    def reject(request):
+        raise HttpError(429)
+    server.responders[ROUTER_ARN] = reject
+    assert call(server, probe, {'op': 'publish', 'topic': 'dev/full', 'policy': 'BestEffort'}) == {'ret': None}
+    probe.wait_log('ERROR', 'publish to topic "dev/full" was refused by the core: HTTP Error 429')
+    # The worker goes on serving invocations.
+    server.responders[ROUTER_ARN] = lambda request: None
+    assert call(server, probe, {'op': 'publish', 'topic': 't'}) == {'ret': None}
+
+
+def test_publish_from_another_thread_waits_and_raises(server, probe):
+    def reject(request):
+        raise HttpError(429)
+    server.responders[ROUTER_ARN] = reject
+    out = call(server, probe, {'op': 'publish_in_thread'})
+    assert out['exc'] == 'InvocationException'
+    assert out['msg'] == 'Failed to invoke function due to HTTP Error 429: Too Many Requests'
+
+
 def test_invocation_type_header_injection_refused(server, probe):
     out = call(server, probe, {'op': 'invoke', 'args': {
         'FunctionName': function_arn('x', '1'), 'InvocationType': 'Event\r\nX-Evil: 1'}})

@@ -394,3 +394,104 @@ print("ok")
     out = subprocess.run([PYTHON, '-c', script], env=env, capture_output=True, timeout=30)
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.strip() == b'ok'
+
+
+# ---- publish without waiting for the 202 (post_work_nowait) ---------------------------
+
+def _in_fresh_thread(fn):
+    """Runs fn in a new thread (the nowait mark and the connections are per thread)."""
+    out = {}
+
+    def run():
+        try:
+            out['value'] = fn()
+        except BaseException as e:  # reported to the test
+            out['error'] = e
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(30)
+    if 'error' in out:
+        raise out['error']
+    return out.get('value')
+
+
+_WORK = b'HTTP/1.1 200 OK\r\nX-Amz-InvocationId: id-1\r\nContent-Length: 1\r\n\r\nw'
+_ACCEPTED = b'HTTP/1.1 202 Accepted\r\nX-Amz-InvocationId: p\r\nContent-Length: 0\r\n\r\n'
+_OK = b'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'
+_ROUTER = 'arn:aws:lambda:::function:GGRouter'
+_FN = 'arn:aws:lambda:r:1:function:f'
+
+
+def test_nowait_answers_are_read_before_the_next_answer_and_refusals_logged(caplog):
+    srv = ScriptedServer([_WORK, _ACCEPTED, b'HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\nfull',
+                          _ACCEPTED, _OK])
+
+    def run():
+        ipc_client.allow_nowait_in_this_thread()
+        client = _client(srv.port)
+        client.get_work(_FN)
+        for n in range(3):
+            assert client.post_work_nowait(_ROUTER, 'm{}'.format(n), 'Y2M=', 'Event', 'publish {}'.format(n)) is None
+        # The result's answer is the fourth one after the GET: the three 202/429 come first.
+        client.post_work_result(_FN, ipc_client.WorkItem('id-1', b'r', None))
+        return client._connection().pending
+    with caplog.at_level(logging.ERROR, logger=ipc_client.__name__):
+        assert len(_in_fresh_thread(run)) == 0
+    assert srv.connections == 1
+    assert [r.split(b'\r\n\r\n', 1)[1] for r in srv.requests] == [b'', b'm0', b'm1', b'm2', b'r']
+    assert 'publish 1 was refused by the core: HTTP Error 429: Too Many Requests' in caplog.text
+    assert 'publish 0' not in caplog.text and 'publish 2' not in caplog.text
+    srv.close()
+
+
+def test_nowait_request_left_unanswered_by_a_closed_connection_is_sent_again():
+    srv = ScriptedServer([
+        _WORK,
+        b'HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',  # m0, then closes
+        None,  # m1 is never answered on that connection
+        _ACCEPTED,  # m1 again, on a new connection
+        _OK,  # the result
+    ])
+
+    def run():
+        ipc_client.allow_nowait_in_this_thread()
+        client = _client(srv.port)
+        client.get_work(_FN)
+        client.post_work_nowait(_ROUTER, 'm0', 'Y2M=')
+        client.post_work_nowait(_ROUTER, 'm1', 'Y2M=')
+        client.post_work_result(_FN, ipc_client.WorkItem('id-1', b'r', None))
+    _in_fresh_thread(run)
+    assert srv.connections == 2
+    bodies = [r.split(b'\r\n\r\n', 1)[1] for r in srv.requests]
+    # m1 reached the first connection but was never answered there: sent again, once.
+    assert bodies == [b'', b'm0', b'm1', b'm1', b'r']
+    srv.close()
+
+
+def test_nowait_waits_outside_a_marked_thread_and_after_idle():
+    srv = ScriptedServer([_OK, b'HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n', _OK, _ACCEPTED])
+
+    def run():
+        client = _client(srv.port)
+        client.put_initialization_result(_FN, None)
+        with pytest.raises(IPCException, match='HTTP Error 413'):  # not marked: synchronous
+            client.post_work_nowait(_ROUTER, 'big', 'Y2M=')
+        ipc_client.allow_nowait_in_this_thread()
+        client.put_initialization_result(_FN, None)
+        client._connection().last_used -= ipc_client.NOWAIT_MAX_IDLE_S + 1
+        client.post_work_nowait(_ROUTER, 'late', 'Y2M=')  # idle connection: synchronous
+        return len(client._connection().pending)
+    assert _in_fresh_thread(run) == 0
+    assert len(srv.requests) == 4
+    srv.close()
+
+
+def test_clients_of_one_thread_share_its_connection():
+    srv = ScriptedServer([_OK, _OK])
+
+    def run():
+        _client(srv.port).put_initialization_result(_FN, None)
+        _client(srv.port).put_initialization_result(_FN, None)
+    _in_fresh_thread(run)
+    assert srv.connections == 1
+    srv.close()

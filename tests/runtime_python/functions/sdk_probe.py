@@ -24,6 +24,21 @@ def handler(event, context):
             if 'policy' in event:
                 kwargs['queueFullPolicy'] = event['policy']
             return {'ret': iot.publish(**kwargs)}
+        if op == 'publish_many':
+            return {'ret': [iot.publish(topic='t/{}'.format(i), payload=str(i)) for i in range(event['count'])]}
+        if op == 'publish_in_thread':
+            import threading
+            out = {}
+
+            def publish():
+                try:
+                    out['ret'] = iot.publish(topic='t', payload='x')
+                except Exception as e:  # reported to the test
+                    out.update(_exc(e))
+            thread = threading.Thread(target=publish)
+            thread.start()
+            thread.join()
+            return out
         if op == 'invoke':
             kwargs = dict(event['args'])
             if 'ClientContext' in kwargs:

@@ -10,11 +10,22 @@
 # Same names, arguments, return values and exceptions as the genuine client
 # (which the genuine greengrasssdk imports), but faster: instead of one urllib
 # connection per request it keeps ONE persistent HTTP/1.1 connection per
-# thread (and per process, so fork() is safe) with TCP_NODELAY, parses answers
-# with a small dedicated parser, and retries a request once on a fresh
-# connection when a reused keep-alive connection turns out to have been closed
-# by the server.  Requests never time out unless the caller asks for it (long
-# polls block), like the genuine client.
+# thread and core address (shared by every IPCClient of that thread, and per
+# process, so fork() is safe) with TCP_NODELAY, parses answers with a small
+# dedicated parser, and retries a request once on a fresh connection when a
+# reused keep-alive connection turns out to have been closed by the server.
+# Requests never time out unless the caller asks for it (long polls block),
+# like the genuine client.
+#
+# Evergreen extra, post_work_nowait (used by greengrasssdk's publish): in a
+# thread that allow_nowait_in_this_thread() marked (the runtime's invocation
+# thread, which always makes another request right after the handler returns),
+# the request is written and the call returns; its answer is read before the
+# answer of the next request on the same connection (HTTP/1.1 pipelining: the
+# bytes on the wire are the same as post_work's). A refusal is then logged,
+# and a request the server never answered (it closed the connection first) is
+# sent again on a fresh connection, so nothing is lost: the same guarantee as
+# the synchronous retry above. In any other thread it is post_work.
 #
 # Errors: a non-2xx answer or a transport failure raises IPCException; the
 # message mirrors urllib's ("HTTP Error 404: Not Found", "<urlopen error ...>").
@@ -25,6 +36,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 from greengrass_common.env_vars import AUTH_TOKEN, GG_DAEMON_PORT
 
@@ -45,6 +57,39 @@ MAX_HEADERS = 100
 MAX_RESPONSE_BODY = 64 * 1024 * 1024
 MAX_LOGGED_ERROR_BODY = 1024
 MAX_CACHED_PATHS = 256
+# post_work_nowait falls back to a synchronous post_work when the connection has
+# not been used for longer than this (the server may be about to drop it), or
+# when this many requests / bytes already wait for their answers.
+NOWAIT_MAX_IDLE_S = 1.0
+NOWAIT_MAX_PENDING = 64
+NOWAIT_MAX_PENDING_BYTES = 1024 * 1024
+
+_monotonic = getattr(time, 'monotonic', time.time)
+
+# Connections are per thread and per process: a child created by fork() must
+# never use its parent's sockets. register_at_fork (Python 3.7+) counts forks
+# without a getpid() system call per request; older interpreters compare pids.
+_FORK_GENERATION = [0]
+if hasattr(os, 'register_at_fork'):
+    def _count_fork():
+        _FORK_GENERATION[0] += 1
+
+    os.register_at_fork(after_in_child=_count_fork)
+
+    def _process_generation():
+        return _FORK_GENERATION[0]
+else:
+    _process_generation = os.getpid
+
+_THREAD_CONNECTIONS = threading.local()
+
+
+def allow_nowait_in_this_thread():
+    """Let post_work_nowait return before its answer in the calling thread.
+
+    Only for a thread that keeps making IPC requests (each one reads the answers still
+    owed first): the runtime's invocation loop. Elsewhere post_work_nowait waits."""
+    _THREAD_CONNECTIONS.nowait = True
 
 _PY3 = sys.version_info[0] >= 3
 _TEXT_TYPES = (str,) if _PY3 else (str, unicode)  # noqa: F821 (Python 2 only)
@@ -136,6 +181,12 @@ class _Connection(object):
         self.timeout = timeout
         self.sock = None
         self._rfile = None
+        # Requests written with post_work_nowait whose answers are not read yet:
+        # (request bytes, what to name in a log line). They survive close() so
+        # that a fresh connection can send them again.
+        self.pending = collections.deque()
+        self.pending_bytes = 0
+        self.last_used = 0.0
 
     def connect(self):
         sock = socket.create_connection((self.host, self.port), self.timeout)
@@ -145,6 +196,7 @@ class _Connection(object):
             pass
         self.sock = sock
         self._rfile = sock.makefile('rb')
+        self.last_used = _monotonic()
 
     def close(self):
         rfile, sock = self._rfile, self.sock
@@ -227,6 +279,7 @@ class _Connection(object):
             will_close = True
         response.body = body
         response.will_close = will_close
+        self.last_used = _monotonic()
         return response
 
     def _read_chunked(self):
@@ -284,7 +337,7 @@ class IPCClient(object):
         self.timeout = timeout
         self._connect_host = '127.0.0.1' if endpoint == 'localhost' else endpoint
         self._host_header = '{}:{}'.format(endpoint, self.port)
-        self._local = threading.local()
+        self._address = (self._connect_host, self.port, timeout)
         self._paths = {}
         if port is not None:
             runtime_logger.warning('deprecated arg port={} will be ignored'.format(port))
@@ -306,6 +359,36 @@ class IPCClient(object):
         return WorkItem(invocation_id=response.getheader(HEADER_INVOCATION_ID),
                         payload=response.body,
                         client_context=response.getheader(HEADER_CLIENT_CONTEXT))
+
+    def post_work_nowait(self, function_arn, payload, client_context, invocation_type='Event', label=None):
+        """Evergreen extra: E1 without waiting for the answer (see the module comment).
+
+        Written behind the requests already in flight on this thread's connection; the
+        answer is read before the next request's answer, and a refusal is logged naming
+        label. A synchronous post_work (raising IPCException like it) outside a thread
+        marked by allow_nowait_in_this_thread, when there is no fresh kept-alive
+        connection, or when too much is already in flight.
+        """
+        path = self._path(function_arn)[0]
+        request_bytes = self._encode_request('POST', path, (
+            (HEADER_CLIENT_CONTEXT, client_context),
+            (HEADER_AUTH_TOKEN, self.auth_token),
+            (HEADER_INVOCATION_TYPE, invocation_type),
+        ), _prepare_payload(payload))
+        conn = self._connection()
+        if (conn.sock is None or not getattr(_THREAD_CONNECTIONS, 'nowait', False)
+                or len(conn.pending) >= NOWAIT_MAX_PENDING
+                or conn.pending_bytes + len(request_bytes) > NOWAIT_MAX_PENDING_BYTES
+                or _monotonic() - conn.last_used > NOWAIT_MAX_IDLE_S):
+            self._exchange(request_bytes, 1, 'POST', path)
+            return
+        conn.pending.append((request_bytes, label or 'POST {}'.format(path)))
+        conn.pending_bytes += len(request_bytes)
+        try:
+            conn.sock.sendall(request_bytes)
+        except (socket.error, OSError):
+            # Not (completely) written: the next exchange sends it on a fresh connection.
+            conn.close()
 
     def post_work_result(self, function_arn, work_item):
         """E4: post the handler's result (work_item.payload) for work_item.invocation_id."""
@@ -371,7 +454,7 @@ class IPCClient(object):
 
     def close(self):
         """Close the calling thread's connection (a later request reconnects)."""
-        conn = getattr(self._local, 'conn', None)
+        conn = getattr(_THREAD_CONNECTIONS, 'by_address', {}).get(self._address)
         if conn is not None:
             conn.close()
 
@@ -398,15 +481,39 @@ class IPCClient(object):
         return paths
 
     def _connection(self):
-        local = self._local
-        conn = getattr(local, 'conn', None)
-        pid = os.getpid()
-        if conn is None or local.pid != pid:
-            # A connection inherited through fork() belongs to the parent: never touch it.
-            conn = _Connection(self._connect_host, self.port, self.timeout)
-            local.conn = conn
-            local.pid = pid
+        local = _THREAD_CONNECTIONS
+        generation = _process_generation()
+        by_address = getattr(local, 'by_address', None)
+        if by_address is None or local.generation != generation:
+            # Connections inherited through fork() belong to the parent: never touch them.
+            by_address = local.by_address = {}
+            local.generation = generation
+        conn = by_address.get(self._address)
+        if conn is None:
+            conn = by_address[self._address] = _Connection(self._connect_host, self.port, self.timeout)
         return conn
+
+    @staticmethod
+    def _read_pending_answers(conn):
+        """Read the answers of conn's post_work_nowait requests (they precede the new ones)."""
+        pending = conn.pending
+        while pending:
+            response = conn._read_response(False)
+            request_bytes, label = pending.popleft()
+            conn.pending_bytes -= len(request_bytes)
+            if response.status < 200 or response.status >= 300:
+                runtime_logger.error('{} was refused by the core: HTTP Error {}: {}, {!r}'.format(
+                    label, response.status, response.reason, response.body[:MAX_LOGGED_ERROR_BODY]))
+            if response.will_close:
+                # Whatever followed on this connection is unanswered: send it again.
+                raise _StaleConnection('the server closed the connection after answering {}'.format(label))
+
+    @staticmethod
+    def _drop_pending(conn, error):
+        for _, label in conn.pending:
+            runtime_logger.error('{} was not delivered to the core: {}'.format(label, error))
+        conn.pending.clear()
+        conn.pending_bytes = 0
 
     def _encode_request(self, method, path, headers, body=None):
         parts = [method.encode('ascii'), b' ', path.encode('utf-8'), b' HTTP/1.1\r\nHost: ',
@@ -443,7 +550,12 @@ class IPCClient(object):
             try:
                 if conn.sock is None:
                     conn.connect()
-                conn.sock.sendall(request_bytes)
+                    # Requests written without waiting that a closed connection never
+                    # answered go first, in their original order.
+                    conn.sock.sendall(b''.join(p[0] for p in conn.pending) + request_bytes)
+                else:
+                    conn.sock.sendall(request_bytes)
+                self._read_pending_answers(conn)
                 responses = [conn._read_response(head_request)]
                 while len(responses) < count and not responses[-1].will_close:
                     responses.append(conn._read_response(head_request))
@@ -454,10 +566,12 @@ class IPCClient(object):
                     # The server dropped an idle kept-alive connection: retry once on a new one.
                     retried = True
                     continue
+                self._drop_pending(conn, e)
                 runtime_logger.error('IPC request {} {} failed: {}'.format(method, path, e))
                 raise IPCException('<urlopen error {}>'.format(e))
             except _ProtocolError as e:
                 conn.close()
+                self._drop_pending(conn, e)
                 runtime_logger.error('IPC request {} {} failed: {}'.format(method, path, e))
                 raise IPCException('<urlopen error {}>'.format(e))
         if responses[-1].will_close:

@@ -5,6 +5,11 @@
 #   -> Event invocation of ROUTER_FUNCTION_ARN with client context
 #      {"custom": {"source": MY_FUNCTION_ARN, "subject": topic, "queueFullPolicy": wire}}
 #      where wire is '' | 'BestEffort' | 'AllOrError' (argument 'AllOrException').
+#      Unless the policy is AllOrException, the request is written without waiting
+#      for the core's 202 (IPCClient.post_work_nowait: the answer is read with the
+#      next IPC answer, a refusal is logged); AllOrException, an empty topic, a
+#      payload over NOWAIT_MAX_PAYLOAD or a replaced (mocked) _invoke_internal take
+#      the synchronous path, which raises InvocationException on a refusal.
 # get_thing_shadow / update_thing_shadow / delete_thing_shadow(thingName=..., [payload=...])
 #   -> RequestResponse invocation of SHADOW_FUNCTION_ARN with subject
 #      $aws/things/<thing>/shadow/<get|update|delete>; returns {'payload': bytes}.
@@ -17,6 +22,7 @@ import logging
 
 from greengrasssdk import Lambda
 from greengrass_common.env_vars import MY_FUNCTION_ARN, ROUTER_FUNCTION_ARN, SHADOW_FUNCTION_ARN
+from greengrass_ipc_python_sdk.ipc_client import IPCException
 
 customer_logger = logging.getLogger(__name__)
 customer_logger.propagate = True
@@ -27,6 +33,13 @@ _QUEUE_FULL_POLICIES = {
     'BestEffort': 'BestEffort',
     'AllOrException': 'AllOrError',
 }
+
+
+# Publishes larger than this wait for the core's answer (a 413 then raises).
+NOWAIT_MAX_PAYLOAD = 64 * 1024
+
+# The genuine _invoke_internal: a test that replaces it must see every publish.
+_INVOKE_INTERNAL = Lambda.Client.__dict__['_invoke_internal']
 
 
 class ShadowError(Exception):
@@ -75,8 +88,20 @@ class Client(object):
             }
         }
         customer_logger.debug('Publishing message on topic "%s" with Payload "%s"', topic, payload)
-        self.lambda_client._invoke_internal(ROUTER_FUNCTION_ARN, payload, _encode_client_context(client_context),
-                                            'Event')
+        lambda_client = self.lambda_client
+        if (policy != 'AllOrException' and topic and MY_FUNCTION_ARN is not None
+                and (payload is None or (isinstance(payload, (bytes, str, bytearray))
+                                         and len(payload) <= NOWAIT_MAX_PAYLOAD))
+                and getattr(type(lambda_client), '_invoke_internal', None) is _INVOKE_INTERNAL
+                and '_invoke_internal' not in vars(lambda_client)):
+            try:
+                lambda_client.ipc.post_work_nowait(ROUTER_FUNCTION_ARN, payload, _encode_client_context(client_context),
+                                                   'Event', 'publish to topic "{}"'.format(topic))
+            except IPCException as e:
+                customer_logger.exception(e)
+                raise Lambda.InvocationException('Failed to invoke function due to ' + str(e))
+            return
+        lambda_client._invoke_internal(ROUTER_FUNCTION_ARN, payload, _encode_client_context(client_context), 'Event')
 
     @staticmethod
     def _get_required_parameter(parameter_name, **kwargs):
