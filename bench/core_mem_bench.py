@@ -8,11 +8,14 @@ For each mode one core is started (plain listener, group mode); figures from
   * loaded: a group with 5 Python functions (bench_echo; 2 pinned, 3 on-demand) and 10 devices,
     each device connected (raw MQTT 3.1.1, TCP_NODELAY), subscribed to its own topic and having
     invoked one function (every function ran at least once); 1 s settle.
+  * each state again after --settle seconds (default 35) with nothing happening: the core trims
+    the code pages its work brought back once it is idle (evergreen.runtime.trimIdlePagesSeconds,
+    default 30; src/daemon/working_set.h). --settle 0 skips these columns.
 Also the PSS sum of the core's child processes (workers, standbys) in the loaded state: what
 the functions cost next to the core itself.
 
     /usr/bin/python3 bench/core_mem_bench.py --build build [--devices 10] [--functions 5]
-                                             [--out result.md]
+                                             [--settle 35] [--out result.md]
 """
 
 import argparse
@@ -53,13 +56,17 @@ def tree_pss_kb(pid):
     return total
 
 
-def run_mode(tmp, standby, n_devices, n_functions):
+def run_mode(tmp, standby, n_devices, n_functions, settle):
     core, h, lh = bc.start_core(tmp, f"mem-{'sb' if standby else 'plain'}",
                                 standby_workers=8 if standby else 0)
     devices = []
     try:
         time.sleep(1.0)
         idle = mem_kb(core.proc.pid)
+        idle_settled = None
+        if settle:
+            time.sleep(settle)
+            idle_settled = mem_kb(core.proc.pid)
         arns = [lh.create_function(core, f"Mem{i}", "bench_echo", "bench_echo.handler")
                 for i in range(n_functions)]
         g = lh.LambdaGroup()
@@ -84,11 +91,15 @@ def run_mode(tmp, standby, n_devices, n_functions):
         loaded = mem_kb(core.proc.pid)
         kids = tree_pss_kb(core.proc.pid)
         n_kids = len(children(core.proc.pid))
+        loaded_settled = None
+        if settle:
+            time.sleep(settle)
+            loaded_settled = mem_kb(core.proc.pid)
     finally:
         for dev in devices:
             dev.close()
         bc.stop_core(core)
-    return idle, loaded, kids, n_kids
+    return idle, loaded, kids, n_kids, idle_settled, loaded_settled
 
 
 def main():
@@ -97,23 +108,29 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--devices", type=int, default=10)
     ap.add_argument("--functions", type=int, default=5)
+    ap.add_argument("--settle", type=float, default=35.0)
     ap.add_argument("--out", default="")
     a = ap.parse_args()
-    if not 1 <= a.devices <= 1000 or not 1 <= a.functions <= 50:
-        ap.error("--devices 1..1000, --functions 1..50")
+    if not 1 <= a.devices <= 1000 or not 1 <= a.functions <= 50 or not 0 <= a.settle <= 300:
+        ap.error("--devices 1..1000, --functions 1..50, --settle 0..300")
     h = bc.use_build(os.path.abspath(a.build))
     if not os.access(h.evergreen_binary(), os.X_OK):
         sys.exit(f"core_mem_bench: {h.evergreen_binary()} not built")
     tmp = tempfile.mkdtemp(prefix="evg-mem-bench.")
+    settled = f" {a.settle:g} s later" if a.settle else ""
     lines = ["| standby workers | core idle PSS MB | core loaded PSS MB | core loaded RSS MB | "
-             "core loaded anon MB | child processes | their PSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "core loaded anon MB | child processes | their PSS MB |"
+             + (f" idle PSS{settled} | loaded PSS{settled} |" if a.settle else ""),
+             "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if a.settle else "")]
     try:
         for standby in (False, True):
-            idle, loaded, kids, n = run_mode(tmp, standby, a.devices, a.functions)
+            idle, loaded, kids, n, idle2, loaded2 = run_mode(tmp, standby, a.devices, a.functions,
+                                                             a.settle)
             lines.append(f"| {'on (8)' if standby else 'off'} | {idle['Pss'] / 1024:.1f} | "
                          f"{loaded['Pss'] / 1024:.1f} | {loaded['Rss'] / 1024:.1f} | "
-                         f"{loaded['Anonymous'] / 1024:.1f} | {n} | {kids / 1024:.1f} |")
+                         f"{loaded['Anonymous'] / 1024:.1f} | {n} | {kids / 1024:.1f} |"
+                         + (f" {idle2['Pss'] / 1024:.1f} | {loaded2['Pss'] / 1024:.1f} |"
+                            if a.settle else ""))
             print(lines[-1], file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

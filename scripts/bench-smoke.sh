@@ -51,7 +51,7 @@ if command -v cc >/dev/null 2>&1; then
   run c_lambda_bench "$PY" "$B/c_lambda_bench.py" "${LAMBDA[@]}"
 fi
 run cold_start_bench "$PY" "$B/cold_start_bench.py" --build "$BUILD" --runs 1
-run core_mem_bench "$PY" "$B/core_mem_bench.py" --build "$BUILD" --devices 2 --functions 3
+run core_mem_bench "$PY" "$B/core_mem_bench.py" --build "$BUILD" --devices 2 --functions 3 --settle 1
 run jobs_bench env EVERGREEN_BUILD_DIR="$BUILD" "$PY" "$B/jobs_bench.py" --cores 1,2 --rounds 1
 run streammgr_bench env EVERGREEN_BUILD_DIR="$BUILD" "$PY" "$B/streammgr_bench.py" --count 500 --flush-count 50 --latency-count 20 --sdk-count 20
 if command -v npx >/dev/null 2>&1; then

@@ -298,6 +298,7 @@ Status parseEvergreenRuntime(const json& j, const std::string& path, EvergreenRu
   EVG_RETURN_IF_ERROR(r.boolean("restartFunctionsOnDeploy", &o->restart_functions_on_deploy));
   EVG_RETURN_IF_ERROR(r.integer("standbyWorkers", 0, 1024, &o->standby_workers));
   EVG_RETURN_IF_ERROR(r.boolean("trimStartupPages", &o->trim_startup_pages));
+  EVG_RETURN_IF_ERROR(r.integer("trimIdlePagesSeconds", 0, 86400, &o->trim_idle_pages_seconds));
   std::vector<std::pair<std::string, std::string>> interp;
   EVG_RETURN_IF_ERROR(r.stringMap("interpreters", &interp));
   for (const auto& [id, exe] : interp) {

@@ -146,6 +146,10 @@ struct EvergreenRuntimeOptions {
   // Once started, unmap the read-only code and data pages (src/daemon/working_set.h): what the
   // core uses faults back in; -8 MB resident on an idle core. false: leave the mappings alone.
   bool trim_startup_pages = true;
+  // With trim_startup_pages: every this many seconds, if the core used under 1 % of a CPU since
+  // the last check and 256 KB or more of file pages came back since the last trim (a status
+  // query, a deployment, a burst of traffic), trim again; 0 = only once after start.
+  int trim_idle_pages_seconds = 30;
 };
 
 // "evergreen.metrics": GET /metrics (Prometheus) and /health on a loopback-only HTTP port

@@ -458,6 +458,22 @@ TEST(ConfigTest, RuntimeTrimStartupPages) {
       << r.status().message();
 }
 
+TEST(ConfigTest, RuntimeTrimIdlePagesSeconds) {
+  json j = minimal();
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->evergreen.runtime.trim_idle_pages_seconds, 30);  // default
+  j["evergreen"] = json::parse(R"({"runtime": {"trimIdlePagesSeconds": 0}})");
+  r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->evergreen.runtime.trim_idle_pages_seconds, 0);
+  j["evergreen"] = json::parse(R"({"runtime": {"trimIdlePagesSeconds": -1}})");
+  r = parseConfig(j, "/gg");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("evergreen.runtime.trimIdlePagesSeconds"), std::string::npos)
+      << r.status().message();
+}
+
 TEST(ConfigTest, DefaultConfigJsonIsValid) {
   DefaultConfigOptions o;
   o.thing_name = "dev-core";

@@ -66,6 +66,7 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
   }
 
   const bool trim_startup_pages = cfg->evergreen.runtime.trim_startup_pages;
+  const int trim_idle_seconds = cfg->evergreen.runtime.trim_idle_pages_seconds;
   asio::io_context io(1);
   Core core(io, paths, std::move(cfg).value(), logger);
   Status s = core.start();
@@ -75,9 +76,21 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
     return 1;
   }
   log.info("core started");
-  // From the loop, once the start-up work the core queued on it has run.
+  // From the loop, once the start-up work the core queued on it has run; then again whenever
+  // the core is idle after work brought pages back (src/daemon/working_set.h).
+  IdleTrimmer idle_trimmer(io, std::chrono::seconds(std::max(trim_idle_seconds, 1)),
+                           [&log](const Result<PageTrim>& t, const WorkingSetSample& before) {
+                             if (!t)
+                               return log.warn("idle pages not unmapped: " + t.status().message());
+                             if (log.enabled(LogLevel::kDebug)) {
+                               log.debug("idle pages unmapped: " + std::to_string(t->resident_kb) +
+                                         " KB in " + std::to_string(t->mappings) +
+                                         " read-only file mappings (file-backed " +
+                                         std::to_string(before.file_pages * 4) + " KB before)");
+                             }
+                           });
   if (trim_startup_pages) {
-    asio::post(io, [&log] {
+    asio::post(io, [&log, &idle_trimmer, trim_idle_seconds] {
       auto t = trimStartupPages();
       if (t) {
         log.info("start-up pages unmapped: " + std::to_string(t->resident_kb) + " KB in " +
@@ -85,6 +98,7 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
       } else {
         log.warn("start-up pages not unmapped: " + t.status().message());
       }
+      if (trim_idle_seconds > 0) idle_trimmer.start();
     });
   }
   // Under systemd (Type=notify): READY=1 now that listeners are bound and the group is active,
@@ -110,6 +124,7 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
     stopping = true;
     notifier.stopping();
     notifier.stopWatchdog();
+    idle_trimmer.stop();
     log.info(std::string("caught ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
     stop_timer.expires_after(kStopGrace);
     stop_timer.async_wait([&](const boost::system::error_code& e) {

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -69,6 +70,55 @@ Result<PageTrim> trimStartupPages() {
     t.resident_kb += m.rss_kb;
   }
   return t;
+}
+
+Result<WorkingSetSample> sampleWorkingSet() {
+  WorkingSetSample s;
+  rusage ru{};
+  if (::getrusage(RUSAGE_SELF, &ru) == 0) {
+    auto us = [](const timeval& tv) {
+      return static_cast<uint64_t>(tv.tv_sec) * 1000000 + static_cast<uint64_t>(tv.tv_usec);
+    };
+    s.cpu_us = us(ru.ru_utime) + us(ru.ru_stime);
+  }
+  std::FILE* f = std::fopen("/proc/self/statm", "re");
+  if (f == nullptr)
+    return Status::io(std::string("cannot read /proc/self/statm: ") + strerror(errno));
+  unsigned long long size = 0, resident = 0, shared = 0;
+  const int n = std::fscanf(f, "%llu %llu %llu", &size, &resident, &shared);
+  std::fclose(f);
+  if (n != 3) return Status::io("/proc/self/statm: unexpected format");
+  s.file_pages = shared;
+  return s;
+}
+
+IdleTrimmer::IdleTrimmer(boost::asio::io_context& io, std::chrono::milliseconds period,
+                         OnTrim on_trim)
+    : timer_(io), period_(period), policy_(period), on_trim_(std::move(on_trim)) {}
+
+void IdleTrimmer::start() {
+  if (auto s = sampleWorkingSet()) policy_.trimmed(*s);
+  arm();
+}
+
+void IdleTrimmer::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+void IdleTrimmer::arm() {
+  if (stopped_) return;
+  timer_.expires_after(period_);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    auto before = sampleWorkingSet();
+    if (before && policy_.shouldTrim(*before)) {
+      auto t = trimStartupPages();
+      if (auto after = sampleWorkingSet()) policy_.trimmed(*after);
+      if (on_trim_) on_trim_(t, *before);
+    }
+    arm();
+  });
 }
 
 }  // namespace evg::daemon

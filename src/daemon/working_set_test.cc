@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -106,6 +107,51 @@ TEST_F(WorkingSetTest, WritableAndAnonymousMappingsAreLeftAlone) {
   EXPECT_EQ(static_cast<char*>(a)[0], 'z');
   ::munmap(w, kBytes);
   ::munmap(a, kBytes);
+}
+
+TEST(IdleTrimPolicyTest, TrimsOnlyWhenIdleAndPagesCameBack) {
+  using std::chrono::milliseconds;
+  IdleTrimPolicy p(milliseconds(10000));  // 1 % of 10 s = 100 ms of CPU
+  p.trimmed({1000000, 500});
+  // Busy (200 ms of CPU in the period), pages back: not now.
+  EXPECT_FALSE(p.shouldTrim({1200000, 800}));
+  // Idle (5 ms), pages back (800 >= 500 + 64): trim.
+  EXPECT_TRUE(p.shouldTrim({1205000, 800}));
+  p.trimmed({1206000, 510});
+  // Idle, but only 40 pages came back: nothing worth a trim.
+  EXPECT_FALSE(p.shouldTrim({1207000, 550}));
+  // Idle and 64 pages back: trim.
+  EXPECT_TRUE(p.shouldTrim({1208000, 574}));
+  // A CPU counter that went backwards (never happens) counts as idle, not as a huge value.
+  p.trimmed({2000000, 100});
+  EXPECT_TRUE(p.shouldTrim({1000, 200}));
+}
+
+TEST_F(WorkingSetTest, IdleTrimmerUnmapsPagesTouchedAfterStart) {
+  void* p = ::mmap(nullptr, kBytes, PROT_READ, MAP_PRIVATE, fd_, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  boost::asio::io_context io;
+  int trims = 0;
+  IdleTrimmer trimmer(io, std::chrono::milliseconds(200),
+                      [&](const Result<PageTrim>& t, const WorkingSetSample& before) {
+                        EXPECT_TRUE(t.isOk());
+                        EXPECT_GT(before.file_pages, 0u);
+                        ++trims;
+                        trimmer.stop();
+                      });
+  ASSERT_TRUE(trimStartupPages().isOk());
+  trimmer.start();
+  // Work after the start-up trim brings 256 KB of file pages back...
+  const char* c = static_cast<const char*>(p);
+  long sum = 0;
+  for (size_t i = 0; i < kBytes; i += 4096) sum += c[i];
+  EXPECT_GT(sum, 0);
+  EXPECT_GE(residentOf(p).first, 64 * 4);
+  // ...and the next idle period takes them away again.
+  io.run_for(std::chrono::seconds(5));
+  EXPECT_EQ(trims, 1);
+  EXPECT_EQ(residentOf(p).first, 0);
+  ::munmap(p, kBytes);
 }
 
 }  // namespace

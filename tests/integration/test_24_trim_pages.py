@@ -47,3 +47,25 @@ def test_trim_unmaps_start_up_pages_and_the_core_keeps_working(make_core):
     # from one mosquitto client to another through the trimmed core, then `evergreen status`.
     h.mosquitto_delivers(trimmed, "trim/t", "after-trim")
     assert trimmed.status()["openBroker"] is True
+
+
+def test_idle_core_trims_again_after_work_brought_pages_back(make_core):
+    core = make_core("idle")
+    core.set_mqtt(openBroker=True)
+    core.set_log(level="DEBUG")
+    core.config["evergreen"].setdefault("runtime", {})["trimIdlePagesSeconds"] = 1
+    core.start()
+    log = os.path.join(core.system_log_dir, "runtime.log")
+    lh.wait_file_contains(log, ["start-up pages unmapped:"], timeout=10)
+    # Work after start: status queries and a routed message fault code back in.
+    for _ in range(3):
+        core.status()
+    h.mosquitto_delivers(core, "trim/idle", "busy")
+    busy = _rss_file_kb(core.proc.pid)
+    # Idle for a period: the core trims again, on its own.
+    lh.wait_file_contains(log, ["idle pages unmapped:"], timeout=15)
+    time.sleep(0.2)
+    idle = _rss_file_kb(core.proc.pid)
+    assert idle < busy - 256, f"RssFile {busy} kB after the work, {idle} kB once idle"
+    # Still working after the second trim.
+    h.mosquitto_delivers(core, "trim/idle", "again")
