@@ -51,6 +51,7 @@ SubscriptionTrie::Node* SubscriptionTrie::child(const Node& parent, std::string_
 }
 
 void SubscriptionTrie::subscribe(std::string_view filter, Session* session, uint8_t qos) {
+  ++generation_;
   Node* n = root_.get();
   std::string_view rest = filter;
   bool last = false;
@@ -103,6 +104,7 @@ bool SubscriptionTrie::removeFrom(Node& n, std::string_view rest, Session* sessi
 }
 
 bool SubscriptionTrie::unsubscribe(std::string_view filter, Session* session) {
+  ++generation_;
   bool removed = removeFrom(*root_, filter, session);
   if (removed) --size_;
   return removed;
@@ -122,6 +124,26 @@ void SubscriptionTrie::walk(const Node& n, const std::string_view* levels, size_
 
 void SubscriptionTrie::match(std::string_view topic, std::vector<Match>& out) const {
   if (size_ == 0) return;
+  const size_t hash = std::hash<std::string_view>{}(topic);
+  if (!memo_) memo_ = std::make_unique<std::array<MemoSlot, kMemoSlots>>();
+  MemoSlot& slot = (*memo_)[hash % kMemoSlots];
+  if (slot.generation == generation_ && slot.hash == hash && slot.topic == topic) {
+    out.insert(out.end(), slot.matches.begin(), slot.matches.end());
+    return;
+  }
+  const size_t before = out.size();
+  matchWalk(topic, out);
+  if (out.size() - before > kMemoMaxMatches) {
+    slot.generation = 0;
+    return;
+  }
+  slot.generation = generation_;
+  slot.hash = hash;
+  slot.topic.assign(topic);
+  slot.matches.assign(out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
+}
+
+void SubscriptionTrie::matchWalk(std::string_view topic, std::vector<Match>& out) const {
   constexpr size_t kInline = 32;
   std::string_view inline_levels[kInline];
   std::vector<std::string_view> heap_levels;

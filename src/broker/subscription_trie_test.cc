@@ -113,5 +113,39 @@ TEST(SubscriptionTrieTest, ManyClientsOwnTopicsPruneIndependently) {
   EXPECT_EQ(t.size(), static_cast<size_t>(kClients / 2 + 2));
 }
 
+// The match memo never returns a stale result: random subscribes/unsubscribes (QoS changes
+// included) between repeated matches of the same topics (more topics than memo slots, so slots
+// are overwritten too) always agree with a brute-force topicMatches() over the live filters.
+TEST(SubscriptionTrieTest, MemoStaysExactAcrossChanges) {
+  const std::vector<std::string> filters = {"#", "+/x", "a/+", "a/b", "a/#", "s/+/t", "$SYS/#"};
+  std::vector<std::string> topics = {"a/b", "a/c", "b/x", "s/1/t", "$SYS/up", "a", "z"};
+  for (int i = 0; i < 150; ++i) topics.push_back("dev/" + std::to_string(i));
+  SubscriptionTrie t;
+  std::map<std::pair<int, std::string>, uint8_t> live;  // (session, filter) -> qos
+  uint32_t rnd = 12345;
+  auto next = [&rnd] { return rnd = rnd * 1103515245u + 12345u, (rnd >> 8); };
+  for (int step = 0; step < 3000; ++step) {
+    const int sid = static_cast<int>(next() % 4) + 1;
+    const std::string& f =
+        next() % 3 == 0 ? topics[next() % topics.size()] : filters[next() % filters.size()];
+    if (next() % 2 == 0) {
+      const auto qos = static_cast<uint8_t>(next() % 3);
+      t.subscribe(f, sess(sid), qos);
+      live[{sid, f}] = qos;
+    } else {
+      EXPECT_EQ(t.unsubscribe(f, sess(sid)), live.erase({sid, f}) == 1);
+    }
+    for (int k = 0; k < 3; ++k) {
+      const std::string& topic = topics[next() % topics.size()];
+      std::map<Session*, std::vector<uint8_t>> want;
+      for (const auto& [key, qos] : live) {
+        if (mqtt::topicMatches(key.second, topic)) want[sess(key.first)].push_back(qos);
+      }
+      for (auto& [k2, v] : want) std::sort(v.begin(), v.end());
+      ASSERT_EQ(matchMap(t, topic), want) << "step " << step << " topic " << topic;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace evg::broker
