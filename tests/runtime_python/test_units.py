@@ -495,3 +495,23 @@ def test_clients_of_one_thread_share_its_connection():
     _in_fresh_thread(run)
     assert srv.connections == 1
     srv.close()
+
+
+def test_client_parses_answers_arriving_together_large_bodies_and_bare_lf():
+    big = bytes(bytearray(range(256))) * (3 * 4096)  # 3 MB, arrives in many segments
+    srv = ScriptedServer([
+        _OK + _WORK,  # the answers to the pipelined POST + GET, in one write
+        b'',
+        b'HTTP/1.1 200 OK\r\nX-Amz-InvocationId: id-big\r\nContent-Length: ' + str(len(big)).encode() +
+        b'\r\n\r\n' + big,
+        b'HTTP/1.1 200 OK\nX-Amz-InvocationId: id-lf\nContent-Length: 2\n\nok',
+    ])
+    client = _client(srv.port)
+    item = client.post_work_result_and_get_work(_FN, ipc_client.WorkItem('id-0', b'r', None))
+    assert item == ipc_client.WorkItem('id-1', b'w', None)
+    item = client.get_work(_FN)
+    assert item.invocation_id == 'id-big' and item.payload == big
+    item = client.get_work(_FN)
+    assert item.invocation_id == 'id-lf' and item.payload == b'ok'
+    assert srv.connections == 1
+    srv.close()

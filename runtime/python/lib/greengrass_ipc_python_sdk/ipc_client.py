@@ -53,7 +53,10 @@ ROUTER_FUNCTION_ARN_LITERAL = 'arn:aws:lambda:::function:GGRouter'
 
 # Bounds on what the client accepts from the server / logs / caches.
 MAX_HEADER_LINE = 65536
+MAX_HEADER_BYTES = 65536
 MAX_HEADERS = 100
+RECV_BYTES = 65536
+MAX_RECV_BYTES = 1024 * 1024
 MAX_RESPONSE_BODY = 64 * 1024 * 1024
 MAX_LOGGED_ERROR_BODY = 1024
 MAX_CACHED_PATHS = 256
@@ -172,7 +175,9 @@ class _Connection(object):
 
     http.client parses headers with the email package, which costs tens of
     microseconds per response; this parser reads only what IPC needs: status
-    line, headers, and a Content-Length, chunked or read-to-close body.
+    line, headers, and a Content-Length, chunked or read-to-close body, from its
+    own receive buffer (pipelined answers that arrive together are parsed
+    without another system call).
     """
 
     def __init__(self, host, port, timeout=None):
@@ -180,7 +185,7 @@ class _Connection(object):
         self.port = port
         self.timeout = timeout
         self.sock = None
-        self._rfile = None
+        self._buf = b''  # received, not yet parsed
         # Requests written with post_work_nowait whose answers are not read yet:
         # (request bytes, what to name in a log line). They survive close() so
         # that a fresh connection can send them again.
@@ -195,31 +200,79 @@ class _Connection(object):
         except (OSError, socket.error):
             pass
         self.sock = sock
-        self._rfile = sock.makefile('rb')
+        self._buf = b''
         self.last_used = _monotonic()
 
     def close(self):
-        rfile, sock = self._rfile, self.sock
-        self._rfile = None
+        sock = self.sock
         self.sock = None
-        for closable in (rfile, sock):
-            if closable is not None:
-                try:
-                    closable.close()
-                except (OSError, socket.error):
-                    pass
+        self._buf = b''
+        if sock is not None:
+            try:
+                sock.close()
+            except (OSError, socket.error):
+                pass
 
-    def _readline(self):
-        line = self._rfile.readline(MAX_HEADER_LINE + 1)
-        if len(line) > MAX_HEADER_LINE:
-            raise _ProtocolError('header line longer than {} bytes'.format(MAX_HEADER_LINE))
-        return line
+    def _fill(self):
+        """Appends what the socket has (blocking for at least one byte); False on EOF."""
+        data = self.sock.recv(RECV_BYTES)
+        if not data:
+            return False
+        self._buf = self._buf + data if self._buf else data
+        return True
+
+    def _take(self, n):
+        """Exactly n bytes (fewer only if the server closed the connection first)."""
+        buf = self._buf
+        if len(buf) < n:
+            parts = [buf]
+            have = len(buf)
+            while have < n:
+                data = self.sock.recv(min(max(RECV_BYTES, n - have), MAX_RECV_BYTES))
+                if not data:
+                    break
+                parts.append(data)
+                have += len(data)
+            buf = b''.join(parts)
+        data, self._buf = buf[:n], buf[n:]
+        return data
+
+    def _head(self):
+        """The next response head (status line + header lines, without the blank line), or
+        None when the connection is closed before any byte of it.
+
+        One search for the blank line and one split per answer instead of a readline() per
+        line: the answers of this server are small and usually arrive in one segment."""
+        buf = self._buf
+        scanned = 0
+        while True:
+            end = buf.find(b'\r\n\r\n', max(scanned - 3, 0))
+            if end >= 0:
+                size = 4
+            else:
+                end = buf.find(b'\n\n', max(scanned - 1, 0))  # bare LF (lenient, like http.client)
+                size = 2
+            if end >= 0:
+                if end > MAX_HEADER_BYTES:
+                    raise _ProtocolError('response head longer than {} bytes'.format(MAX_HEADER_BYTES))
+                self._buf = buf[end + size:]
+                return buf[:end]
+            if len(buf) > MAX_HEADER_BYTES:
+                raise _ProtocolError('response head longer than {} bytes'.format(MAX_HEADER_BYTES))
+            scanned = len(buf)
+            if not self._fill():
+                if not buf:
+                    return None
+                raise _ProtocolError('connection closed inside the response headers')
+            buf = self._buf
 
     def _read_response(self, head_request):
         while True:
-            line = self._readline()
-            if not line:
+            head = self._head()
+            if head is None:
                 raise _StaleConnection('Remote end closed connection without response')
+            lines = head.split(b'\n')
+            line = lines[0]
             parts = line.split(None, 2)
             if len(parts) < 2 or not parts[0].startswith(b'HTTP/'):
                 raise _ProtocolError('bad status line {!r}'.format(line[:80]))
@@ -228,17 +281,10 @@ class _Connection(object):
             except ValueError:
                 raise _ProtocolError('bad status code {!r}'.format(parts[1][:20]))
             reason = parts[2].strip().decode('latin-1') if len(parts) > 2 else ''
+            if len(lines) > MAX_HEADERS + 1:
+                raise _ProtocolError('more than {} response headers'.format(MAX_HEADERS))
             headers = {}
-            count = 0
-            while True:
-                hline = self._readline()
-                if hline in (b'\r\n', b'\n'):
-                    break
-                if not hline:
-                    raise _ProtocolError('connection closed inside the response headers')
-                count += 1
-                if count > MAX_HEADERS:
-                    raise _ProtocolError('more than {} response headers'.format(MAX_HEADERS))
+            for hline in lines[1:]:
                 name, sep, value = hline.partition(b':')
                 if not sep:
                     raise _ProtocolError('bad header line {!r}'.format(hline[:80]))
@@ -269,43 +315,60 @@ class _Connection(object):
                 raise _ProtocolError('bad Content-Length {!r}'.format(headers['content-length']))
             if length < 0 or length > MAX_RESPONSE_BODY:
                 raise _ProtocolError('Content-Length {} outside [0, {}]'.format(length, MAX_RESPONSE_BODY))
-            body = self._rfile.read(length) if length else b''
+            body = self._take(length) if length else b''
             if len(body) != length:
                 raise _ProtocolError('connection closed after {} of {} body bytes'.format(len(body), length))
         else:
-            body = self._rfile.read(MAX_RESPONSE_BODY + 1)
-            if len(body) > MAX_RESPONSE_BODY:
+            parts = [self._buf]
+            have = len(self._buf)
+            while have <= MAX_RESPONSE_BODY:
+                data = self.sock.recv(RECV_BYTES)
+                if not data:
+                    break
+                parts.append(data)
+                have += len(data)
+            if have > MAX_RESPONSE_BODY:
                 raise _ProtocolError('response body larger than {} bytes'.format(MAX_RESPONSE_BODY))
+            body, self._buf = b''.join(parts), b''
             will_close = True
         response.body = body
         response.will_close = will_close
         self.last_used = _monotonic()
         return response
 
+    def _line(self):
+        """One line of a chunked body's framing, without its line end."""
+        while True:
+            end = self._buf.find(b'\n')
+            if end >= 0:
+                line, self._buf = self._buf[:end], self._buf[end + 1:]
+                return line.rstrip(b'\r')
+            if len(self._buf) > MAX_HEADER_LINE:
+                raise _ProtocolError('chunk line longer than {} bytes'.format(MAX_HEADER_LINE))
+            if not self._fill():
+                raise _ProtocolError('connection closed inside a chunked body')
+
     def _read_chunked(self):
         chunks = []
         total = 0
         while True:
-            line = self._readline()
-            if not line:
-                raise _ProtocolError('connection closed inside a chunked body')
+            line = self._line()
             try:
                 size = int(line.split(b';', 1)[0].strip(), 16)
             except ValueError:
                 raise _ProtocolError('bad chunk size line {!r}'.format(line[:80]))
             if size == 0:
-                while True:  # optional trailers, then the final CRLF
-                    trailer = self._readline()
-                    if trailer in (b'\r\n', b'\n', b''):
-                        return b''.join(chunks)
+                while self._line():  # optional trailers, then the final blank line
+                    pass
+                return b''.join(chunks)
             total += size
             if total > MAX_RESPONSE_BODY:
                 raise _ProtocolError('response body larger than {} bytes'.format(MAX_RESPONSE_BODY))
-            chunk = self._rfile.read(size)
+            chunk = self._take(size)
             if len(chunk) != size:
                 raise _ProtocolError('connection closed inside a chunk')
             chunks.append(chunk)
-            self._readline()  # CRLF after the chunk data
+            self._line()  # CRLF after the chunk data
 
 
 class IPCClient(object):
