@@ -298,6 +298,40 @@ TEST(PeerIdentityTest, LoopbackPeerUidIsTheClientSocketsOwner) {
   EXPECT_EQ(*uid, ::getuid());
 }
 
+class IpcServerLargeBodyTest : public IpcServerTest {
+ protected:
+  IpcServerOptions options() override {
+    IpcServerOptions o = IpcServerTest::options();
+    o.max_body_bytes = 8 * 1024 * 1024;
+    return o;
+  }
+};
+
+// An answer larger than the socket buffer, to a reader that is not reading yet: the part that
+// fits is written inline, the rest when the socket drains; it arrives whole.
+TEST_F(IpcServerLargeBodyTest, AnswerLargerThanTheSocketBufferArrivesWhole) {
+  Client worker(server_->port());
+  worker.send(http::verb::get, fn(kA) + "/work", {{"Authorization", "tokA"}});
+  while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::string big(6 * 1024 * 1024, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 23);
+  Client caller(server_->port());
+  auto r = caller.call(http::verb::post, fn(kA),
+                       {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, big);
+  ASSERT_EQ(r.result_int(), 202u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the answer waits, partly sent
+  auto work = worker.receive();
+  EXPECT_EQ(work.result_int(), 200u);
+  EXPECT_EQ(work.body().size(), big.size());
+  EXPECT_TRUE(work.body() == big);
+  // The connection goes on: the worker's result is answered on it.
+  auto done = worker.call(http::verb::post, fn(kA) + "/work",
+                          {{"Authorization", "tokA"},
+                           {"X-Amz-InvocationId", std::string(work["X-Amz-InvocationId"])}},
+                          "ok");
+  EXPECT_EQ(done.result_int(), 200u);
+}
+
 class IpcServerLimitsTest : public IpcServerTest {
  protected:
   IpcServerOptions options() override {
