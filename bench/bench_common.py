@@ -79,19 +79,21 @@ class Device:
             if p[0] == self.h.PUBLISH:
                 return self.h.parse_publish(p[1], p[2])
 
-    def round_trips(self, n, topic_in="bench/in", bound_s=SCENARIO_TIME_BOUND_S):
-        """n timed round trips (after WARMUP untimed ones); returns latencies in us."""
+    def round_trips(self, n, topic_in="bench/in", bound_s=SCENARIO_TIME_BOUND_S, warmup=True):
+        """n timed round trips (after WARMUP untimed ones unless warmup is False); returns
+        latencies in us."""
         payload = b"x" * 64
         lat = []
         deadline = time.monotonic() + bound_s
-        for i in range(WARMUP + n):
+        skip = WARMUP if warmup else 0
+        for i in range(skip + n):
             t0 = time.perf_counter_ns()
             self.publish(topic_in, payload)
             m = self.receive()
             t1 = time.perf_counter_ns()
             if m["payload"] != payload:
                 raise RuntimeError(f"echo changed the payload: {m['payload']!r}")
-            if i >= WARMUP:
+            if i >= skip:
                 lat.append((t1 - t0) / 1000.0)
             if time.monotonic() > deadline:
                 break
@@ -199,15 +201,21 @@ def stop_core(core):
         core.close_files()
 
 
-def echo_round_trips(core, lh, arn, n, timeout=3, wait_timeout=5):
-    """Deploy `arn` pinned (binary) between Dev's bench/in and bench/out, wait for its worker
-    and time n round trips from a raw-socket device. Returns the latencies in us."""
+def echo_device(core, lh, arn, timeout=3, wait_timeout=5):
+    """Deploy `arn` pinned (binary) between Dev's bench/in and bench/out, wait for its worker;
+    returns a raw-socket device subscribed to bench/out."""
     core.deploy_ok(lh.LambdaGroup().device("Dev")
                    .function(arn, pinned=True, encoding="binary", timeout=timeout)
                    .sub("Dev", "bench/in", arn).sub(arn, "bench/out", "Dev"))
     lh.wait_fn_status(core, arn, lambda s: s["workers"] == 1, timeout=wait_timeout)
     dev = Device(core.plain_port, "Dev")
     dev.subscribe("bench/out")
+    return dev
+
+
+def echo_round_trips(core, lh, arn, n, timeout=3, wait_timeout=5):
+    """echo_device(), then n timed round trips. Returns the latencies in us."""
+    dev = echo_device(core, lh, arn, timeout, wait_timeout)
     lat = dev.round_trips(n)
     dev.close()
     return lat

@@ -6,6 +6,9 @@ Scenarios (each bounded in count and time; see docs/performance.md "Lambda funct
   echo    device -> pinned Python function (publishes the event back) -> device, one message in
           flight, N round trips; compared in the same run with a paho-mqtt echo client on
           Debian's mosquitto (started here with set_tcp_nodelay true) doing the same round trip.
+          Both systems are up at once and measured in alternating chunks of --chunk round trips
+          (default 500), so that a noisy stretch of the machine hits both alike; the ratio row
+          gives evergreen's p50 over the echo's.
   invoke  function -> function RequestResponse through the SDK: an invoker function loops N
           lambda.invoke calls to a pinned function and publishes its own timings.
   cold    on-demand cold start: device publish -> the function's publish when no worker exists
@@ -17,6 +20,7 @@ cost is small and identical for both brokers. Prints a markdown table (and write
 
     /usr/bin/python3 bench/lambda_bench.py --build build [--round-trips 2000] [--invokes 2000]
                                            [--cold-runs 10] [--scenarios echo,invoke,cold]
+                                           [--chunk 500]
 """
 
 import os
@@ -30,33 +34,42 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402  (also puts tests/integration on sys.path)
 
 
-def bench_echo_evergreen(tmp, n):
+def bench_echo(tmp, n, chunk):
+    """(evergreen latencies, its note, echo latencies or None, their note): both systems up at
+    once, measured in alternating chunks."""
     core, h, lh = bc.start_core(tmp, "echo")
+    mosq = echo = None
     try:
         arn = lh.create_function(core, "BenchEcho", "bench_echo", "bench_echo.handler")
-        lat = bc.echo_round_trips(core, lh, arn, n)
+        evg_dev = bc.echo_device(core, lh, arn)
+        peer_dev = None
+        if os.access(bc.MOSQUITTO, os.X_OK):
+            mosq, port = bc.start_mosquitto(tmp)
+            echo = subprocess.Popen([bc.PY, "-c", bc.ECHO_CLIENT, str(port)],
+                                    stdout=subprocess.PIPE, text=True)
+            line = bc.readline_bounded(echo, 10)
+            if line.strip() != "ready":
+                raise RuntimeError(f"paho echo client did not start: {line!r}")
+            peer_dev = bc.Device(port, "Dev")
+            peer_dev.subscribe("bench/out")
+        evg_lat, peer_lat = [], []
+        warm = True
+        while len(evg_lat) < n:
+            k = min(chunk, n - len(evg_lat))
+            evg_lat += evg_dev.round_trips(k, warmup=warm)
+            if peer_dev is not None:
+                peer_lat += peer_dev.round_trips(k, warmup=warm)
+            warm = False
+        evg_dev.close()
+        if peer_dev is not None:
+            peer_dev.close()
         s = lh.fn_status(core, arn)
-        return lat, f"succeeded {s['succeeded']}, dropped {s['dropped']}"
+        return (evg_lat, f"succeeded {s['succeeded']}, dropped {s['dropped']}",
+                peer_lat if peer_dev is not None else None,
+                "paho-mqtt 1.6 echo client (TCP_NODELAY)")
     finally:
+        bc.stop_processes([p for p in (echo, mosq) if p is not None])
         bc.stop_core(core)
-
-
-def bench_echo_mosquitto(tmp, n):
-    mosq, port = bc.start_mosquitto(tmp)
-    echo = None
-    try:
-        echo = subprocess.Popen([bc.PY, "-c", bc.ECHO_CLIENT, str(port)], stdout=subprocess.PIPE,
-                                text=True)
-        line = bc.readline_bounded(echo, 10)
-        if line.strip() != "ready":
-            raise RuntimeError(f"paho echo client did not start: {line!r}")
-        dev = bc.Device(port, "Dev")
-        dev.subscribe("bench/out")
-        lat = dev.round_trips(n)
-        dev.close()
-        return lat, "paho-mqtt 1.6 echo client (TCP_NODELAY)"
-    finally:
-        bc.stop_processes([echo, mosq])
 
 
 def bench_invoke(tmp, n):
@@ -85,8 +98,11 @@ def bench_cold(tmp, runs):
 
 def main():
     ap = bc.arg_parser(__doc__)
+    ap.add_argument("--chunk", type=int, default=500)
     a = ap.parse_args()
     scenarios = bc.check_args(ap, a)
+    if not 1 <= a.chunk <= 100000:
+        ap.error(f"--chunk must be 1-100000, got {a.chunk}")
     h = bc.use_build(a.build)
     if not os.access(h.evergreen_binary(), os.X_OK):
         sys.exit(f"lambda_bench: {h.evergreen_binary()} not built "
@@ -96,11 +112,15 @@ def main():
     lines = list(bc.TABLE_HEADER)
     try:
         if "echo" in scenarios:
-            lat, note = bench_echo_evergreen(tmp, a.round_trips)
+            lat, note, peer, peer_note = bench_echo(tmp, a.round_trips, a.chunk)
             lines.append(bc.row("device->fn->device", "evergreen (pinned Python fn)", lat, note))
-            if os.access(bc.MOSQUITTO, os.X_OK):
-                lat, note = bench_echo_mosquitto(tmp, a.round_trips)
-                lines.append(bc.row("device->echo->device", "mosquitto + paho echo", lat, note))
+            if peer is not None:
+                lines.append(bc.row("device->echo->device", "mosquitto + paho echo", peer,
+                                    peer_note))
+                ratio = bc.percentile(lat, 50) / bc.percentile(peer, 50)
+                lines.append(f"| p50 ratio | evergreen / paho echo | {len(lat)} | x{ratio:.2f} | "
+                             f"x{bc.percentile(lat, 99) / bc.percentile(peer, 99):.2f} (p99) | - | "
+                             f"alternating chunks of {a.chunk} |")
             else:
                 lines.append(f"| device->echo->device | mosquitto | - | - | - | - | "
                              f"{bc.MOSQUITTO} missing |")
