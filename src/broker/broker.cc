@@ -552,7 +552,7 @@ class StreamConn final : public NetConn {
   // The core takes the connection (false: refused, and closed).
   bool enterCore() {
     std::string identity;
-    if constexpr (kTls) identity = identity_;
+    if constexpr (kTls) identity = std::move(identity_);  // the core keeps it, not us
     if (!owner_->core_.onAccept(id_, kTls, std::move(identity), peerOf(fd_))) {
       shutdownNow();
       return false;
@@ -619,7 +619,8 @@ class StreamConn final : public NetConn {
       }
       if (tls_->hasOutput()) wantWrite();
       if (st != TlsEngine::State::kDone) return true;
-      if (timer_) timer_->cancel();
+      // Handshake done: the timeout's timer goes (its cancelled wait only holds a weak_ptr).
+      timer_.reset();
       if (!enterCore()) return false;
     }
     TlsEngine::State st =
