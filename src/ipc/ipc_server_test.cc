@@ -325,10 +325,10 @@ TEST_F(IpcServerLargeBodyTest, AnswerLargerThanTheSocketBufferArrivesWhole) {
   EXPECT_EQ(work.body().size(), big.size());
   EXPECT_TRUE(work.body() == big);
   // The connection goes on: the worker's result is answered on it.
-  auto done = worker.call(http::verb::post, fn(kA) + "/work",
-                          {{"Authorization", "tokA"},
-                           {"X-Amz-InvocationId", std::string(work["X-Amz-InvocationId"])}},
-                          "ok");
+  auto done = worker.call(
+      http::verb::post, fn(kA) + "/work",
+      {{"Authorization", "tokA"}, {"X-Amz-InvocationId", std::string(work["X-Amz-InvocationId"])}},
+      "ok");
   EXPECT_EQ(done.result_int(), 200u);
 }
 
