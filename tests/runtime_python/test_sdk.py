@@ -79,6 +79,18 @@ def test_handler_publishes_ride_the_runtime_connection_before_the_result(server,
     assert server.connections == 1  # the SDK's client shares the runtime thread's connection
 
 
+def test_publish_context_cache_keys_on_topic_and_policy(server, probe):
+    server.responders[ROUTER_ARN] = lambda request: None
+    for event in ({'op': 'publish', 'topic': 't', 'policy': 'BestEffort'},
+                  {'op': 'publish', 'topic': 't'},
+                  {'op': 'publish', 'topic': 't', 'policy': 'BestEffort'},
+                  {'op': 'publish', 'topic': 'u', 'policy': 'BestEffort'}):
+        assert call(server, probe, event) == {'ret': None}
+    contexts = [decoded_context(r)['custom'] for r in server.requests_to(ROUTER_ARN)]
+    assert [(c['subject'], c['queueFullPolicy']) for c in contexts] == [
+        ('t', 'BestEffort'), ('t', ''), ('t', 'BestEffort'), ('u', 'BestEffort')]
+
+
 def test_best_effort_publish_refused_after_returning_is_logged(server, probe):
     def reject(request):
         raise HttpError(429)

@@ -60,6 +60,7 @@ MAX_RECV_BYTES = 1024 * 1024
 MAX_RESPONSE_BODY = 64 * 1024 * 1024
 MAX_LOGGED_ERROR_BODY = 1024
 MAX_CACHED_PATHS = 256
+MAX_CACHED_HEADS = 64
 # post_work_nowait falls back to a synchronous post_work when the connection has
 # not been used for longer than this (the server may be about to drop it), or
 # when this many requests / bytes already wait for their answers.
@@ -402,6 +403,7 @@ class IPCClient(object):
         self._host_header = '{}:{}'.format(endpoint, self.port)
         self._address = (self._connect_host, self.port, timeout)
         self._paths = {}
+        self._heads = {}  # _encode_head's memo
         if port is not None:
             runtime_logger.warning('deprecated arg port={} will be ignored'.format(port))
 
@@ -578,7 +580,17 @@ class IPCClient(object):
         conn.pending.clear()
         conn.pending_bytes = 0
 
-    def _encode_request(self, method, path, headers, body=None):
+    def _encode_head(self, method, path, headers):
+        """Request line, Host and headers (each line CRLF-terminated), without the blank line.
+
+        Remembered per (method, path, headers) unless a header names an invocation id (unique
+        per request): E3 and a function's publishes to one topic repeat the same head."""
+        key = (method, path, headers)
+        memo = not any(name == HEADER_INVOCATION_ID for name, _ in headers)
+        if memo:
+            head = self._heads.get(key)
+            if head is not None:
+                return head
         parts = [method.encode('ascii'), b' ', path.encode('utf-8'), b' HTTP/1.1\r\nHost: ',
                  self._host_header.encode('latin-1'), b'\r\n']
         for name, value in headers:
@@ -586,6 +598,15 @@ class IPCClient(object):
             parts.append(b': ')
             parts.append(_encode_header_value(name, value))
             parts.append(b'\r\n')
+        head = b''.join(parts)
+        if memo:
+            if len(self._heads) >= MAX_CACHED_HEADS:
+                self._heads.clear()
+            self._heads[key] = head
+        return head
+
+    def _encode_request(self, method, path, headers, body=None):
+        parts = [self._encode_head(method, path, headers)]
         if body is not None:
             parts.append(b'Content-Length: ')
             parts.append(str(len(body)).encode('ascii'))

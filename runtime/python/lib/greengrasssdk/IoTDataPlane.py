@@ -41,6 +41,10 @@ NOWAIT_MAX_PAYLOAD = 64 * 1024
 # The genuine _invoke_internal: a test that replaces it must see every publish.
 _INVOKE_INTERNAL = Lambda.Client.__dict__['_invoke_internal']
 
+# Encoded publish client contexts by (topic, wire policy): a function publishes to a few topics
+# over and over. Bounded; cleared when full.
+MAX_CACHED_CONTEXTS = 256
+
 
 class ShadowError(Exception):
     pass
@@ -53,6 +57,7 @@ def _encode_client_context(context):
 class Client(object):
     def __init__(self):
         self.lambda_client = Lambda.Client()
+        self._publish_contexts = {}
 
     def get_thing_shadow(self, **kwargs):
         """Current shadow of thingName; returns {'payload': bytes}."""
@@ -80,13 +85,20 @@ class Client(object):
         if policy not in _QUEUE_FULL_POLICIES:
             raise ValueError('Parameter "queueFullPolicy" must be one of {}, got "{}"'.format(
                 sorted(p for p in _QUEUE_FULL_POLICIES if p), policy))
-        client_context = {
-            'custom': {
-                'source': MY_FUNCTION_ARN,
-                'subject': topic,
-                'queueFullPolicy': _QUEUE_FULL_POLICIES[policy],
-            }
-        }
+        key = (topic, policy)
+        encoded_context = self._publish_contexts.get(key) if isinstance(topic, str) else None
+        if encoded_context is None:
+            encoded_context = _encode_client_context({
+                'custom': {
+                    'source': MY_FUNCTION_ARN,
+                    'subject': topic,
+                    'queueFullPolicy': _QUEUE_FULL_POLICIES[policy],
+                }
+            })
+            if isinstance(topic, str):
+                if len(self._publish_contexts) >= MAX_CACHED_CONTEXTS:
+                    self._publish_contexts.clear()
+                self._publish_contexts[key] = encoded_context
         customer_logger.debug('Publishing message on topic "%s" with Payload "%s"', topic, payload)
         lambda_client = self.lambda_client
         if (policy != 'AllOrException' and topic and MY_FUNCTION_ARN is not None
@@ -95,13 +107,13 @@ class Client(object):
                 and getattr(type(lambda_client), '_invoke_internal', None) is _INVOKE_INTERNAL
                 and '_invoke_internal' not in vars(lambda_client)):
             try:
-                lambda_client.ipc.post_work_nowait(ROUTER_FUNCTION_ARN, payload, _encode_client_context(client_context),
+                lambda_client.ipc.post_work_nowait(ROUTER_FUNCTION_ARN, payload, encoded_context,
                                                    'Event', 'publish to topic "{}"'.format(topic))
             except IPCException as e:
                 customer_logger.exception(e)
                 raise Lambda.InvocationException('Failed to invoke function due to ' + str(e))
             return
-        lambda_client._invoke_internal(ROUTER_FUNCTION_ARN, payload, _encode_client_context(client_context), 'Event')
+        lambda_client._invoke_internal(ROUTER_FUNCTION_ARN, payload, encoded_context, 'Event')
 
     @staticmethod
     def _get_required_parameter(parameter_name, **kwargs):
