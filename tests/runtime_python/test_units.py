@@ -178,7 +178,8 @@ def test_context_remaining_time_counts_down():
 class ScriptedServer(object):
     """Accepts connections and answers each request with the next canned response.
 
-    A response of None closes the connection without answering.
+    A response of None closes the connection without answering; (bytes, 'close') answers and
+    then closes it at once (the server dropping a connection it considers idle).
     """
 
     def __init__(self, responses):
@@ -215,6 +216,9 @@ class ScriptedServer(object):
                 self.requests.append(head + rfile.read(length))
                 response = self.responses.pop(0)
                 if response is None:
+                    break
+                if isinstance(response, tuple):  # (answer, 'close'): answer, then hang up
+                    conn.sendall(response[0])
                     break
                 conn.sendall(response)
             rfile.close()
@@ -514,4 +518,30 @@ def test_client_parses_answers_arriving_together_large_bodies_and_bare_lf():
     item = client.get_work(_FN)
     assert item.invocation_id == 'id-lf' and item.payload == b'ok'
     assert srv.connections == 1
+    srv.close()
+
+
+def test_nowait_request_answered_before_the_server_hung_up_is_not_sent_twice():
+    import time
+    srv = ScriptedServer([
+        _WORK,
+        (_ACCEPTED, 'close'),  # m0 answered, then the server drops the connection
+        _ACCEPTED,  # m1, on a new connection
+        _OK,  # the result
+    ])
+
+    def run():
+        ipc_client.allow_nowait_in_this_thread()
+        client = _client(srv.port)
+        client.get_work(_FN)
+        client.post_work_nowait(_ROUTER, 'm0', 'Y2M=')
+        time.sleep(0.1)  # the answer and the hang-up arrive
+        client.post_work_nowait(_ROUTER, 'm1', 'Y2M=')  # written into a closed connection
+        time.sleep(0.1)  # the server's reset arrives too
+        client.post_work_result(_FN, ipc_client.WorkItem('id-1', b'r', None))
+    _in_fresh_thread(run)
+    bodies = [r.split(b'\r\n\r\n', 1)[1] for r in srv.requests]
+    # m0 was answered on the first connection: only m1 is sent again, once.
+    assert bodies == [b'', b'm0', b'm1', b'r']
+    assert srv.connections == 2
     srv.close()

@@ -453,7 +453,7 @@ class IPCClient(object):
             conn.sock.sendall(request_bytes)
         except (socket.error, OSError):
             # Not (completely) written: the next exchange sends it on a fresh connection.
-            conn.close()
+            self._close_keeping_unanswered(conn)
 
     def post_work_result(self, function_arn, work_item):
         """E4: post the handler's result (work_item.payload) for work_item.invocation_id."""
@@ -561,17 +561,35 @@ class IPCClient(object):
     @staticmethod
     def _read_pending_answers(conn):
         """Read the answers of conn's post_work_nowait requests (they precede the new ones)."""
-        pending = conn.pending
-        while pending:
-            response = conn._read_response(False)
-            request_bytes, label = pending.popleft()
-            conn.pending_bytes -= len(request_bytes)
-            if response.status < 200 or response.status >= 300:
-                runtime_logger.error('{} was refused by the core: HTTP Error {}: {}, {!r}'.format(
-                    label, response.status, response.reason, response.body[:MAX_LOGGED_ERROR_BODY]))
-            if response.will_close:
-                # Whatever followed on this connection is unanswered: send it again.
-                raise _StaleConnection('the server closed the connection after answering {}'.format(label))
+        while conn.pending:
+            IPCClient._read_pending_answer(conn)
+
+    @staticmethod
+    def _read_pending_answer(conn):
+        """Reads the answer to conn's oldest post_work_nowait request and forgets the request."""
+        response = conn._read_response(False)
+        request_bytes, label = conn.pending.popleft()
+        conn.pending_bytes -= len(request_bytes)
+        if response.status < 200 or response.status >= 300:
+            runtime_logger.error('{} was refused by the core: HTTP Error {}: {}, {!r}'.format(
+                label, response.status, response.reason, response.body[:MAX_LOGGED_ERROR_BODY]))
+        if response.will_close:
+            # Whatever followed on this connection is unanswered: send it again.
+            raise _StaleConnection('the server closed the connection after answering {}'.format(label))
+
+    @classmethod
+    def _close_keeping_unanswered(cls, conn):
+        """Closes conn; its post_work_nowait requests stay pending (a fresh connection sends
+        them again) except those whose answers already arrived: the server may have answered
+        some and then dropped the connection, and those must not be sent twice."""
+        if conn.pending and conn.sock is not None:
+            try:
+                conn.sock.settimeout(0)  # what has arrived, without waiting for more
+                while conn.pending:
+                    cls._read_pending_answer(conn)
+            except (_StaleConnection, _ProtocolError, socket.error, OSError):
+                pass
+        conn.close()
 
     @staticmethod
     def _drop_pending(conn, error):
@@ -645,7 +663,7 @@ class IPCClient(object):
                     responses.append(conn._read_response(head_request))
                 break
             except (_StaleConnection, socket.error, OSError) as e:
-                conn.close()
+                self._close_keeping_unanswered(conn)
                 if reused and not retried and not isinstance(e, socket.timeout):
                     # The server dropped an idle kept-alive connection: retry once on a new one.
                     retried = True
