@@ -448,6 +448,23 @@ def test_nowait_answers_are_read_before_the_next_answer_and_refusals_logged(capl
     srv.close()
 
 
+def _two_nowait_publishes_then_a_result(srv, pause_s):
+    """In a marked thread: E3, publishes m0 and m1 without waiting, then E4 (pause_s after each
+    publish). Returns the bodies of the requests the server received, in order."""
+    import time
+
+    def run():
+        ipc_client.allow_nowait_in_this_thread()
+        client = _client(srv.port)
+        client.get_work(_FN)
+        for body in ('m0', 'm1'):
+            client.post_work_nowait(_ROUTER, body, 'Y2M=')
+            time.sleep(pause_s)
+        client.post_work_result(_FN, ipc_client.WorkItem('id-1', b'r', None))
+    _in_fresh_thread(run)
+    return [r.split(b'\r\n\r\n', 1)[1] for r in srv.requests]
+
+
 def test_nowait_request_left_unanswered_by_a_closed_connection_is_sent_again():
     srv = ScriptedServer([
         _WORK,
@@ -457,16 +474,8 @@ def test_nowait_request_left_unanswered_by_a_closed_connection_is_sent_again():
         _OK,  # the result
     ])
 
-    def run():
-        ipc_client.allow_nowait_in_this_thread()
-        client = _client(srv.port)
-        client.get_work(_FN)
-        client.post_work_nowait(_ROUTER, 'm0', 'Y2M=')
-        client.post_work_nowait(_ROUTER, 'm1', 'Y2M=')
-        client.post_work_result(_FN, ipc_client.WorkItem('id-1', b'r', None))
-    _in_fresh_thread(run)
+    bodies = _two_nowait_publishes_then_a_result(srv, pause_s=0)
     assert srv.connections == 2
-    bodies = [r.split(b'\r\n\r\n', 1)[1] for r in srv.requests]
     # m1 reached the first connection but was never answered there: sent again, once.
     assert bodies == [b'', b'm0', b'm1', b'm1', b'r']
     srv.close()
@@ -522,25 +531,15 @@ def test_client_parses_answers_arriving_together_large_bodies_and_bare_lf():
 
 
 def test_nowait_request_answered_before_the_server_hung_up_is_not_sent_twice():
-    import time
     srv = ScriptedServer([
         _WORK,
         (_ACCEPTED, 'close'),  # m0 answered, then the server drops the connection
         _ACCEPTED,  # m1, on a new connection
         _OK,  # the result
     ])
-
-    def run():
-        ipc_client.allow_nowait_in_this_thread()
-        client = _client(srv.port)
-        client.get_work(_FN)
-        client.post_work_nowait(_ROUTER, 'm0', 'Y2M=')
-        time.sleep(0.1)  # the answer and the hang-up arrive
-        client.post_work_nowait(_ROUTER, 'm1', 'Y2M=')  # written into a closed connection
-        time.sleep(0.1)  # the server's reset arrives too
-        client.post_work_result(_FN, ipc_client.WorkItem('id-1', b'r', None))
-    _in_fresh_thread(run)
-    bodies = [r.split(b'\r\n\r\n', 1)[1] for r in srv.requests]
+    # With pauses: m0's answer and the hang-up arrive before m1 is written into the closed
+    # connection, and the server's reset before the result.
+    bodies = _two_nowait_publishes_then_a_result(srv, pause_s=0.1)
     # m0 was answered on the first connection: only m1 is sent again, once.
     assert bodies == [b'', b'm0', b'm1', b'r']
     assert srv.connections == 2
