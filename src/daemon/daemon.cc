@@ -86,7 +86,7 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
                                log.debug("idle pages unmapped: " + std::to_string(t->resident_kb) +
                                          " KB in " + std::to_string(t->mappings) +
                                          " read-only file mappings (file-backed " +
-                                         std::to_string(before.file_pages * 4) + " KB before)");
+                                         std::to_string(before.file_kb) + " KB before)");
                              }
                            });
   if (trim_startup_pages) {

@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -88,7 +89,8 @@ Result<WorkingSetSample> sampleWorkingSet() {
   const int n = std::fscanf(f, "%llu %llu %llu", &size, &resident, &shared);
   std::fclose(f);
   if (n != 3) return Status::io("/proc/self/statm: unexpected format");
-  s.file_pages = shared;
+  const long page = ::sysconf(_SC_PAGESIZE);  // 4 KB on most devices, 16/64 KB on some arm64
+  s.file_kb = shared * static_cast<unsigned long long>(page > 0 ? page : 4096) / 1024;
   return s;
 }
 

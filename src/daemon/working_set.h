@@ -40,8 +40,8 @@ struct PageTrim {
 Result<PageTrim> trimStartupPages();
 
 struct WorkingSetSample {
-  uint64_t cpu_us = 0;      // user + system CPU time of the whole process so far
-  uint64_t file_pages = 0;  // resident file-backed (and shared) pages: /proc/self/statm "shared"
+  uint64_t cpu_us = 0;   // user + system CPU time of the whole process so far
+  uint64_t file_kb = 0;  // resident file-backed (and shared) KB: /proc/self/statm "shared" pages
 };
 
 // getrusage(RUSAGE_SELF) and /proc/self/statm; Status::io when statm cannot be read.
@@ -49,14 +49,14 @@ Result<WorkingSetSample> sampleWorkingSet();
 
 class IdleTrimPolicy {
  public:
-  // Idle: under 1 % of one CPU over a period. Grown: this many pages above the last trim's.
+  // Idle: under 1 % of one CPU over a period. Grown: this many KB above the last trim's.
   static constexpr uint64_t kIdleCpuPermille = 10;
-  static constexpr uint64_t kRegrowPages = 64;  // 256 KB of 4 KB pages
+  static constexpr uint64_t kRegrowKb = 256;
 
   explicit IdleTrimPolicy(std::chrono::milliseconds period) : period_(period) {}
   // After a trim: `after` is sampled once it is done (the baseline for "grown").
   void trimmed(const WorkingSetSample& after) {
-    base_pages_ = after.file_pages;
+    base_kb_ = after.file_kb;
     last_ = after;
   }
   // One sample per period: true when the core should trim now.
@@ -66,12 +66,12 @@ class IdleTrimPolicy {
     const auto period_us = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(period_).count());
     const bool idle = used_us * 1000 < period_us * kIdleCpuPermille;
-    return idle && now.file_pages >= base_pages_ + kRegrowPages;
+    return idle && now.file_kb >= base_kb_ + kRegrowKb;
   }
 
  private:
   std::chrono::milliseconds period_;
-  uint64_t base_pages_ = 0;
+  uint64_t base_kb_ = 0;
   WorkingSetSample last_;
 };
 

@@ -112,19 +112,19 @@ TEST_F(WorkingSetTest, WritableAndAnonymousMappingsAreLeftAlone) {
 TEST(IdleTrimPolicyTest, TrimsOnlyWhenIdleAndPagesCameBack) {
   using std::chrono::milliseconds;
   IdleTrimPolicy p(milliseconds(10000));  // 1 % of 10 s = 100 ms of CPU
-  p.trimmed({1000000, 500});
+  p.trimmed({1000000, 2000});
   // Busy (200 ms of CPU in the period), pages back: not now.
-  EXPECT_FALSE(p.shouldTrim({1200000, 800}));
-  // Idle (5 ms), pages back (800 >= 500 + 64): trim.
-  EXPECT_TRUE(p.shouldTrim({1205000, 800}));
-  p.trimmed({1206000, 510});
-  // Idle, but only 40 pages came back: nothing worth a trim.
-  EXPECT_FALSE(p.shouldTrim({1207000, 550}));
-  // Idle and 64 pages back: trim.
-  EXPECT_TRUE(p.shouldTrim({1208000, 574}));
+  EXPECT_FALSE(p.shouldTrim({1200000, 3200}));
+  // Idle (5 ms), 1,200 KB back (>= 256): trim.
+  EXPECT_TRUE(p.shouldTrim({1205000, 3200}));
+  p.trimmed({1206000, 2040});
+  // Idle, but only 160 KB came back: nothing worth a trim.
+  EXPECT_FALSE(p.shouldTrim({1207000, 2200}));
+  // Idle and 256 KB back: trim.
+  EXPECT_TRUE(p.shouldTrim({1208000, 2296}));
   // A CPU counter that went backwards (never happens) counts as idle, not as a huge value.
-  p.trimmed({2000000, 100});
-  EXPECT_TRUE(p.shouldTrim({1000, 200}));
+  p.trimmed({2000000, 400});
+  EXPECT_TRUE(p.shouldTrim({1000, 800}));
 }
 
 TEST_F(WorkingSetTest, IdleTrimmerUnmapsPagesTouchedAfterStart) {
@@ -135,7 +135,7 @@ TEST_F(WorkingSetTest, IdleTrimmerUnmapsPagesTouchedAfterStart) {
   IdleTrimmer trimmer(io, std::chrono::milliseconds(200),
                       [&](const Result<PageTrim>& t, const WorkingSetSample& before) {
                         EXPECT_TRUE(t.isOk());
-                        EXPECT_GT(before.file_pages, 0u);
+                        EXPECT_GT(before.file_kb, 0u);
                         ++trims;
                         trimmer.stop();
                       });
