@@ -103,7 +103,7 @@ class Session : public std::enable_shared_from_this<Session> {
     park_ = 0;
     beast::error_code ec;
     socket_.cancel(ec);  // stop the disconnect watch
-    writeResponse(std::move(r));
+    writeResponse(std::move(r), /*from_core=*/true);
   }
 
   // Eviction candidate: no request in progress (idle keep-alive, or a header still incomplete).
@@ -262,7 +262,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // close when the connection ends after it. Formatted into one reused string (Beast's
   // serializer cost ~30k instructions and ~20 allocations per answer on the function path) and
   // written with the body as a second buffer.
-  void writeResponse(HttpResponse r) {
+  // from_core: called by the core while it handles another request (a parked request answered):
+  // what follows the answer (a pipelined request of this connection) must not run inside that
+  // call, so it continues from the loop.
+  void writeResponse(HttpResponse r, bool from_core = false) {
     if (closed_) return;
     if (peer_gone_) return keep_alive_ ? nextRequest() : close();
     setPhase(Phase::kWriting);
@@ -292,7 +295,10 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     const size_t n = socket_.write_some(bufs, ec);
     if (ec != asio::error::would_block && ec != asio::error::try_again && (ec || n == total)) {
-      return written(ec);
+      if (!from_core) return written(ec);
+      return asio::post(socket_.get_executor(), [self = shared_from_this(), ec] {
+        if (!self->closed_) self->written(ec);
+      });
     }
     const size_t done = ec ? 0 : n;
     std::array<asio::const_buffer, 2> rest{asio::buffer(whead_), asio::buffer(wbody_)};

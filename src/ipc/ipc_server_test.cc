@@ -193,6 +193,30 @@ TEST_F(IpcServerTest, PipelinedPublishesCountAfterTheClientResetsTheConnection) 
   EXPECT_EQ(open(), 0u);
 }
 
+// A request pipelined behind a parked long poll is handled once the poll is answered, from the
+// loop (not inside the core's call that answered the poll), and answered after it, in order.
+TEST_F(IpcServerTest, RequestPipelinedBehindAParkedPollIsHandledAfterItsAnswer) {
+  Client worker(server_->port());
+  worker.send(http::verb::get, fn(kA) + "/work", {{"Authorization", "tokA"}});
+  worker.send(http::verb::post, "/2016-11-01/functions/" + std::string(kRouterArn),
+              {{"Authorization", "tokA"},
+               {"X-Amz-Invocation-Type", "Event"},
+               {"X-Amz-Client-Context", "eyJjdXN0b20iOnsic3ViamVjdCI6InQvMSJ9fQ=="}},
+              "behind");
+  while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(listener_.publishes, 0);  // held behind the parked poll
+  Client caller(server_->port());
+  auto r = caller.call(http::verb::post, fn(kA),
+                       {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, "work");
+  ASSERT_EQ(r.result_int(), 202u);
+  auto work = worker.receive();
+  EXPECT_EQ(work.result_int(), 200u);
+  EXPECT_EQ(work.body(), "work");
+  auto published = worker.receive();
+  EXPECT_EQ(published.result_int(), 202u);
+  EXPECT_EQ(listener_.publishes, 1);
+}
+
 TEST_F(IpcServerTest, ErrorsAndBodyLimit) {
   Client c(server_->port());
   auto r = c.call(http::verb::post, fn(kA), {});
