@@ -124,6 +124,7 @@ void SubscriptionTrie::walk(const Node& n, const std::string_view* levels, size_
 
 void SubscriptionTrie::match(std::string_view topic, std::vector<Match>& out) const {
   if (size_ == 0) return;
+  if (topic.size() > kMemoMaxTopicBytes) return matchWalk(topic, out);
   const size_t hash = std::hash<std::string_view>{}(topic);
   if (!memo_) memo_ = std::make_unique<std::array<MemoSlot, kMemoSlots>>();
   MemoSlot& slot = (*memo_)[hash % kMemoSlots];

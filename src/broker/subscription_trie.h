@@ -22,7 +22,8 @@
 // overwrites the slot, reusing its buffers, so many distinct topics cost no allocation after
 // warm-up). Every subscribe/unsubscribe bumps a generation that invalidates all slots, so a
 // remembered result is always exactly what a walk would return. Results with more than
-// kMemoMaxMatches entries are not remembered. The table is allocated on the first match.
+// kMemoMaxMatches entries and topics over kMemoMaxTopicBytes are not remembered (the memo holds
+// at most 64 x 256 bytes of topics). The table is allocated on the first match.
 
 #include <array>
 #include <cstdint>
@@ -60,6 +61,7 @@ class SubscriptionTrie {
 
   static constexpr size_t kMemoSlots = 64;
   static constexpr size_t kMemoMaxMatches = 32;
+  static constexpr size_t kMemoMaxTopicBytes = 256;  // longer topics are walked every time
 
  private:
   struct MemoSlot {

@@ -117,9 +117,11 @@ TEST(SubscriptionTrieTest, ManyClientsOwnTopicsPruneIndependently) {
 // included) between repeated matches of the same topics (more topics than memo slots, so slots
 // are overwritten too) always agree with a brute-force topicMatches() over the live filters.
 TEST(SubscriptionTrieTest, MemoStaysExactAcrossChanges) {
-  const std::vector<std::string> filters = {"#", "+/x", "a/+", "a/b", "a/#", "s/+/t", "$SYS/#"};
+  const std::vector<std::string> filters = {"#",   "+/x",   "a/+",    "a/b",
+                                            "a/#", "s/+/t", "$SYS/#", "long/+"};
   std::vector<std::string> topics = {"a/b", "a/c", "b/x", "s/1/t", "$SYS/up", "a", "z"};
   for (int i = 0; i < 150; ++i) topics.push_back("dev/" + std::to_string(i));
+  topics.push_back("long/" + std::string(SubscriptionTrie::kMemoMaxTopicBytes, 'x'));  // walked
   SubscriptionTrie t;
   std::map<std::pair<int, std::string>, uint8_t> live;  // (session, filter) -> qos
   uint32_t rnd = 12345;
