@@ -108,6 +108,15 @@ class IpcServerTest : public ::testing::Test {
   IpcServerStats stats() {
     return onLoop<IpcServerStats>([this] { return server_->stats(); });
   }
+  // An Event invocation of A from a new caller connection (answered 202), then the work item
+  // `worker` (parked on E3) receives.
+  http::response<http::string_body> invokeEvent(Client& worker, const std::string& payload) {
+    Client caller(server_->port());
+    auto r = caller.call(http::verb::post, fn(kA),
+                         {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, payload);
+    EXPECT_EQ(r.result_int(), 202u);
+    return worker.receive();
+  }
 
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
@@ -205,11 +214,7 @@ TEST_F(IpcServerTest, RequestPipelinedBehindAParkedPollIsHandledAfterItsAnswer) 
               "behind");
   while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(listener_.publishes, 0);  // held behind the parked poll
-  Client caller(server_->port());
-  auto r = caller.call(http::verb::post, fn(kA),
-                       {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, "work");
-  ASSERT_EQ(r.result_int(), 202u);
-  auto work = worker.receive();
+  auto work = invokeEvent(worker, "work");
   EXPECT_EQ(work.result_int(), 200u);
   EXPECT_EQ(work.body(), "work");
   auto published = worker.receive();
@@ -397,11 +402,7 @@ TEST_F(IpcServerLimitsTest, ParkedLongPollOutlivesIdleTimeoutButIdleKeepAliveIsC
 
   // Well past both the header and the idle timeout.
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-  Client caller(server_->port());
-  auto r = caller.call(http::verb::post, fn(kA),
-                       {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, "late");
-  ASSERT_EQ(r.result_int(), 202u);
-  auto work = worker.receive();
+  auto work = invokeEvent(worker, "late");
   EXPECT_EQ(work.result_int(), 200u);
   EXPECT_EQ(work.body(), "late");
   EXPECT_GE(stats().idle_timeouts, 1u);
