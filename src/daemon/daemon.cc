@@ -91,7 +91,7 @@ int runDaemon(const DaemonOptions& opts, std::ostream& out, std::ostream& err) {
                            });
   if (trim_startup_pages) {
     asio::post(io, [&log, &idle_trimmer, trim_idle_seconds] {
-      auto t = trimStartupPages();
+      auto t = trimReadOnlyFilePages();
       if (t) {
         log.info("start-up pages unmapped: " + std::to_string(t->resident_kb) + " KB in " +
                  std::to_string(t->mappings) + " read-only file mappings");

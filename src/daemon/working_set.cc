@@ -32,7 +32,7 @@ size_t fieldKb(const std::string& line, size_t name_len) {
 
 }  // namespace
 
-Result<PageTrim> trimStartupPages() {
+Result<PageTrim> trimReadOnlyFilePages() {
   std::ifstream smaps("/proc/self/smaps");
   if (!smaps) return Status::io(std::string("cannot read /proc/self/smaps: ") + strerror(errno));
   std::vector<Mapping> maps;
@@ -115,7 +115,7 @@ void IdleTrimmer::arm() {
     if (ec || stopped_) return;
     auto before = sampleWorkingSet();
     if (before && policy_.shouldTrim(*before)) {
-      auto t = trimStartupPages();
+      auto t = trimReadOnlyFilePages();
       if (auto after = sampleWorkingSet()) policy_.trimmed(*after);
       if (on_trim_) on_trim_(t, *before);
     }

@@ -5,7 +5,7 @@
 // Start-up runs code the running core rarely needs again (config parsing, certificate checks,
 // OpenSSL's and SQLite's initialisation and their tables), and the kernel's fault-around maps up
 // to 64 KB of neighbouring pages on every fault, so an idle core kept ~9 MB of program and
-// library pages mapped. trimStartupPages() drops this process's mappings of every private,
+// library pages mapped. trimReadOnlyFilePages() drops this process's mappings of every private,
 // read-only, file-backed mapping that holds no private page (madvise(MADV_DONTNEED)): such a
 // mapping is the file's content and nothing else, so nothing is lost; the pages stay in the page
 // cache and one the core touches later faults back in from memory (with the kernel's usual
@@ -36,8 +36,9 @@ struct PageTrim {
   bool heap_released = false;  // malloc_trim(0) gave free heap pages back
 };
 
-// Reads /proc/self/maps; Status::io when it cannot.
-Result<PageTrim> trimStartupPages();
+// The trim itself, after start-up and for IdleTrimmer. Reads /proc/self/smaps; Status::io when
+// it cannot.
+Result<PageTrim> trimReadOnlyFilePages();
 
 struct WorkingSetSample {
   uint64_t cpu_us = 0;   // user + system CPU time of the whole process so far

@@ -64,7 +64,7 @@ TEST_F(WorkingSetTest, ReadOnlyFilePagesAreUnmappedAndFaultBackWithTheirContent)
   for (size_t i = 0; i < kBytes; i += 4096) sum += c[i];
   EXPECT_GT(sum, 0);
   EXPECT_GE(residentOf(p).first, 64 * 4);  // every page touched
-  auto t = trimStartupPages();
+  auto t = trimReadOnlyFilePages();
   ASSERT_TRUE(t.isOk()) << t.status().message();
   EXPECT_GE(t->mappings, 1u);
   EXPECT_GE(t->resident_kb, 64u * 4);
@@ -85,7 +85,7 @@ TEST_F(WorkingSetTest, ReadOnlyMappingWithCopiedOnWritePagesIsLeftAlone) {
   c[5] = '#';
   ASSERT_EQ(::mprotect(p, kBytes, PROT_READ), 0);
   EXPECT_GT(residentOf(p).second, 0);  // a private page
-  ASSERT_TRUE(trimStartupPages().isOk());
+  ASSERT_TRUE(trimReadOnlyFilePages().isOk());
   EXPECT_EQ(c[5], '#');  // not reverted to the file's byte
   EXPECT_GT(residentOf(p).first, 0);
   ::munmap(p, kBytes);
@@ -102,7 +102,7 @@ TEST_F(WorkingSetTest, WritableAndAnonymousMappingsAreLeftAlone) {
   EXPECT_GT(sum, 0);
   static_cast<char*>(a)[0] = 'z';
   const long w_before = residentOf(w).first;
-  ASSERT_TRUE(trimStartupPages().isOk());
+  ASSERT_TRUE(trimReadOnlyFilePages().isOk());
   EXPECT_EQ(residentOf(w).first, w_before);
   EXPECT_EQ(static_cast<char*>(a)[0], 'z');
   ::munmap(w, kBytes);
@@ -139,7 +139,7 @@ TEST_F(WorkingSetTest, IdleTrimmerUnmapsPagesTouchedAfterStart) {
                         ++trims;
                         trimmer.stop();
                       });
-  ASSERT_TRUE(trimStartupPages().isOk());
+  ASSERT_TRUE(trimReadOnlyFilePages().isOk());
   trimmer.start();
   // Work after the start-up trim brings 256 KB of file pages back...
   const char* c = static_cast<const char*>(p);
