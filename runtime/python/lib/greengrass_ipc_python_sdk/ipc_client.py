@@ -88,6 +88,15 @@ else:
 _THREAD_CONNECTIONS = threading.local()
 
 
+def remember(memo, key, value, max_entries):
+    """Stores value under key in the dict memo, clearing it first when it holds max_entries
+    (a bounded memo of a pure function that refills with what is used now); returns value."""
+    if len(memo) >= max_entries:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 def allow_nowait_in_this_thread():
     """Let post_work_nowait return before its answer in the calling thread.
 
@@ -617,11 +626,7 @@ class IPCClient(object):
             parts.append(_encode_header_value(name, value))
             parts.append(b'\r\n')
         head = b''.join(parts)
-        if memo:
-            if len(self._heads) >= MAX_CACHED_HEADS:
-                self._heads.clear()
-            self._heads[key] = head
-        return head
+        return remember(self._heads, key, head, MAX_CACHED_HEADS) if memo else head
 
     def _encode_request(self, method, path, headers, body=None):
         parts = [self._encode_head(method, path, headers)]

@@ -22,7 +22,7 @@ import logging
 
 from greengrasssdk import Lambda
 from greengrass_common.env_vars import MY_FUNCTION_ARN, ROUTER_FUNCTION_ARN, SHADOW_FUNCTION_ARN
-from greengrass_ipc_python_sdk.ipc_client import IPCException
+from greengrass_ipc_python_sdk.ipc_client import IPCException, remember
 
 customer_logger = logging.getLogger(__name__)
 customer_logger.propagate = True
@@ -85,8 +85,8 @@ class Client(object):
         if policy not in _QUEUE_FULL_POLICIES:
             raise ValueError('Parameter "queueFullPolicy" must be one of {}, got "{}"'.format(
                 sorted(p for p in _QUEUE_FULL_POLICIES if p), policy))
-        key = (topic, policy)
-        encoded_context = self._publish_contexts.get(key) if isinstance(topic, str) else None
+        cacheable = isinstance(topic, str)
+        encoded_context = self._publish_contexts.get((topic, policy)) if cacheable else None
         if encoded_context is None:
             encoded_context = _encode_client_context({
                 'custom': {
@@ -95,10 +95,8 @@ class Client(object):
                     'queueFullPolicy': _QUEUE_FULL_POLICIES[policy],
                 }
             })
-            if isinstance(topic, str):
-                if len(self._publish_contexts) >= MAX_CACHED_CONTEXTS:
-                    self._publish_contexts.clear()
-                self._publish_contexts[key] = encoded_context
+            if cacheable:
+                remember(self._publish_contexts, (topic, policy), encoded_context, MAX_CACHED_CONTEXTS)
         customer_logger.debug('Publishing message on topic "%s" with Payload "%s"', topic, payload)
         lambda_client = self.lambda_client
         if (policy != 'AllOrException' and topic and MY_FUNCTION_ARN is not None
