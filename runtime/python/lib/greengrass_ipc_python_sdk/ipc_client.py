@@ -329,17 +329,9 @@ class _Connection(object):
             if len(body) != length:
                 raise _ProtocolError('connection closed after {} of {} body bytes'.format(len(body), length))
         else:
-            parts = [self._buf]
-            have = len(self._buf)
-            while have <= MAX_RESPONSE_BODY:
-                data = self.sock.recv(RECV_BYTES)
-                if not data:
-                    break
-                parts.append(data)
-                have += len(data)
-            if have > MAX_RESPONSE_BODY:
+            body = self._take(MAX_RESPONSE_BODY + 1)  # to the end of the connection
+            if len(body) > MAX_RESPONSE_BODY:
                 raise _ProtocolError('response body larger than {} bytes'.format(MAX_RESPONSE_BODY))
-            body, self._buf = b''.join(parts), b''
             will_close = True
         response.body = body
         response.will_close = will_close
