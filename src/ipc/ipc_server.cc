@@ -9,7 +9,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <optional>
 #include <unordered_map>
 
 #include "ipc/http_reader.h"
@@ -261,23 +260,18 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // HTTP/1.1 response: status line, Server, the core's headers, Content-Length, and Connection:
   // close when the connection ends after it. Formatted into one reused string (Beast's
-  // serializer cost ~30k instructions and ~20 allocations per answer on the function path)
-  // behind the answers still held (see below) and written with the body as a second buffer.
-  //
-  // Pipelining: when the connection's next request is already complete in the buffer, this
-  // answer is held and that request handled first; the answers go out together once a request
-  // is left waiting (a parked long poll: the worker's E4 answer leaves with the answer to its
-  // next E3), the buffer holds no complete request, or max_held_answer_bytes is reached. The
-  // client reads answers in order, so it sees nothing later than it would have; it wakes once
-  // per invocation instead of once per answer.
-  //
+  // serializer cost ~30k instructions and ~20 allocations per answer on the function path) and
+  // written with the body as a second buffer.
   // from_core: called by the core while it handles another request (a parked request answered):
   // what follows the answer (a pipelined request of this connection) must not run inside that
   // call, so it continues from the loop.
   void writeResponse(HttpResponse r, bool from_core = false) {
     if (closed_) return;
     if (peer_gone_) return keep_alive_ ? nextRequest() : close();
+    setPhase(Phase::kWriting);
+    arm(server_->opts.body_timeout_ms, Timeout::kBody);
     std::string& h = whead_;
+    h.clear();
     h += "HTTP/1.1 ";
     h += std::to_string(r.status);
     h += ' ';
@@ -293,19 +287,6 @@ class Session : public std::enable_shared_from_this<Session> {
     h += "Content-Length: ";
     h += std::to_string(r.body.size());
     h += keep_alive_ ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-    if (!from_core && keep_alive_ && held_ < kMaxHeldAnswers &&
-        h.size() + r.body.size() <= server_->opts.max_held_answer_bytes) {
-      const auto after = reader_.next();
-      if (after == HttpRequestReader::State::kDone) {
-        h += r.body;  // held answers are one string
-        ++held_;
-        ++server_->stats.held_answers;
-        return dispatch();  // this answer leaves with the next one's
-      }
-      advanced_ = after;  // nextRequest() continues from here
-    }
-    setPhase(Phase::kWriting);
-    arm(server_->opts.body_timeout_ms, Timeout::kBody);
     wbody_ = std::move(r.body);
     std::array<asio::const_buffer, 2> bufs{asio::buffer(whead_), asio::buffer(wbody_)};
     // Inline first: an answer almost always fits the socket buffer, and finishing it here
@@ -331,8 +312,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The answer is out (or could not be written).
   void written(beast::error_code ec) {
-    whead_.clear();
-    held_ = 0;
     wbody_ = std::string();
     if (ec && keep_alive_) {
       // The peer reset the connection: requests it pipelined before that still count.
@@ -344,8 +323,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void nextRequest() {
-    auto after = advanced_ ? *advanced_ : reader_.next();
-    advanced_.reset();
+    auto after = reader_.next();
     if (after == HttpRequestReader::State::kEmpty) {
       setPhase(Phase::kIdle);
       arm(server_->opts.idle_timeout_ms, Timeout::kIdle);
@@ -363,18 +341,11 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t timer_gen_ = 0;
   HttpRequestReader reader_;
   std::array<char, 16 * 1024> rbuf_;
-  std::string whead_;  // held answers + the response head being written (reused)
+  std::string whead_;  // the response head being written (reused)
   std::string wbody_;  // the response body being written
   std::string peer_;
   Phase phase_ = Phase::kReading;
   Clock::time_point since_ = Clock::now();
-  // writeResponse() already started the next request (reader_.next()) without finding it
-  // complete: nextRequest() continues from this state instead of calling next() again.
-  std::optional<HttpRequestReader::State> advanced_;
-  // Answers in whead_ not yet written; at most kMaxHeldAnswers (each one is a nested
-  // dispatch() on this stack).
-  static constexpr unsigned kMaxHeldAnswers = 32;
-  unsigned held_ = 0;
   bool keep_alive_ = true;
   bool closed_ = false;
   bool peer_gone_ = false;  // an answer could not be written (the peer reset the connection)

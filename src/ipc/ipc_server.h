@@ -43,11 +43,6 @@ struct IpcServerOptions {
   // Receiving a request body after its header, and writing one response, must each finish within
   // this (slow or stalled peers are closed).
   uint32_t body_timeout_ms = 30000;
-  // Answers to pipelined requests are held while the next request of the same connection is
-  // already complete in the buffer, and go out in one write with that request's answer (a
-  // function's result answer rides with the answer to its next work poll). Up to this many bytes
-  // of answers are held; past it they are written at once.
-  size_t max_held_answer_bytes = 64 * 1024;
 };
 
 struct IpcServerStats {
@@ -58,7 +53,6 @@ struct IpcServerStats {
   uint64_t idle_timeouts = 0;
   uint64_t body_timeouts = 0;  // body or response write not finished in time
   uint64_t bad_requests = 0;   // 400/413/431 answered to a malformed or oversized request
-  uint64_t held_answers = 0;   // answers held to leave with a pipelined request's (see options)
 };
 
 class IpcServer {

@@ -316,58 +316,6 @@ TEST_F(IpcServerTest, MalformedRequestIsAnswered400NamingTheProblem) {
   EXPECT_EQ(stats().bad_requests, 2u);
 }
 
-// A publish (E1 to the router) written together with the worker's next E3: the 202 is held and
-// leaves in one write with the answer to the E3 once work arrives, in order (the worker reads
-// its answers in order anyway, and wakes once instead of twice).
-const std::string kPublishWire =
-    "POST /2016-11-01/functions/" + std::string(kRouterArn) +
-    " HTTP/1.1\r\nHost: localhost\r\nAuthorization: tokA\r\n"
-    "X-Amz-Invocation-Type: Event\r\n"
-    // base64 of {"custom":{"subject":"t/1"}}
-    "X-Amz-Client-Context: eyJjdXN0b20iOnsic3ViamVjdCI6InQvMSJ9fQ==\r\n"
-    "Content-Length: 2\r\n\r\nhi";
-const std::string kGetWorkWire = "GET /2016-11-01/functions/" + kA +
-                                 "/work HTTP/1.1\r\nHost: localhost\r\nAuthorization: tokA\r\n\r\n";
-
-TEST_F(IpcServerTest, AnswerToAPipelinedRequestLeavesWithTheParkedPollsAnswer) {
-  Raw w(server_->port());
-  ASSERT_TRUE(w.ok());
-  w.send(kPublishWire + kGetWorkWire);
-  while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  EXPECT_EQ(listener_.publishes, 1);  // handled at once, answered later
-  EXPECT_EQ(w.readUntilClosed(100), "");
-  EXPECT_FALSE(w.closed());
-  Client caller(server_->port());
-  auto r = caller.call(http::verb::post, fn(kA),
-                       {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, "work");
-  EXPECT_EQ(r.result_int(), 202u);
-  std::string out;
-  for (int i = 0; i < 50 && out.find("work") == std::string::npos; ++i) {
-    out += w.readUntilClosed(100);
-  }
-  const auto accepted = out.find("HTTP/1.1 202 Accepted\r\n");
-  const auto work = out.find("HTTP/1.1 200 OK\r\n");
-  ASSERT_EQ(accepted, 0u) << out;
-  ASSERT_NE(work, std::string::npos) << out;
-  EXPECT_LT(accepted, work);
-  EXPECT_EQ(out.substr(out.size() - 4), "work") << out;
-  EXPECT_EQ(stats().held_answers, 1u);
-}
-
-// Only a request complete in the buffer holds an answer back: behind a partial one (the rest
-// may take its time), the answer is written at once.
-TEST_F(IpcServerTest, AnswerIsNotHeldBehindAnIncompleteRequest) {
-  Raw w(server_->port());
-  ASSERT_TRUE(w.ok());
-  w.send(kPublishWire + kGetWorkWire.substr(0, 20));
-  std::string out;
-  for (int i = 0; i < 50 && out.empty(); ++i) out += w.readUntilClosed(100);
-  EXPECT_EQ(out.rfind("HTTP/1.1 202 Accepted\r\n", 0), 0u) << out;
-  w.send(kGetWorkWire.substr(20));
-  while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  EXPECT_EQ(stats().held_answers, 0u);
-}
-
 TEST(PeerIdentityTest, LoopbackPeerUidIsTheClientSocketsOwner) {
   asio::io_context io;
   tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
