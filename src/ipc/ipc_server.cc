@@ -98,11 +98,10 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.close(ec);
   }
 
-  // The core answered our parked request.
+  // The core answered our parked request. The read that watched the connection while it was
+  // parked stays outstanding: it is the next request's read.
   void deliverParked(HttpResponse r) {
     park_ = 0;
-    beast::error_code ec;
-    socket_.cancel(ec);  // stop the disconnect watch
     writeResponse(std::move(r), /*from_core=*/true);
   }
 
@@ -181,11 +180,30 @@ class Session : public std::enable_shared_from_this<Session> {
     close();
   }
 
+  // At most one read is outstanding, and it stays outstanding while a request is parked: bytes
+  // that arrive then are requests pipelined behind it (buffered by the reader, up to
+  // kMaxBufferedWhileBusy, then left in the socket), and an EOF or a reset means the client is
+  // gone (the park is cancelled: its work must not go to a dead worker). The same read then
+  // serves the next request, so answering a parked request costs no cancellation and no new
+  // read.
   void readSome() {
+    if (reading_) return;
+    if (peer_eof_) return close();  // everything before the EOF was handled
+    reading_ = true;
     socket_.async_read_some(
         asio::buffer(rbuf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+          self->reading_ = false;
           if (self->closed_) return;
+          const bool busy = self->phase_ == Phase::kBusy || self->phase_ == Phase::kWriting;
           if (ec) {
+            if (busy && self->park_ == 0 &&
+                (ec == asio::error::eof || ec == asio::error::connection_reset)) {
+              // An answer is being written: it (or, after a reset, the requests the client
+              // pipelined before it went) is finished first; the connection closes when the
+              // next read would start.
+              self->peer_eof_ = true;
+              return;
+            }
             if (ec != asio::error::eof && ec != asio::error::connection_reset &&
                 ec != asio::error::operation_aborted) {
               self->server_->log.debug("ipc read: " + ec.message());
@@ -194,6 +212,11 @@ class Session : public std::enable_shared_from_this<Session> {
           }
           auto before = self->reader_.state();
           auto after = self->reader_.feed(std::string_view(self->rbuf_.data(), n));
+          if (busy) {
+            // Behind the request in progress: parsed once its answer is written.
+            if (self->reader_.buffered() < kMaxBufferedWhileBusy) self->readSome();
+            return;
+          }
           self->advance(before, after);
         });
   }
@@ -244,18 +267,8 @@ class Session : public std::enable_shared_from_this<Session> {
       park_ = 0;
       return writeResponse(std::move(*answer));
     }
-    if (park_ == park) watchDisconnect();  // else: already answered during handle()
-  }
-
-  // While parked, a readable socket means EOF (client gone) or a pipelined request.
-  void watchDisconnect() {
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->park_ == 0 || self->closed_) return;
-      char c;
-      ssize_t n = ::recv(self->socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) self->close();
-      // n > 0: pipelined data; it is read after the parked answer is written.
-    });
+    // Parked: the read watches for the client leaving (see readSome()).
+    if (park_ == park) readSome();  // else: already answered during handle()
   }
 
   // HTTP/1.1 response: status line, Server, the core's headers, Content-Length, and Connection:
@@ -295,7 +308,8 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     const size_t n = socket_.write_some(bufs, ec);
     if (ec != asio::error::would_block && ec != asio::error::try_again && (ec || n == total)) {
-      if (!from_core) return written(ec);
+      // From the core with nothing pipelined behind: going idle does not re-enter it.
+      if (!from_core || (!ec && keep_alive_ && reader_.buffered() == 0)) return written(ec);
       return asio::post(socket_.get_executor(), [self = shared_from_this(), ec] {
         if (!self->closed_) self->written(ec);
       });
@@ -346,6 +360,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   Phase phase_ = Phase::kReading;
   Clock::time_point since_ = Clock::now();
+  bool reading_ = false;   // an async_read_some is outstanding (at most one)
+  bool peer_eof_ = false;  // the client half-closed or reset while an answer was being written
+  // Pipelined bytes read while a request is in progress; past this they wait in the socket.
+  static constexpr size_t kMaxBufferedWhileBusy = 64 * 1024;
   bool keep_alive_ = true;
   bool closed_ = false;
   bool peer_gone_ = false;  // an answer could not be written (the peer reset the connection)

@@ -250,6 +250,37 @@ TEST_F(IpcServerTest, ClientDisconnectCancelsParkedPoll) {
   EXPECT_EQ(queued.get_future().get(), 1u);
 }
 
+// A client gone while parked with a request pipelined behind the poll: the read that watches a
+// parked connection buffers the pipelined bytes and still sees the close, so the park is
+// cancelled and new work stays queued rather than going to the dead connection.
+TEST_F(IpcServerTest, ClientGoneWithARequestPipelinedBehindItsParkedPollCancelsThePark) {
+  {
+    Client worker(server_->port());
+    worker.send(http::verb::get, fn(kA) + "/work", {{"Authorization", "tokA"}});
+    worker.send(http::verb::post, "/2016-11-01/functions/" + std::string(kRouterArn),
+                {{"Authorization", "tokA"},
+                 {"X-Amz-Invocation-Type", "Event"},
+                 {"X-Amz-Client-Context", "eyJjdXN0b20iOnsic3ViamVjdCI6InQvMSJ9fQ=="}},
+                "behind");
+    while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the pipelined bytes are read
+    worker.close();
+  }
+  auto open = [this] { return onLoop<size_t>([this] { return server_->connectionCount(); }); };
+  for (int i = 0; i < 500 && open() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(open(), 0u);
+  Client caller(server_->port());
+  auto r = caller.call(http::verb::post, fn(kA),
+                       {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, "x");
+  EXPECT_EQ(r.result_int(), 202u);
+  std::promise<size_t> queued;
+  asio::post(io_, [&] { queued.set_value(core_->stats()[0].queued); });
+  EXPECT_EQ(queued.get_future().get(), 1u);
+  EXPECT_EQ(listener_.publishes, 0);  // never handled: its connection ended before its turn
+}
+
 // A plain connected TCP socket (no HTTP), closed on destruction.
 class Raw {
  public:
