@@ -366,7 +366,7 @@ class Broker::Impl : public Transport, public PersistSink {
   std::chrono::steady_clock::time_point accept_warned_at_{};
   uint64_t accept_failures_ = 0;
   std::unique_ptr<asio::ssl::context> ssl_ctx_;
-  std::shared_ptr<const TlsBioMethod> tls_bio_ = std::make_shared<TlsBioMethod>();
+  TlsBio tls_bio_;  // shared by every TLS session (all driven from this loop)
   // Plaintext of one TLS read, shared by every connection (all run on this loop, one at a time).
   std::vector<char> tls_scratch_;
   char* tlsScratch() {
@@ -446,7 +446,9 @@ void NetConn::send(Frame&& f) {
 template <bool kTls>
 class StreamConn final : public NetConn {
  public:
-  StreamConn(Broker::Impl* owner, ConnId id, int fd, std::unique_ptr<TlsEngine> tls = nullptr)
+  StreamConn(Broker::Impl* owner, ConnId id, int fd) requires(!kTls)
+      : NetConn(owner, id), fd_(fd) {}
+  StreamConn(Broker::Impl* owner, ConnId id, int fd, TlsEngine tls) requires(kTls)
       : NetConn(owner, id), fd_(fd), tls_(std::move(tls)) {}
   ~StreamConn() override {
     if (fd_ >= 0) ::close(fd_);
@@ -459,35 +461,6 @@ class StreamConn final : public NetConn {
       timer().async_wait([weak](error_code ec) {
         if (ec) return;
         if (auto self = weak.lock()) self->shutdownNow();
-      });
-      tls_->setVerify([weak](bool preverified, X509_STORE_CTX* sc) {
-        auto self = std::static_pointer_cast<StreamConn>(weak.lock());
-        if (!self || self->owner_ == nullptr) return false;
-        if (!preverified) {
-          // A certificate from another CA (AWS IoT's, or the customer's CA registered with AWS
-          // IoT) is accepted when its SHA-256 is a device's of the active group: pinning. Only
-          // "unknown issuer" errors are forgiven; expiry and every other check still refuse.
-          if (!certs::isUnknownIssuerError(X509_STORE_CTX_get_error(sc))) return false;
-          auto fp = fingerprint(X509_STORE_CTX_get0_cert(sc));
-          if (!fp) return false;
-          auto identity = self->owner_->hooks_.identityForCertificate(*fp);
-          if (!identity) return false;
-          self->identity_ = std::move(*identity);
-          return true;
-        }
-        if (X509_STORE_CTX_get_error_depth(sc) != 0) return true;  // CA chain: trust verify
-        auto fp = fingerprint(X509_STORE_CTX_get_current_cert(sc));
-        if (!fp) return false;
-        auto identity = self->owner_->hooks_.identityForCertificate(*fp);
-        if (!identity) {
-          if (self->owner_->log_.enabled(LogLevel::kInfo)) {
-            self->owner_->log_.info("TLS client " + peerOf(self->fd_) + ": unknown certificate " +
-                                    *fp);
-          }
-          return false;
-        }
-        self->identity_ = std::move(*identity);
-        return true;
       });
       watch();  // the handshake advances as the ClientHello and the rest arrive
     } else {
@@ -539,8 +512,38 @@ class StreamConn final : public NetConn {
 
  private:
   bool tlsOutput() const {
-    if constexpr (kTls) return tls_->hasOutput();
+    if constexpr (kTls) return tls_.hasOutput();
     return false;
+  }
+
+  // TLS: OpenSSL's verify callback for each certificate of the device's chain, during
+  // handshake(); the thing name of an accepted device certificate goes to identity_.
+  bool verifyPeer(bool preverified, X509_STORE_CTX* sc) {
+    if (owner_ == nullptr) return false;
+    if (!preverified) {
+      // A certificate from another CA (AWS IoT's, or the customer's CA registered with AWS
+      // IoT) is accepted when its SHA-256 is a device's of the active group: pinning. Only
+      // "unknown issuer" errors are forgiven; expiry and every other check still refuse.
+      if (!certs::isUnknownIssuerError(X509_STORE_CTX_get_error(sc))) return false;
+      auto fp = fingerprint(X509_STORE_CTX_get0_cert(sc));
+      if (!fp) return false;
+      auto identity = owner_->hooks_.identityForCertificate(*fp);
+      if (!identity) return false;
+      identity_ = std::move(*identity);
+      return true;
+    }
+    if (X509_STORE_CTX_get_error_depth(sc) != 0) return true;  // CA chain: trust verify
+    auto fp = fingerprint(X509_STORE_CTX_get_current_cert(sc));
+    if (!fp) return false;
+    auto identity = owner_->hooks_.identityForCertificate(*fp);
+    if (!identity) {
+      if (owner_->log_.enabled(LogLevel::kInfo)) {
+        owner_->log_.info("TLS client " + peerOf(fd_) + ": unknown certificate " + *fp);
+      }
+      return false;
+    }
+    identity_ = std::move(*identity);
+    return true;
   }
 
   // Into the broker's poller; bytes that arrived before are reported at once.
@@ -607,31 +610,32 @@ class StreamConn final : public NetConn {
   // done), then passes every decrypted byte to the core. False: stop reading. The engine consumes
   // all of `buf` (a partial record is kept by OpenSSL), so the shared buffer can be reused.
   bool onCiphertext(const char* buf, size_t n) {
-    tls_->input(std::string_view(buf, n));
-    if (!tls_->established()) {
-      TlsEngine::State st = tls_->handshake();
+    tls_.input(std::string_view(buf, n));
+    if (!tls_.established()) {
+      TlsEngine::State st = tls_.handshake(
+          [this](bool preverified, X509_STORE_CTX* sc) { return verifyPeer(preverified, sc); });
       if (st == TlsEngine::State::kFailed) {
         if (owner_->log_.enabled(LogLevel::kDebug)) {
-          owner_->log_.debug("TLS handshake with " + peerOf(fd_) + " failed: " + tls_->error());
+          owner_->log_.debug("TLS handshake with " + peerOf(fd_) + " failed: " + tls_.error());
         }
         closeAfterFlush();  // the alert OpenSSL produced goes out first
         return false;
       }
-      if (tls_->hasOutput()) wantWrite();
+      if (tls_.hasOutput()) wantWrite();
       if (st != TlsEngine::State::kDone) return true;
       // Handshake done: the timeout's timer goes (its cancelled wait only holds a weak_ptr).
       timer_.reset();
       if (!enterCore()) return false;
     }
     TlsEngine::State st =
-        tls_->read(owner_->tlsScratch(), owner_->tlsScratchSize(), [this](std::string_view p) {
+        tls_.read(owner_->tlsScratch(), owner_->tlsScratchSize(), [this](std::string_view p) {
           owner_->core_.onBytes(id_, p);
           return !closed_ && !closing_ && owner_ != nullptr;
         });
     if (closed_ || owner_ == nullptr) return false;
-    if (tls_->hasOutput()) wantWrite();
+    if (tls_.hasOutput()) wantWrite();
     if (st == TlsEngine::State::kClosed || st == TlsEngine::State::kFailed) {
-      lost(tls_->error());
+      lost(tls_.error());
       return false;
     }
     return true;
@@ -703,7 +707,7 @@ class StreamConn final : public NetConn {
     }
     if constexpr (kTls) {
       if (!w.flat.empty()) {
-        Status st = tls_->write(w.flat);
+        Status st = tls_.write(w.flat);
         w.flat.clear();
         if (!st) {
           pending_bytes_ -= w.bytes;
@@ -713,7 +717,7 @@ class StreamConn final : public NetConn {
         }
       }
       w.frames.clear();  // encrypted: the ciphertext is all that is written
-      tls_->takeOutput(w.wire);
+      tls_.takeOutput(w.wire);
       add(w.wire);
     }
     return true;
@@ -775,9 +779,10 @@ class StreamConn final : public NetConn {
     size_t bytes = 0;
   };
   struct NoIdentity {};
+  struct NoTls {};
 
   int fd_;
-  std::unique_ptr<TlsEngine> tls_;  // kTls only
+  [[no_unique_address]] std::conditional_t<kTls, TlsEngine, NoTls> tls_;
   // Handshake timeout (TLS) and close-flush bound; created on first use.
   std::unique_ptr<asio::steady_timer> timer_;
   std::unique_ptr<WriteState> ws_;

@@ -2,28 +2,33 @@
 
 // TlsEngine: one TLS session over OpenSSL, sans-I/O. Ciphertext goes in through input(), comes
 // out through takeOutput(); plaintext comes out of read() and goes in through write(). No socket,
-// no buffer of its own: a BIO of ours (TlsBioMethod) reads straight from the span given to
-// input() and appends to one std::string that is empty whenever the connection is idle.
+// no buffer of its own: a BIO of ours reads straight from the span given to input() and appends
+// to one std::string that is empty whenever the connection is idle.
 //
 // Why not Asio's ssl::stream: it keeps, per connection, two 17 KB staging buffers and a BIO
 // pair with two 17 KB buffers (~68 KB fixed) whether the device talks or not. Here an idle
 // connection holds only OpenSSL's session state (its record buffers are released when empty,
 // SSL_MODE_RELEASE_BUFFERS). src/broker/README.md "Memory per connection".
 //
-//   auto bio = std::make_shared<TlsBioMethod>();   // one per broker
+// Nothing per session is registered with OpenSSL: every session of one thread shares one BIO
+// (TlsBio), whose read/write/verify callbacks find the engine being driven through a thread-local
+// pointer set for the length of each call into OpenSSL. No BIO (~200 B with its lock) and no
+// ex_data (~100 B) per connection, and the engine is a plain movable value.
+//
+//   TlsBio bio;                                   // one per thread (the broker's loop)
 //   auto e = TlsEngine::create(ctx, bio, /*server=*/true);
 //   e->input(bytes_from_socket);
-//   if (!e->established()) state = e->handshake();   // kDone once, then read()
+//   if (!e->established()) state = e->handshake(verify);   // kDone once, then read()
 //   if (e->established()) state = e->read(scratch, n, sink);   // all input consumed
 //   e->write(plain);  e->takeOutput(wire);     // wire -> socket
 //
-// Everything runs on one thread (the broker's loop); OpenSSL's error queue is cleared before
-// each call into it.
+// Everything runs on one thread; OpenSSL's error queue is cleared before each call into it. Drive
+// a session only through these calls (the BIO has no engine outside them).
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <functional>
-#include <memory>
 #include <string>
 #include <string_view>
 
@@ -31,17 +36,20 @@
 
 namespace evg::broker {
 
-// The BIO method every TlsEngine of one owner uses (BIO_meth_new once, freed with the owner).
-class TlsBioMethod {
+// The BIO every TlsEngine created with it uses (one reference per session; the BIO lives until
+// the last of them and this are gone). Engines created with one TlsBio must all be driven from
+// one thread at a time: the BIO's retry flags are read right after each call into OpenSSL.
+class TlsBio {
  public:
-  TlsBioMethod();
-  ~TlsBioMethod();
-  TlsBioMethod(const TlsBioMethod&) = delete;
-  TlsBioMethod& operator=(const TlsBioMethod&) = delete;
-  BIO_METHOD* get() const { return method_; }
+  TlsBio();
+  ~TlsBio();
+  TlsBio(const TlsBio&) = delete;
+  TlsBio& operator=(const TlsBio&) = delete;
+  BIO* get() const { return bio_; }
 
  private:
-  BIO_METHOD* method_;
+  static BIO_METHOD* method();  // created once, never freed: a BIO may outlive every TlsBio
+  BIO* bio_;
 };
 
 class TlsEngine {
@@ -55,25 +63,23 @@ class TlsEngine {
   // Called for each certificate of the peer's chain (OpenSSL's verify callback).
   using Verify = std::function<bool(bool preverified, X509_STORE_CTX* ctx)>;
 
-  // A session on `ctx` (which must outlive it). Status::internal when OpenSSL cannot allocate.
-  // The engine keeps `bio` alive (OpenSSL frees the BIO with the session, through the method).
-  static Result<std::unique_ptr<TlsEngine>> create(SSL_CTX* ctx,
-                                                   std::shared_ptr<const TlsBioMethod> bio,
-                                                   bool server);
+  // A session on `ctx` (which must outlive it) sharing `bio`. Status::internal when OpenSSL
+  // cannot allocate.
+  static Result<TlsEngine> create(SSL_CTX* ctx, const TlsBio& bio, bool server);
+  TlsEngine(TlsEngine&& o) noexcept;
+  TlsEngine& operator=(TlsEngine&& o) noexcept;
   ~TlsEngine();
   TlsEngine(const TlsEngine&) = delete;
   TlsEngine& operator=(const TlsEngine&) = delete;
-
-  // Replaces the context's verify callback for this session (the mode stays the context's).
-  // Released once the handshake is done.
-  void setVerify(Verify v);
 
   // Ciphertext received; `cipher` must stay valid until handshake()/read() return kNeedInput.
   void input(std::string_view cipher) { in_ = cipher; }
   size_t inputLeft() const { return in_.size(); }
 
-  // Advances the handshake with the input given: kNeedInput, kDone or kFailed.
-  State handshake();
+  // Advances the handshake with the input given: kNeedInput, kDone or kFailed. `verify`, when
+  // set, replaces the context's verify callback during this call (the mode stays the context's);
+  // it is not kept.
+  State handshake(const Verify& verify = nullptr);
   bool established() const { return established_; }
 
   // Decrypts everything given to input(), passing each plaintext chunk to sink(string_view),
@@ -96,6 +102,8 @@ class TlsEngine {
 
   // Encrypts `plain` into the output. Status::io naming OpenSSL's error on failure.
   Status write(std::string_view plain);
+  // Queues a close_notify alert in the output (SSL_shutdown).
+  void shutdown();
 
   bool hasOutput() const { return !out_.empty(); }
   // Moves the ciphertext produced so far into `into` (which should be empty), leaving the
@@ -103,26 +111,28 @@ class TlsEngine {
   void takeOutput(std::string& into);
 
   // The last failure: OpenSSL's reason ("certificate verify failed", "wrong version number",
-  // "unexpected eof while reading", ...).
-  const std::string& error() const { return error_; }
+  // "unexpected eof while reading", ...). Built when asked: the engine keeps only the code.
+  std::string error() const;
   SSL* ssl() const { return ssl_; }
 
  private:
+  enum class What : uint8_t { kNone, kClosed, kIo, kTls };
   TlsEngine() = default;
+  class Call;  // makes this engine the current one of the thread for one call into OpenSSL
   int readSome(char* scratch, size_t cap);
   State classify(int ret);
+  void fail(What what);
   static int bioRead(BIO* b, char* buf, int len);
   static int bioWrite(BIO* b, const char* buf, int len);
   static long bioCtrl(BIO* b, int cmd, long num, void* ptr);  // NOLINT(runtime/int): OpenSSL API
   static int verifyTrampoline(int preverified, X509_STORE_CTX* ctx);
-  friend class TlsBioMethod;
+  friend class TlsBio;
 
-  std::shared_ptr<const TlsBioMethod> bio_method_;
   SSL* ssl_ = nullptr;
   std::string_view in_;
   std::string out_;
-  std::string error_;
-  Verify verify_;
+  uint32_t error_code_ = 0;  // OpenSSL's packed error code (fits 32 bits)
+  What error_what_ = What::kNone;
   bool established_ = false;
 };
 

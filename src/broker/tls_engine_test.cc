@@ -7,6 +7,9 @@
 #include <openssl/x509v3.h>
 
 #include <functional>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
 
 namespace evg::broker {
@@ -77,8 +80,12 @@ class TlsEngineTest : public ::testing::Test {
   std::unique_ptr<TlsEngine> engine(SSL_CTX* ctx, bool server) {
     auto e = TlsEngine::create(ctx, bio_, server);
     EXPECT_TRUE(e.isOk()) << e.status().toString();
-    return std::move(e).value();
+    auto p = std::make_unique<TlsEngine>(std::move(e).value());
+    verify_.erase(p.get());  // a previous engine's callback at the same address
+    return p;
   }
+  // The verify callback pump() passes to `e`'s handshake.
+  void verifyOn(const TlsEngine& e, TlsEngine::Verify v) { verify_[&e] = std::move(v); }
   // Moves `from`'s output into `to` (in `step`-byte pieces; 0: at once) and runs `to`'s
   // handshake or read. Returns `to`'s state; plaintext read is appended to `plain`.
   TlsEngine::State pump(TlsEngine& from, TlsEngine& to, std::string& plain, size_t step = 0) {
@@ -91,7 +98,8 @@ class TlsEngineTest : public ::testing::Test {
       to.input(std::string_view(wire).substr(off, n));
       off += n;
       if (!to.established()) {
-        st = to.handshake();
+        auto v = verify_.find(&to);
+        st = to.handshake(v != verify_.end() ? v->second : TlsEngine::Verify());
         if (st == TlsEngine::State::kFailed) return st;
       }
       if (to.established()) {
@@ -117,7 +125,8 @@ class TlsEngineTest : public ::testing::Test {
     return false;
   }
 
-  std::shared_ptr<const TlsBioMethod> bio_ = std::make_shared<TlsBioMethod>();
+  TlsBio bio_;
+  std::map<const TlsEngine*, TlsEngine::Verify> verify_;
   Key ca_key_, server_key_, client_key_, stranger_key_;
   X509 *ca_ = nullptr, *server_cert_ = nullptr, *client_cert_ = nullptr;
   X509 *stranger_ca_ = nullptr, *stranger_cert_ = nullptr;
@@ -133,7 +142,7 @@ TEST_F(TlsEngineTest, MutualTlsHandshakeAndDataBothWays) {
     auto c = engine(cctx_, false);
     auto s = engine(sctx_, true);
     std::string seen_cn;
-    s->setVerify([&](bool pre, X509_STORE_CTX* ctx) {
+    verifyOn(*s, [&](bool pre, X509_STORE_CTX* ctx) {
       if (pre && X509_STORE_CTX_get_error_depth(ctx) == 0) {
         char cn[64] = {};
         X509_NAME_get_text_by_NID(X509_get_subject_name(X509_STORE_CTX_get_current_cert(ctx)),
@@ -182,7 +191,7 @@ TEST_F(TlsEngineTest, VerifyCallbackRefusalFailsTheHandshakeAndTellsTheClient) {
   clientContext(client_cert_, client_key_.k);
   auto c = engine(cctx_, false);
   auto s = engine(sctx_, true);
-  s->setVerify([](bool, X509_STORE_CTX*) { return false; });
+  verifyOn(*s, [](bool, X509_STORE_CTX*) { return false; });
   EXPECT_FALSE(handshake(*c, *s));
   EXPECT_FALSE(s->established());
   EXPECT_NE(s->error().find("certificate verify failed"), std::string::npos) << s->error();
@@ -198,7 +207,7 @@ TEST_F(TlsEngineTest, CertificateFromAnotherCaIsRefusedUnlessTheCallbackPinsIt) 
     clientContext(stranger_cert_, stranger_key_.k);
     auto c = engine(cctx_, false);
     auto s = engine(sctx_, true);
-    s->setVerify([pin](bool pre, X509_STORE_CTX*) { return pre || pin; });
+    verifyOn(*s, [pin](bool pre, X509_STORE_CTX*) { return pre || pin; });
     EXPECT_EQ(handshake(*c, *s), pin) << s->error();
     if (!pin) {
       EXPECT_NE(s->error().find("certificate"), std::string::npos) << s->error();
@@ -227,10 +236,92 @@ TEST_F(TlsEngineTest, GarbageIsAFailureNamingTheProblemAndCloseNotifyIsClosed) {
   auto c = engine(cctx_, false);
   auto s2 = engine(sctx_, true);
   ASSERT_TRUE(handshake(*c, *s2));
-  ASSERT_EQ(SSL_shutdown(c->ssl()), 0);  // close_notify sent
+  c->shutdown();  // close_notify
+  ASSERT_TRUE(c->hasOutput());
   std::string got;
   EXPECT_EQ(pump(*c, *s2, got), TlsEngine::State::kClosed);
   EXPECT_EQ(s2->error(), "peer sent close_notify");
+}
+
+// Every session shares the one BIO: sessions in the middle of their handshakes at the same time,
+// fed a byte at a time in turn, each get their own bytes, output, verify callback and verdict.
+TEST_F(TlsEngineTest, InterleavedSessionsOnTheSharedBioKeepTheirOwnState) {
+  clientContext(client_cert_, client_key_.k);
+  SSL_CTX* stranger_ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_use_certificate(stranger_ctx, stranger_cert_);
+  SSL_CTX_use_PrivateKey(stranger_ctx, stranger_key_.k);
+  struct Pair {
+    std::unique_ptr<TlsEngine> c, s;
+    std::string seen_cn;
+    int verify_calls = 0;
+    bool failed = false;
+  };
+  Pair pairs[3];
+  for (int i = 0; i < 3; ++i) {
+    Pair& p = pairs[i];
+    p.c = engine(i == 1 ? stranger_ctx : cctx_, false);
+    p.s = engine(sctx_, true);
+    verifyOn(*p.s, [&p](bool pre, X509_STORE_CTX* ctx) {
+      ++p.verify_calls;
+      if (pre && X509_STORE_CTX_get_error_depth(ctx) == 0) {
+        char cn[64] = {};
+        X509_NAME_get_text_by_NID(X509_get_subject_name(X509_STORE_CTX_get_current_cert(ctx)),
+                                  NID_commonName, cn, sizeof cn);
+        p.seen_cn = cn;
+      }
+      return pre;
+    });
+    EXPECT_EQ(p.c->handshake(), TlsEngine::State::kNeedInput);  // ClientHello out
+  }
+  std::string ignore;
+  for (int round = 0; round < 10; ++round) {
+    for (Pair& p : pairs) {
+      if (p.failed) continue;
+      p.failed = pump(*p.c, *p.s, ignore, 1) == TlsEngine::State::kFailed ||
+                 pump(*p.s, *p.c, ignore, 1) == TlsEngine::State::kFailed;
+    }
+  }
+  for (int i : {0, 2}) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(pairs[i].s->established()) << pairs[i].s->error();
+    EXPECT_EQ(pairs[i].seen_cn, "ThingA");
+    EXPECT_EQ(pairs[i].verify_calls, 2);  // CA, then leaf
+  }
+  EXPECT_FALSE(pairs[1].s->established());
+  EXPECT_NE(pairs[1].s->error().find("certificate verify failed"), std::string::npos)
+      << pairs[1].s->error();
+  EXPECT_EQ(pairs[1].seen_cn, "");
+  for (int i : {0, 2}) {
+    std::string got;
+    ASSERT_TRUE(pairs[i].c->write("from client " + std::to_string(i)).isOk());
+    ASSERT_TRUE(pairs[2 - i].s->write("from server " + std::to_string(2 - i)).isOk());
+    EXPECT_EQ(pump(*pairs[i].c, *pairs[i].s, got), TlsEngine::State::kDone);
+    EXPECT_EQ(got, "from client " + std::to_string(i));
+    got.clear();
+    EXPECT_EQ(pump(*pairs[2 - i].s, *pairs[2 - i].c, got), TlsEngine::State::kDone);
+    EXPECT_EQ(got, "from server " + std::to_string(2 - i));
+  }
+  SSL_CTX_free(stranger_ctx);
+}
+
+// The engine is a value (held inline by its connection): it moves, and outlives the TlsBio it
+// was created with (its session holds its own reference to the BIO).
+TEST_F(TlsEngineTest, EngineMovesAndOutlivesItsBio) {
+  clientContext(client_cert_, client_key_.k);
+  std::optional<TlsBio> own_bio;
+  own_bio.emplace();
+  auto made = TlsEngine::create(sctx_, *own_bio, true);
+  ASSERT_TRUE(made.isOk());
+  TlsEngine moved(std::move(made).value());
+  own_bio.reset();
+  auto s = std::make_unique<TlsEngine>(std::move(moved));
+  EXPECT_EQ(moved.ssl(), nullptr);
+  auto c = engine(cctx_, false);
+  ASSERT_TRUE(handshake(*c, *s)) << s->error();
+  std::string got;
+  ASSERT_TRUE(c->write("still here").isOk());
+  EXPECT_EQ(pump(*c, *s, got), TlsEngine::State::kDone);
+  EXPECT_EQ(got, "still here");
 }
 
 TEST_F(TlsEngineTest, WriteBeforeTheHandshakeIsRefused) {
