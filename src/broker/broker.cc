@@ -101,13 +101,14 @@ class NetConn : public std::enable_shared_from_this<NetConn> {
   virtual void onEvents(uint32_t events) = 0;
 
  protected:
-  bool dirty_ = false;  // queued in Impl::dirty_ for the next flush
   friend class Broker::Impl;
 
   Broker::Impl* owner_;
   ConnId id_;
   LazyDeque<Frame> pending_;
   size_t pending_bytes_ = 0;
+  // The flags together at the end: the derived StreamConn's descriptor fills the padding after.
+  bool dirty_ = false;    // queued in Impl::dirty_ for the next flush
   bool closing_ = false;  // the core asked to close: flush, then shut down
   bool closed_ = false;
   bool in_core_ = false;  // BrokerCore::onAccept accepted it
@@ -496,7 +497,7 @@ class StreamConn final : public NetConn {
       ::close(fd_);  // leaves the poller's set with it
       fd_ = -1;
     }
-    if (timer_) timer_->cancel();
+    if (timer_) timer_->timer.cancel();
     if (owner_ != nullptr) owner_->forget(id_);
   }
 
@@ -517,7 +518,8 @@ class StreamConn final : public NetConn {
   }
 
   // TLS: OpenSSL's verify callback for each certificate of the device's chain, during
-  // handshake(); the thing name of an accepted device certificate goes to identity_.
+  // handshake(); the thing name of an accepted device certificate is kept with the handshake's
+  // timer (timed()), until enterCore() gives it to the core.
   bool verifyPeer(bool preverified, X509_STORE_CTX* sc) {
     if (owner_ == nullptr) return false;
     if (!preverified) {
@@ -529,7 +531,7 @@ class StreamConn final : public NetConn {
       if (!fp) return false;
       auto identity = owner_->hooks_.identityForCertificate(*fp);
       if (!identity) return false;
-      identity_ = std::move(*identity);
+      timed().identity = std::move(*identity);
       return true;
     }
     if (X509_STORE_CTX_get_error_depth(sc) != 0) return true;  // CA chain: trust verify
@@ -542,7 +544,7 @@ class StreamConn final : public NetConn {
       }
       return false;
     }
-    identity_ = std::move(*identity);
+    timed().identity = std::move(*identity);
     return true;
   }
 
@@ -553,9 +555,7 @@ class StreamConn final : public NetConn {
   }
 
   // The core takes the connection (false: refused, and closed).
-  bool enterCore() {
-    std::string identity;
-    if constexpr (kTls) identity = std::move(identity_);  // the core keeps it, not us
+  bool enterCore(std::string identity = {}) {
     if (!owner_->core_.onAccept(id_, kTls, std::move(identity), peerOf(fd_))) {
       shutdownNow();
       return false;
@@ -623,9 +623,11 @@ class StreamConn final : public NetConn {
       }
       if (tls_.hasOutput()) wantWrite();
       if (st != TlsEngine::State::kDone) return true;
-      // Handshake done: the timeout's timer goes (its cancelled wait only holds a weak_ptr).
+      // Handshake done: the timeout's timer goes (its cancelled wait only holds a weak_ptr), and
+      // the identity verification found goes to the core, which keeps it.
+      std::string identity = timer_ ? std::move(timer_->identity) : std::string();
       timer_.reset();
-      if (!enterCore()) return false;
+      if (!enterCore(std::move(identity))) return false;
     }
     TlsEngine::State st =
         tls_.read(owner_->tlsScratch(), owner_->tlsScratchSize(), [this](std::string_view p) {
@@ -761,10 +763,19 @@ class StreamConn final : public NetConn {
     if constexpr (kTls) done.wire.clear();
   }
 
-  asio::steady_timer& timer() {
-    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(owner_->io_);
+  struct NoIdentity {};
+  // The handshake timeout (TLS) or close-flush bound, and during a TLS handshake the device's
+  // identity found by verifyPeer(): what only a connection being set up or closed needs.
+  struct Timed {
+    explicit Timed(asio::io_context& io) : timer(io) {}
+    asio::steady_timer timer;
+    [[no_unique_address]] std::conditional_t<kTls, std::string, NoIdentity> identity;
+  };
+  Timed& timed() {
+    if (!timer_) timer_ = std::make_unique<Timed>(owner_->io_);
     return *timer_;
   }
+  asio::steady_timer& timer() { return timed().timer; }
 
   // Reads from one readiness before yielding to other connections.
   static constexpr unsigned kReadsPerTurn = 4;
@@ -778,16 +789,13 @@ class StreamConn final : public NetConn {
     std::string wire;  // TLS: the ciphertext being written
     size_t bytes = 0;
   };
-  struct NoIdentity {};
   struct NoTls {};
 
   int fd_;
   [[no_unique_address]] std::conditional_t<kTls, TlsEngine, NoTls> tls_;
-  // Handshake timeout (TLS) and close-flush bound; created on first use.
-  std::unique_ptr<asio::steady_timer> timer_;
+  // Created on first use; a TLS connection's goes when its handshake is done.
+  std::unique_ptr<Timed> timer_;
   std::unique_ptr<WriteState> ws_;
-  // TLS: thing name from the verify callback.
-  [[no_unique_address]] std::conditional_t<kTls, std::string, NoIdentity> identity_;
   bool writing_ = false;  // ws_ holds a write not yet completely sent
 };
 
