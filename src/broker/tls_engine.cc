@@ -28,32 +28,37 @@ std::string lastSslError(const char* what) {
 
 }  // namespace
 
-// The engine (and the verify callback of its handshake) being driven on this thread: set for the
-// length of one call into OpenSSL, so the shared BIO and the verify callback know whose input,
-// output and callback to use. Nests (the previous one is restored on return).
+// The engine (and the verify callback of its handshake) being driven: set, for the length of one
+// call into OpenSSL, as the data of the BIO its session shares with the others, so the BIO's
+// read/write callbacks and the verify callback know whose input, output and callback to use.
+// Nests (the previous one is restored on return). No state outside the BIO.
 class TlsEngine::Call {
  public:
   explicit Call(TlsEngine* e, const Verify* verify = nullptr)
-      : prev_(current_), engine_(e), verify_(verify) {
-    current_ = this;
+      : bio_(SSL_get_rbio(e->ssl_)),
+        prev_(bio_ != nullptr ? BIO_get_data(bio_) : nullptr),
+        engine_(e),
+        verify_(verify) {
+    if (bio_ != nullptr) BIO_set_data(bio_, this);
     ERR_clear_error();
   }
-  ~Call() { current_ = prev_; }
+  ~Call() {
+    if (bio_ != nullptr) BIO_set_data(bio_, prev_);
+  }
   Call(const Call&) = delete;
   Call& operator=(const Call&) = delete;
 
-  static Call* current() { return current_; }
+  // The call driving a session on `b` right now, or null.
+  static Call* of(BIO* b) { return b != nullptr ? static_cast<Call*>(BIO_get_data(b)) : nullptr; }
   TlsEngine* engine() const { return engine_; }
   const Verify* verify() const { return verify_; }
 
  private:
-  static thread_local Call* current_;
-  Call* prev_;
+  BIO* bio_;
+  void* prev_;
   TlsEngine* engine_;
   const Verify* verify_;
 };
-
-thread_local TlsEngine::Call* TlsEngine::Call::current_ = nullptr;
 
 BIO_METHOD* TlsBio::method() {
   static BIO_METHOD* const m = [] {
@@ -121,10 +126,10 @@ TlsEngine::~TlsEngine() {
 }
 
 int TlsEngine::verifyTrampoline(int preverified, X509_STORE_CTX* ctx) {
-  Call* call = Call::current();
-  if (call == nullptr || call->verify() == nullptr || !*call->verify()) return preverified;
   auto* ssl =
       static_cast<SSL*>(X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  Call* call = ssl != nullptr ? Call::of(SSL_get_rbio(ssl)) : nullptr;
+  if (call == nullptr || call->verify() == nullptr || !*call->verify()) return preverified;
   if (ssl != call->engine()->ssl_) return preverified;
   return (*call->verify())(preverified != 0, ctx) ? 1 : 0;
 }
@@ -235,7 +240,7 @@ void TlsEngine::takeOutput(std::string& into) {
 
 int TlsEngine::bioRead(BIO* b, char* buf, int len) {
   BIO_clear_retry_flags(b);
-  Call* call = Call::current();
+  Call* call = Call::of(b);
   if (call == nullptr) return -1;  // not driven through an engine: an I/O error
   TlsEngine* self = call->engine();
   if (self->in_.empty()) {
@@ -250,7 +255,7 @@ int TlsEngine::bioRead(BIO* b, char* buf, int len) {
 
 int TlsEngine::bioWrite(BIO* b, const char* buf, int len) {
   BIO_clear_retry_flags(b);
-  Call* call = Call::current();
+  Call* call = Call::of(b);
   if (call == nullptr) return -1;
   if (len <= 0) return 0;
   call->engine()->out_.append(buf, static_cast<size_t>(len));

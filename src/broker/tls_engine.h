@@ -11,8 +11,8 @@
 // SSL_MODE_RELEASE_BUFFERS). src/broker/README.md "Memory per connection".
 //
 // Nothing per session is registered with OpenSSL: every session of one thread shares one BIO
-// (TlsBio), whose read/write/verify callbacks find the engine being driven through a thread-local
-// pointer set for the length of each call into OpenSSL. No BIO (~200 B with its lock) and no
+// (TlsBio), whose read/write/verify callbacks find the engine being driven through the BIO's data
+// pointer, set for the length of each call into OpenSSL. No BIO (~200 B with its lock) and no
 // ex_data (~100 B) per connection, and the engine is a plain movable value.
 //
 //   TlsBio bio;                                   // one per thread (the broker's loop)
@@ -118,7 +118,7 @@ class TlsEngine {
  private:
   enum class What : uint8_t { kNone, kClosed, kIo, kTls };
   TlsEngine() = default;
-  class Call;  // makes this engine the current one of the thread for one call into OpenSSL
+  class Call;  // makes this engine the shared BIO's current one for one call into OpenSSL
   int readSome(char* scratch, size_t cap);
   State classify(int ret);
   void fail(What what);
