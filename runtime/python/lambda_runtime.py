@@ -50,6 +50,7 @@ DEFAULT_MAX_CONSECUTIVE_IPC_FAILURES = 30  # EVERGREEN_RUNTIME_MAX_IPC_FAILURES
 DEFAULT_FUNCTION_TIMEOUT_MS = 3000  # EVERGREEN_FUNCTION_TIMEOUT_MS (v1 default: 3 s)
 MAX_STACK_FRAMES = 50
 MAX_ERROR_MESSAGE_CHARS = 64 * 1024
+MAX_CACHED_CLIENT_CONTEXTS = 64  # ClientContextMemo entries (one per distinct header)
 
 _monotonic = getattr(time, 'monotonic', time.time)
 
@@ -102,6 +103,50 @@ def decode_client_context(header):
     elif client is not None:
         client = None
     return ClientContext(client=client, custom=document.get('custom'), env=document.get('env'))
+
+
+def _is_flat(value):
+    """True for None or a dict whose values are all str/int/float/bool/None: dict(value) is then a
+    complete copy."""
+    if value is None:
+        return True
+    if not isinstance(value, dict):
+        return False
+    for v in value.values():
+        if v is not None and not isinstance(v, (str, int, float, bool)):
+            return False
+    return True
+
+
+class ClientContextMemo(object):
+    """decode_client_context, remembered per header text for flat documents.
+
+    A subscription's invocations all carry the same header ({"custom":{"subject":topic}}), and
+    base64 + JSON per invocation sits between the work arriving and the handler starting. Each
+    call still returns a new ClientContext with its own custom/env dicts (a handler may change
+    them); only documents whose custom and env hold no nested containers are remembered, since
+    for them a shallow copy is a whole copy."""
+
+    def __init__(self, max_entries=MAX_CACHED_CLIENT_CONTEXTS):
+        self._memo = {}
+        self._max_entries = max_entries
+
+    def decode(self, header):
+        if not header:
+            return None
+        hit = self._memo.get(header)
+        if hit is None:
+            context = decode_client_context(header)
+            if context is None or not (_is_flat(context.custom) and _is_flat(context.env) and
+                                       _is_flat(context.client._asdict() if context.client else None)):
+                return context
+            if len(self._memo) >= self._max_entries:
+                self._memo.clear()
+            self._memo[header] = context
+            hit = context
+        return ClientContext(client=hit.client,  # a namedtuple of scalars: immutable
+                             custom=dict(hit.custom) if hit.custom is not None else None,
+                             env=dict(hit.env) if hit.env is not None else None)
 
 
 def decode_event(payload, binary):
@@ -274,6 +319,7 @@ class Runtime(object):
         self.timeout_s = timeout_ms / 1000.0
         self.memory_limit_in_mb = memory_limit_in_mb
         self.max_consecutive_failures = max_consecutive_failures
+        self.client_contexts = ClientContextMemo()
 
     def run_forever(self):
         from greengrass_ipc_python_sdk.ipc_client import IPCException, WorkItem, allow_nowait_in_this_thread
@@ -322,7 +368,7 @@ class Runtime(object):
         except ValueError as e:
             return ('Could not parse the payload as JSON: {}'.format(e), type(e).__name__, [])
         context = LambdaContext(self.function_arn, self.function_name, self.function_version, item.invocation_id,
-                                decode_client_context(item.client_context), self.memory_limit_in_mb,
+                                self.client_contexts.decode(item.client_context), self.memory_limit_in_mb,
                                 self.log_group_name, start + self.timeout_s)
         try:
             result = self.handler(event, context)

@@ -159,6 +159,30 @@ def test_decode_client_context():
     assert lambda_runtime.decode_client_context(base64.b64encode(b'[1]').decode()) is None
 
 
+def test_client_context_memo_gives_each_invocation_its_own_dicts():
+    memo = lambda_runtime.ClientContextMemo(max_entries=2)
+    header = base64.b64encode(b'{"custom": {"subject": "a/b"}, "env": {"k": 1}}').decode()
+    first = memo.decode(header)
+    first.custom['subject'] = 'changed by a handler'
+    first.env['k'] = 2
+    second = memo.decode(header)
+    assert second.custom == {'subject': 'a/b'} and second.env == {'k': 1}
+    assert second.custom is not first.custom
+    assert memo.decode('') is None and memo.decode(None) is None
+    assert memo.decode('%%%') is None
+    # Nested values are not remembered: each call decodes afresh, so nothing is shared.
+    nested = base64.b64encode(b'{"custom": {"deep": {"x": 1}}}').decode()
+    a = memo.decode(nested)
+    a.custom['deep']['x'] = 5
+    assert memo.decode(nested).custom == {'deep': {'x': 1}}
+    client = base64.b64encode(b'{"client": {"installation_id": "i", "app_title": "t"}}').decode()
+    assert memo.decode(client).client.installation_id == 'i'
+    # Bounded: a third distinct header clears the memo first.
+    other = base64.b64encode(b'{"custom": {"subject": "c"}}').decode()
+    assert memo.decode(other).custom == {'subject': 'c'}
+    assert len(memo._memo) <= 2
+
+
 def test_parse_handler_arg():
     assert lambda_runtime.parse_handler_arg(['--handler=a.b']) == 'a.b'
     assert lambda_runtime.parse_handler_arg(['x', '--handler', 'm.f']) == 'm.f'
