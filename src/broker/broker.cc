@@ -984,6 +984,9 @@ uint16_t Broker::tlsPort() const {
 void Broker::publish(const Message& msg, std::string_view source_identity) {
   impl_->core_.publish(msg, source_identity);
 }
+void Broker::publish(Message&& msg, std::string_view source_identity) {
+  impl_->core_.publish(std::move(msg), source_identity);
+}
 void Broker::retain(const Message& msg, std::string_view source_identity) {
   impl_->core_.retain(msg, source_identity);
 }

@@ -55,6 +55,7 @@ class Broker {
   // Deliver to every session whose subscriptions match (open broker mode); msg.retain stores it
   // (an empty payload deletes the retained message).
   void publish(const Message& msg, std::string_view source_identity);
+  void publish(Message&& msg, std::string_view source_identity);  // keeps msg's topic, no copy
   // Deliver only to sessions (online or persistent offline) whose identity == identity, matched
   // against that session's own subscriptions, once, at min(msg.qos, max granted QoS).
   void deliverToIdentity(std::string_view identity, const Message& msg);

@@ -21,6 +21,15 @@ StoredPtr makeStored(const Message& msg) {
   return s;
 }
 
+// The topic and payload move in: one allocation per message instead of two.
+StoredPtr makeStored(Message&& msg) {
+  auto s = std::make_shared<StoredMessage>();
+  s->topic = std::move(msg.topic);
+  s->payload = msg.payload ? std::move(msg.payload) : emptyPayload();
+  s->qos = std::min<uint8_t>(msg.qos, 2);
+  return s;
+}
+
 size_t messageBytes(const StoredMessage& m) { return m.topic.size() + m.payload->size(); }
 
 // Largest remaining length a PUBLISH within the payload limit can have: topic (2 + 65535) +
@@ -151,7 +160,7 @@ void BrokerCore::closeConn(Connection& c, std::string_view reason, bool publish_
               c.will->retain};
     c.will.reset();
     ++stats_.messages_in;
-    hooks_.onPublish(c.info, m);
+    hooks_.onPublish(c.info, std::move(m));
   }
   hooks_.onDisconnected(c.info, reason);
 }
@@ -399,7 +408,7 @@ Status BrokerCore::handlePublish(Connection& c, mqtt::Publish&& p) {
 
 void BrokerCore::acceptInbound(Connection& c, Message&& msg) {
   ++stats_.messages_in;
-  hooks_.onPublish(c.info, msg);
+  hooks_.onPublish(c.info, std::move(msg));
 }
 
 void BrokerCore::handleAck(Connection& c, mqtt::PacketType type, uint16_t packet_id) {
@@ -669,20 +678,32 @@ void BrokerCore::fanOut(const StoredPtr& msg, const std::vector<SubscriptionTrie
       s->match_qos = m.qos;
     }
   }
+  // One QoS 0 head shared by all targets; a single target's frame owns its head (one
+  // allocation instead of two: the shared string's control block and its bytes).
   SharedHead head0;
-  for (Session* s : targets) deliver(*s, msg, std::min(msg->qos, s->match_qos), false, &head0);
+  SharedHead* shared = targets.size() > 1 ? &head0 : nullptr;
+  for (Session* s : targets) deliver(*s, msg, std::min(msg->qos, s->match_qos), false, shared);
 }
 
 // ---- API ----
 
 void BrokerCore::publish(const Message& msg, std::string_view source_identity) {
+  publishStored(makeStored(msg), msg.retain, source_identity);
+}
+
+void BrokerCore::publish(Message&& msg, std::string_view source_identity) {
+  const bool retain = msg.retain;
+  publishStored(makeStored(std::move(msg)), retain, source_identity);
+}
+
+void BrokerCore::publishStored(const StoredPtr& stored, bool retain,
+                               std::string_view source_identity) {
   ++publish_depth_;
-  StoredPtr stored = makeStored(msg);
-  if (msg.retain) storeRetained(stored, source_identity);
+  if (retain) storeRetained(stored, source_identity);
   std::vector<SubscriptionTrie::Match> local;
   auto& matches = publish_depth_ == 1 ? scratch_matches_ : local;
   matches.clear();
-  trie_.match(msg.topic, matches);
+  trie_.match(stored->topic, matches);
   if (!matches.empty()) fanOut(stored, matches);
   --publish_depth_;
 }
@@ -698,8 +719,12 @@ void BrokerCore::deliverToIdentity(std::string_view identity, const Message& msg
   ++publish_depth_;
   StoredPtr stored = makeStored(msg);
   SharedHead head0;
-  std::vector<Session*> targets;  // a copy: delivering may close sessions
+  // A copy (delivering may close sessions), in a reused vector unless nested in another delivery.
+  std::vector<Session*> local;
+  std::vector<Session*>& targets = publish_depth_ <= 1 ? scratch_identity_sessions_ : local;
+  targets.clear();
   for (Session* s = it->second; s != nullptr; s = s->next_same_identity) targets.push_back(s);
+  SharedHead* shared = targets.size() > 1 ? &head0 : nullptr;
   for (Session* s : targets) {
     int best = -1;
     for (const auto& [filter, qos] : s->subscriptions) {
@@ -707,7 +732,7 @@ void BrokerCore::deliverToIdentity(std::string_view identity, const Message& msg
     }
     if (best >= 0) {
       deliver(*s, stored, std::min<uint8_t>(stored->qos, static_cast<uint8_t>(best)), false,
-              &head0);
+              shared);
     }
   }
   --publish_depth_;

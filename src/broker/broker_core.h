@@ -207,6 +207,8 @@ class BrokerCore {
 
   // Deliver to every session whose subscriptions match; msg.retain also stores/deletes retained.
   void publish(const Message& msg, std::string_view source_identity);
+  // The same, keeping msg's topic and payload without copying them.
+  void publish(Message&& msg, std::string_view source_identity);
   // Stores (or, with an empty payload, deletes) a retained message without delivering it: group
   // mode routes live traffic itself and replays retained ones through mayReceiveRetained.
   void retain(const Message& msg, std::string_view source_identity);
@@ -277,6 +279,7 @@ class BrokerCore {
       log_.warn(std::string(what()) + " (" + std::to_string(count) + " so far)");
     }
   }
+  void publishStored(const StoredPtr& stored, bool retain, std::string_view source_identity);
   void fanOut(const StoredPtr& msg, const std::vector<SubscriptionTrie::Match>& matches);
 
   BrokerOptions options_;
@@ -311,6 +314,7 @@ class BrokerCore {
   int publish_depth_ = 0;
   std::vector<SubscriptionTrie::Match> scratch_matches_;
   std::vector<Session*> scratch_sessions_;
+  std::vector<Session*> scratch_identity_sessions_;  // deliverToIdentity()'s, at depth 1
   BrokerStats stats_;
 };
 

@@ -38,8 +38,8 @@ class NetHooks : public BrokerHooks {
     return 0;
   }
   bool authorizeSubscribe(const ClientInfo&, std::string_view) override { return true; }
-  void onPublish(const ClientInfo& i, const Message& m) override {
-    if (broker != nullptr) broker->publish(m, i.identity);
+  void onPublish(const ClientInfo& i, Message&& m) override {
+    if (broker != nullptr) broker->publish(std::move(m), i.identity);
   }
   bool mayReceiveRetained(const ClientInfo&, std::string_view, std::string_view) override {
     return true;

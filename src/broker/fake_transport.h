@@ -62,7 +62,7 @@ class OpenHooks : public BrokerHooks {
   bool authorizeSubscribe(const ClientInfo&, std::string_view filter) override {
     return filter.substr(0, 5) != "deny/";
   }
-  void onPublish(const ClientInfo& info, const Message& m) override {
+  void onPublish(const ClientInfo& info, Message&& m) override {
     published.push_back(m);
     if (core != nullptr) core->publish(m, info.identity);
   }

@@ -119,8 +119,9 @@ class BrokerHooks {
   // Per SUBSCRIBE filter: true grants the requested QoS, false answers 0x80.
   virtual bool authorizeSubscribe(const ClientInfo&, std::string_view filter) = 0;
   // An application message accepted from a client (after QoS1/2 bookkeeping) or a Last Will.
-  // The hooks route it (Broker::publish, Broker::deliverToIdentity, elsewhere, or nowhere).
-  virtual void onPublish(const ClientInfo&, const Message&) = 0;
+  // The hooks route it (Broker::publish, Broker::deliverToIdentity, elsewhere, or nowhere) and may
+  // take what they keep from it (Broker::publish(Message&&) keeps the topic without a copy).
+  virtual void onPublish(const ClientInfo&, Message&& msg) = 0;
   // Retained replay on subscribe: may `subscriber` receive retained `topic` from source_identity?
   virtual bool mayReceiveRetained(const ClientInfo& subscriber, std::string_view source_identity,
                                   std::string_view topic) = 0;

@@ -141,7 +141,7 @@ class Core final : public broker::BrokerHooks,
   void renewServerCertificate(bool force, std::function<void(Result<nlohmann::json>)> done);
   uint8_t authorizeConnect(const broker::ClientInfo&) override;
   bool authorizeSubscribe(const broker::ClientInfo&, std::string_view filter) override;
-  void onPublish(const broker::ClientInfo&, const broker::Message&) override;
+  void onPublish(const broker::ClientInfo&, broker::Message&& msg) override;
   bool mayReceiveRetained(const broker::ClientInfo& subscriber, std::string_view source_identity,
                           std::string_view topic) override;
   void onConnected(const broker::ClientInfo&) override;

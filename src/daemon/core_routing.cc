@@ -47,7 +47,7 @@ bool Core::authorizeSubscribe(const broker::ClientInfo& c, std::string_view filt
   return ok;
 }
 
-void Core::onPublish(const broker::ClientInfo& c, const broker::Message& msg) {
+void Core::onPublish(const broker::ClientInfo& c, broker::Message&& msg) {
   if (policy_->openBroker()) {
     // A denied topic is delivered to no one and not retained (issue 10 item 4: subscriptions
     // such as '#' are granted, so the deny list is enforced here, per message).
@@ -55,7 +55,7 @@ void Core::onPublish(const broker::ClientInfo& c, const broker::Message& msg) {
       ++counters_.denied;
       return;
     }
-    broker_->publish(msg, c.identity);
+    broker_->publish(std::move(msg), c.identity);
     return;
   }
   // Retained messages are kept by the broker and replayed only where the table allows the flow
