@@ -140,7 +140,7 @@ def write_table(lines, out):
 # --- command line ----------------------------------------------------------------------------
 
 
-def arg_parser(doc, scenarios=True, out_default=""):
+def arg_parser(doc, scenarios=True, out_default="", default_scenarios="echo,invoke,cold"):
     """--build --round-trips --invokes --cold-runs [--scenarios] --out, as all Lambda benches."""
     import argparse
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
@@ -150,12 +150,12 @@ def arg_parser(doc, scenarios=True, out_default=""):
     ap.add_argument("--invokes", type=int, default=2000)
     ap.add_argument("--cold-runs", type=int, default=10)
     if scenarios:
-        ap.add_argument("--scenarios", default="echo,invoke,cold")
+        ap.add_argument("--scenarios", default=default_scenarios)
     ap.add_argument("--out", default=out_default)
     return ap
 
 
-def check_args(ap, a):
+def check_args(ap, a, known=("echo", "invoke", "cold")):
     """Bounds on the counts and known scenario names; returns the scenario list."""
     for name, v, hi in (("round-trips", a.round_trips, 100000), ("invokes", a.invokes, 100000),
                         ("cold-runs", a.cold_runs, 50)):
@@ -163,8 +163,8 @@ def check_args(ap, a):
             ap.error(f"--{name} must be 1-{hi}, got {v}")
     scenarios = [s for s in a.scenarios.split(",") if s]
     for s in scenarios:
-        if s not in ("echo", "invoke", "cold"):
-            ap.error(f"--scenarios: unknown scenario '{s}' (echo, invoke, cold)")
+        if s not in known:
+            ap.error(f"--scenarios: unknown scenario '{s}' ({', '.join(known)})")
     return scenarios
 
 

@@ -9,6 +9,9 @@ Scenarios (each bounded in count and time; see docs/performance.md "Lambda funct
           Both systems are up at once and measured in alternating chunks of --chunk round trips
           (default 500), so that a noisy stretch of the machine hits both alike; the ratio row
           gives evergreen's p50 over the echo's.
+  echo_genuine  the same, with the function bundling the genuine greengrasssdk 1.6.1 (read from
+          ../shared/vendor, as tests/integration/genuine_helpers.py does): what a v1 function's
+          own deployment package runs.
   invoke  function -> function RequestResponse through the SDK: an invoker function loops N
           lambda.invoke calls to a pinned function and publishes its own timings.
   cold    on-demand cold start: device publish -> the function's publish when no worker exists
@@ -19,7 +22,8 @@ The measuring device is a raw-socket MQTT client (TCP_NODELAY, blocking reads) s
 cost is small and identical for both brokers. Prints a markdown table (and writes it to --out).
 
     /usr/bin/python3 bench/lambda_bench.py --build build [--round-trips 2000] [--invokes 2000]
-                                           [--cold-runs 10] [--scenarios echo,invoke,cold]
+                                           [--cold-runs 10]
+                                           [--scenarios echo,echo_genuine,invoke,cold]
                                            [--chunk 500]
 """
 
@@ -34,13 +38,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402  (also puts tests/integration on sys.path)
 
 
-def bench_echo(tmp, n, chunk):
+def genuine_echo_code(tmp):
+    """functions/bench_echo + the vendor greengrasssdk in a new code directory, or None when the
+    vendor tree is missing."""
+    import genuine_helpers as gh
+    sdk = gh.vendor(*gh.PY_SDK)
+    if not os.path.isdir(sdk):
+        return None
+    code = os.path.join(tmp, "genuine_echo_code")
+    shutil.copytree(os.path.join(bc.REPO, "tests", "integration", "functions", "bench_echo"), code,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(sdk, os.path.join(code, "greengrasssdk"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return code
+
+
+def bench_echo(tmp, n, chunk, code="bench_echo"):
     """(evergreen latencies, its note, echo latencies or None, their note): both systems up at
     once, measured in alternating chunks."""
-    core, h, lh = bc.start_core(tmp, "echo")
+    core, h, lh = bc.start_core(tmp, "echo" if code == "bench_echo" else "echo-genuine")
     mosq = echo = None
     try:
-        arn = lh.create_function(core, "BenchEcho", "bench_echo", "bench_echo.handler")
+        arn = lh.create_function(core, "BenchEcho", code, "bench_echo.handler")
         evg_dev = bc.echo_device(core, lh, arn)
         peer_dev = None
         if os.access(bc.MOSQUITTO, os.X_OK):
@@ -97,10 +116,10 @@ def bench_cold(tmp, runs):
 
 
 def main():
-    ap = bc.arg_parser(__doc__)
+    ap = bc.arg_parser(__doc__, default_scenarios="echo,echo_genuine,invoke,cold")
     ap.add_argument("--chunk", type=int, default=500)
     a = ap.parse_args()
-    scenarios = bc.check_args(ap, a)
+    scenarios = bc.check_args(ap, a, known=("echo", "echo_genuine", "invoke", "cold"))
     if not 1 <= a.chunk <= 100000:
         ap.error(f"--chunk must be 1-100000, got {a.chunk}")
     h = bc.use_build(a.build)
@@ -111,14 +130,25 @@ def main():
     tmp = tempfile.mkdtemp(prefix="evg-lambda-bench.")
     lines = list(bc.TABLE_HEADER)
     try:
-        if "echo" in scenarios:
-            lat, note, peer, peer_note = bench_echo(tmp, a.round_trips, a.chunk)
-            lines.append(bc.row("device->fn->device", "evergreen (pinned Python fn)", lat, note))
+        for scenario in ("echo", "echo_genuine"):
+            if scenario not in scenarios:
+                continue
+            code, what = "bench_echo", "evergreen (pinned Python fn)"
+            if scenario == "echo_genuine":
+                code, what = genuine_echo_code(tmp), "evergreen (fn bundling genuine SDK)"
+                if code is None:
+                    lines.append("| device->fn->device | evergreen (fn bundling genuine SDK) | - | "
+                                 "- | - | - | ../shared/vendor missing |")
+                    continue
+            lat, note, peer, peer_note = bench_echo(tmp, a.round_trips, a.chunk, code)
+            lines.append(bc.row("device->fn->device", what, lat, note))
             if peer is not None:
                 lines.append(bc.row("device->echo->device", "mosquitto + paho echo", peer,
                                     peer_note))
                 ratio = bc.percentile(lat, 50) / bc.percentile(peer, 50)
-                lines.append(f"| p50 ratio | evergreen / paho echo | {len(lat)} | x{ratio:.2f} | "
+                who = "evergreen" if scenario == "echo" else "evergreen (genuine SDK)"
+                lines.append(f"| p50 ratio | {who} / paho echo | "
+                             f"{len(lat)} | x{ratio:.2f} | "
                              f"x{bc.percentile(lat, 99) / bc.percentile(peer, 99):.2f} (p99) | - | "
                              f"alternating chunks of {a.chunk} |")
             else:

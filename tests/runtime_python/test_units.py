@@ -523,6 +523,51 @@ def test_nowait_waits_outside_a_marked_thread_and_after_idle():
     srv.close()
 
 
+def _genuine_publish_context(topic, policy=''):
+    """The client context the genuine greengrasssdk's publish sends (base64 of json.dumps)."""
+    custom = {'source': _FN, 'subject': topic}
+    if policy:
+        custom['queueFullPolicy'] = policy
+    return base64.b64encode(json.dumps({'custom': custom}).encode())
+
+
+def test_genuine_sdk_publish_through_post_work_does_not_wait_in_a_marked_thread():
+    srv = ScriptedServer([_WORK, _ACCEPTED, _OK, _ACCEPTED, _ACCEPTED, _ACCEPTED, _OK])
+
+    def run():
+        ipc_client.allow_nowait_in_this_thread()
+        client = _client(srv.port)
+        client.get_work(_FN)
+        # What greengrasssdk's Lambda client sends for publish(topic='t/1'): not waited for.
+        assert client.post_work(_ROUTER, b'm0', _genuine_publish_context('t/1'), 'Event') is None
+        pending = len(client._connection().pending)
+        client.post_work_result(_FN, ipc_client.WorkItem('id-1', b'r', None))
+        waited = [
+            # AllOrException: the refusal must raise, so the answer is waited for.
+            client.post_work(_ROUTER, b'm1', _genuine_publish_context('t/1', 'AllOrError'), 'Event'),
+            # Too large to go without waiting.
+            client.post_work(_ROUTER, b'x' * (ipc_client.NOWAIT_MAX_PAYLOAD + 1),
+                             _genuine_publish_context('t/1'), 'Event'),
+            # Not a publish's context.
+            client.post_work(_ROUTER, b'm3', 'e30=', 'Event'),
+        ]
+        return pending, waited, len(client._connection().pending)
+    pending, waited, left = _in_fresh_thread(run)
+    assert pending == 1 and left == 0
+    assert waited == ['p', 'p', 'p']
+    assert [r.split(b'\r\n\r\n', 1)[1][:2] for r in srv.requests] == [b'', b'm0', b'r', b'm1', b'xx', b'm3']
+    srv.close()
+
+
+def test_genuine_sdk_publish_through_post_work_waits_outside_a_marked_thread():
+    srv = ScriptedServer([_ACCEPTED])
+
+    def run():
+        return _client(srv.port).post_work(_ROUTER, b'm0', _genuine_publish_context('t/1'), 'Event')
+    assert _in_fresh_thread(run) == 'p'
+    srv.close()
+
+
 def test_clients_of_one_thread_share_its_connection():
     srv = ScriptedServer([_OK, _OK])
 

@@ -27,8 +27,15 @@
 # sent again on a fresh connection, so nothing is lost: the same guarantee as
 # the synchronous retry above. In any other thread it is post_work.
 #
+# A bundled genuine greengrasssdk publishes through post_work (an Event to the
+# router, via its Lambda client, which ignores the returned id of an Event):
+# in a marked thread such a post_work takes the same path and returns None,
+# unless the client context asks for AllOrError (the refusal must raise) or
+# the payload is large or not plain bytes/text. See post_work.
+#
 # Errors: a non-2xx answer or a transport failure raises IPCException; the
 # message mirrors urllib's ("HTTP Error 404: Not Found", "<urlopen error ...>").
+import base64
 import collections
 import json
 import logging
@@ -38,7 +45,7 @@ import sys
 import threading
 import time
 
-from greengrass_common.env_vars import AUTH_TOKEN, GG_DAEMON_PORT
+from greengrass_common.env_vars import AUTH_TOKEN, GG_DAEMON_PORT, ROUTER_FUNCTION_ARN
 
 runtime_logger = logging.getLogger(__name__)
 
@@ -61,12 +68,16 @@ MAX_RESPONSE_BODY = 64 * 1024 * 1024
 MAX_LOGGED_ERROR_BODY = 1024
 MAX_CACHED_PATHS = 256
 MAX_CACHED_HEADS = 64
+MAX_CACHED_PUBLISH_CONTEXTS = 64  # post_work's memo: router client context -> publish label
 # post_work_nowait falls back to a synchronous post_work when the connection has
 # not been used for longer than this (the server may be about to drop it), or
 # when this many requests / bytes already wait for their answers.
 NOWAIT_MAX_IDLE_S = 1.0
 NOWAIT_MAX_PENDING = 64
 NOWAIT_MAX_PENDING_BYTES = 1024 * 1024
+# Larger publishes made through post_work (a genuine greengrasssdk) wait for their answer.
+NOWAIT_MAX_PAYLOAD = 64 * 1024
+_ROUTER_ARNS = frozenset(a for a in (ROUTER_FUNCTION_ARN, ROUTER_FUNCTION_ARN_LITERAL) if a)
 
 _monotonic = getattr(time, 'monotonic', time.time)
 
@@ -405,13 +416,28 @@ class IPCClient(object):
         self._address = (self._connect_host, self.port, timeout)
         self._paths = {}
         self._heads = {}  # _encode_head's memo
+        self._publish_labels = {}  # _publish_label's memo
         if port is not None:
             runtime_logger.warning('deprecated arg port={} will be ignored'.format(port))
 
     # ---- public API (genuine names and signatures) ----------------------------------
 
     def post_work(self, function_arn, payload, client_context, invocation_type='RequestResponse'):
-        """E1: queue work for function_arn; returns the invocation id."""
+        """E1: queue work for function_arn; returns the invocation id.
+
+        A publish (an Event to the router) in a thread marked by allow_nowait_in_this_thread
+        is written without waiting for its answer, like post_work_nowait, and returns None
+        (the genuine greengrasssdk's Lambda client ignores the id of an Event): except when
+        its client context asks for AllOrError, or the payload is over NOWAIT_MAX_PAYLOAD or
+        not bytes/text."""
+        if (invocation_type == 'Event' and function_arn in _ROUTER_ARNS
+                and getattr(_THREAD_CONNECTIONS, 'nowait', False)
+                and (payload is None or (isinstance(payload, (bytes, bytearray) + _TEXT_TYPES)
+                                         and len(payload) <= NOWAIT_MAX_PAYLOAD))):
+            label = self._publish_label(client_context)
+            if label is not None:
+                self.post_work_nowait(function_arn, payload, client_context, invocation_type, label)
+                return None
         response = self._request('POST', self._path(function_arn)[0], (
             (HEADER_CLIENT_CONTEXT, client_context),
             (HEADER_AUTH_TOKEN, self.auth_token),
@@ -598,6 +624,27 @@ class IPCClient(object):
             runtime_logger.error('{} was not delivered to the core: {}'.format(label, error))
         conn.pending.clear()
         conn.pending_bytes = 0
+
+    def _publish_label(self, client_context):
+        """'publish to topic "t"' for a router client context that lets the publish go without
+        waiting, else None (AllOrError, or not the base64 JSON {"custom": {"subject": ...}} a
+        publish carries: the core's answer must reach the caller). Remembered per context."""
+        key = client_context if isinstance(client_context, (bytes,) + _TEXT_TYPES) else None
+        if key is not None:
+            label = self._publish_labels.get(key)
+            if label is not None:
+                return label or None
+        label = ''
+        try:
+            custom = json.loads(base64.b64decode(client_context).decode('utf-8')).get('custom')
+            if (isinstance(custom, dict) and custom.get('queueFullPolicy') != 'AllOrError'
+                    and isinstance(custom.get('subject'), _TEXT_TYPES) and custom.get('subject')):
+                label = 'publish to topic "{}"'.format(custom['subject'])
+        except (ValueError, TypeError, AttributeError, UnicodeError):
+            pass
+        if key is not None:
+            remember(self._publish_labels, key, label, MAX_CACHED_PUBLISH_CONTEXTS)
+        return label or None
 
     def _encode_head(self, method, path, headers):
         """Request line, Host and headers (each line CRLF-terminated), without the blank line.
