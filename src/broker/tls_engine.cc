@@ -12,8 +12,8 @@ namespace evg::broker {
 
 namespace {
 
-std::string lastSslError(const char* what) {
-  unsigned long e = ERR_peek_last_error();  // NOLINT(runtime/int): OpenSSL API
+// "what: OpenSSL's reason" for a packed error code (just `what` for 0).
+std::string sslErrorText(const char* what, unsigned long e) {  // NOLINT(runtime/int): OpenSSL
   if (e == 0) return what;
   const char* reason = ERR_reason_error_string(e);
   char buf[256];
@@ -21,7 +21,11 @@ std::string lastSslError(const char* what) {
     ERR_error_string_n(e, buf, sizeof buf);
     reason = buf;
   }
-  std::string s = std::string(what) + ": " + reason;
+  return std::string(what) + ": " + reason;
+}
+
+std::string lastSslError(const char* what) {
+  std::string s = sslErrorText(what, ERR_peek_last_error());
   ERR_clear_error();
   return s;
 }
@@ -196,14 +200,7 @@ std::string TlsEngine::error() const {
       what = "TLS error";
       break;
   }
-  if (error_code_ == 0) return what;
-  const char* reason = ERR_reason_error_string(error_code_);
-  char buf[256];
-  if (reason == nullptr) {
-    ERR_error_string_n(error_code_, buf, sizeof buf);
-    reason = buf;
-  }
-  return std::string(what) + ": " + reason;
+  return sslErrorText(what, error_code_);
 }
 
 Status TlsEngine::write(std::string_view plain) {

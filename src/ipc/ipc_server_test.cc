@@ -108,6 +108,33 @@ class IpcServerTest : public ::testing::Test {
   IpcServerStats stats() {
     return onLoop<IpcServerStats>([this] { return server_->stats(); });
   }
+  // The connections the server holds, once it has closed them all (up to 5 s).
+  size_t connectionsOnceClosed() {
+    auto open = [this] { return onLoop<size_t>([this] { return server_->connectionCount(); }); };
+    for (int i = 0; i < 500 && open() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return open();
+  }
+  // `worker` parks an E3 long poll with a publish pipelined behind it.
+  void parkWithAPublishBehind(Client& worker) {
+    worker.send(http::verb::get, fn(kA) + "/work", {{"Authorization", "tokA"}});
+    worker.send(http::verb::post, "/2016-11-01/functions/" + std::string(kRouterArn),
+                {{"Authorization", "tokA"},
+                 {"X-Amz-Invocation-Type", "Event"},
+                 {"X-Amz-Client-Context", "eyJjdXN0b20iOnsic3ViamVjdCI6InQvMSJ9fQ=="}},
+                "behind");
+    while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // An Event invocation of A from a new caller connection (answered 202); returns how many
+  // invocations of A are queued then (1 when no worker took it).
+  size_t invokeEventAndCountQueued() {
+    Client caller(server_->port());
+    auto r = caller.call(http::verb::post, fn(kA),
+                         {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, "x");
+    EXPECT_EQ(r.result_int(), 202u);
+    return onLoop<size_t>([this] { return core_->stats()[0].queued; });
+  }
   // An Event invocation of A from a new caller connection (answered 202), then the work item
   // `worker` (parked on E3) receives.
   http::response<http::string_body> invokeEvent(Client& worker, const std::string& payload) {
@@ -194,25 +221,14 @@ TEST_F(IpcServerTest, PipelinedPublishesCountAfterTheClientResetsTheConnection) 
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(listener_.publishes, kCount);
-  // The connection is gone once the reset is seen.
-  auto open = [this] { return onLoop<size_t>([this] { return server_->connectionCount(); }); };
-  for (int i = 0; i < 500 && open() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(open(), 0u);
+  EXPECT_EQ(connectionsOnceClosed(), 0u);  // the connection is gone once the reset is seen
 }
 
 // A request pipelined behind a parked long poll is handled once the poll is answered, from the
 // loop (not inside the core's call that answered the poll), and answered after it, in order.
 TEST_F(IpcServerTest, RequestPipelinedBehindAParkedPollIsHandledAfterItsAnswer) {
   Client worker(server_->port());
-  worker.send(http::verb::get, fn(kA) + "/work", {{"Authorization", "tokA"}});
-  worker.send(http::verb::post, "/2016-11-01/functions/" + std::string(kRouterArn),
-              {{"Authorization", "tokA"},
-               {"X-Amz-Invocation-Type", "Event"},
-               {"X-Amz-Client-Context", "eyJjdXN0b20iOnsic3ViamVjdCI6InQvMSJ9fQ=="}},
-              "behind");
-  while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  parkWithAPublishBehind(worker);
   EXPECT_EQ(listener_.publishes, 0);  // held behind the parked poll
   auto work = invokeEvent(worker, "work");
   EXPECT_EQ(work.result_int(), 200u);
@@ -241,13 +257,7 @@ TEST_F(IpcServerTest, ClientDisconnectCancelsParkedPoll) {
   }
   // Wait until the server noticed, then work must stay queued instead of vanishing.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  Client caller(server_->port());
-  auto r = caller.call(http::verb::post, fn(kA),
-                       {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, "x");
-  EXPECT_EQ(r.result_int(), 202u);
-  std::promise<size_t> queued;
-  asio::post(io_, [&] { queued.set_value(core_->stats()[0].queued); });
-  EXPECT_EQ(queued.get_future().get(), 1u);
+  EXPECT_EQ(invokeEventAndCountQueued(), 1u);
 }
 
 // A client gone while parked with a request pipelined behind the poll: the read that watches a
@@ -256,28 +266,12 @@ TEST_F(IpcServerTest, ClientDisconnectCancelsParkedPoll) {
 TEST_F(IpcServerTest, ClientGoneWithARequestPipelinedBehindItsParkedPollCancelsThePark) {
   {
     Client worker(server_->port());
-    worker.send(http::verb::get, fn(kA) + "/work", {{"Authorization", "tokA"}});
-    worker.send(http::verb::post, "/2016-11-01/functions/" + std::string(kRouterArn),
-                {{"Authorization", "tokA"},
-                 {"X-Amz-Invocation-Type", "Event"},
-                 {"X-Amz-Client-Context", "eyJjdXN0b20iOnsic3ViamVjdCI6InQvMSJ9fQ=="}},
-                "behind");
-    while (listener_.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    parkWithAPublishBehind(worker);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the pipelined bytes are read
     worker.close();
   }
-  auto open = [this] { return onLoop<size_t>([this] { return server_->connectionCount(); }); };
-  for (int i = 0; i < 500 && open() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_EQ(open(), 0u);
-  Client caller(server_->port());
-  auto r = caller.call(http::verb::post, fn(kA),
-                       {{"Authorization", "tokA"}, {"X-Amz-Invocation-Type", "Event"}}, "x");
-  EXPECT_EQ(r.result_int(), 202u);
-  std::promise<size_t> queued;
-  asio::post(io_, [&] { queued.set_value(core_->stats()[0].queued); });
-  EXPECT_EQ(queued.get_future().get(), 1u);
+  ASSERT_EQ(connectionsOnceClosed(), 0u);
+  EXPECT_EQ(invokeEventAndCountQueued(), 1u);
   EXPECT_EQ(listener_.publishes, 0);  // never handled: its connection ended before its turn
 }
 
