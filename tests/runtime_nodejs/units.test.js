@@ -217,6 +217,35 @@ test('our aws-greengrass-core-sdk exports the genuine interface', () => {
     assert.throws(() => new sdk.StreamManager.StreamManagerClient(), /bundle the genuine/);
 });
 
+test('IPCClient: postWorkResultAndGetWork pipelines E4 + E3 on one connection', async () => {
+    const ok = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
+    const work = (id) => `HTTP/1.1 200 OK\r\nX-Amz-InvocationId: ${id}\r\nX-Amz-Client-Context: Y2M=\r\nContent-Length: 2\r\n\r\nw${id}`;
+    const s = await scriptedServer([
+        ok, work('1'), // answered one by one
+        ok + work('2'), '', // both answers in one segment
+        'HTTP/1.1 404 Not Found\r\nContent-Length: 7\r\n\r\nunknown', work('3'), // the result refused
+        ok, 'close', // the result is in, then the server drops the connection
+    ]);
+    const c = new IPCClient('tok', { port: s.port });
+    const arn = 'arn:aws:lambda:r:1:function:F:1';
+    const pair = (id) => new Promise((res) => c.postWorkResultAndGetWork(arn, Buffer.from(`r${id}`), id, (...a) => res(a)));
+    let r = await pair('a');
+    assert.deepStrictEqual([r[0], r[1], r[2].toString(), r[3], r[4]], [null, null, 'w1', '1', 'Y2M=']);
+    r = await pair('b');
+    assert.deepStrictEqual([r[0], r[1], r[2].toString(), r[3]], [null, null, 'w2', '2']);
+    r = await pair('c'); // the result refused, but the poll got work: it is returned
+    assert.deepStrictEqual([r[0], r[1], r[2].toString(), r[3], r[5].statusCode], [null, null, 'w3', '3', 404]);
+    r = await pair('d');
+    assert.strictEqual(r[0], null);
+    assert.match(r[1].message, /closed the connection after the result/);
+    const heads = s.seen.map((q) => q.head.split('\r\n')[0]);
+    assert.deepStrictEqual(heads.slice(0, 4), [`POST /2016-11-01/functions/${arn}/work HTTP/1.1`, `GET /2016-11-01/functions/${arn}/work HTTP/1.1`,
+        `POST /2016-11-01/functions/${arn}/work HTTP/1.1`, `GET /2016-11-01/functions/${arn}/work HTTP/1.1`]);
+    assert.deepStrictEqual(s.seen.filter((q) => q.head.startsWith('POST')).map((q) => q.body), ['ra', 'rb', 'rc', 'rd']);
+    assert.ok(s.seen[0].head.includes('X-Amz-InvocationId: a'));
+    s.close();
+});
+
 test('IPCClient: a kept-alive connection closed by the server is retried once on a new one', async () => {
     const s = await scriptedServer([
         'HTTP/1.1 200 OK\r\nX-Amz-InvocationId: w1\r\nContent-Length: 2\r\n\r\n{}',

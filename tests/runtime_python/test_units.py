@@ -568,6 +568,23 @@ def test_genuine_sdk_publish_through_post_work_waits_outside_a_marked_thread():
     srv.close()
 
 
+def test_refused_result_does_not_drop_the_work_its_poll_got(caplog):
+    # E4 refused (the invocation had timed out), the pipelined E3 got work: the work is returned.
+    srv = ScriptedServer([b'HTTP/1.1 404 Not Found\r\nContent-Length: 7\r\n\r\nunknown', _WORK,
+                          b'HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n', _WORK])
+    client = _client(srv.port)
+    with caplog.at_level(logging.ERROR, logger=ipc_client.__name__):
+        item = client.post_work_result_and_get_work(_FN, ipc_client.WorkItem('late', b'r', None))
+    assert item == ipc_client.WorkItem('id-1', b'w', None)
+    assert 'HTTP Error 404' in caplog.text
+    # A refused poll still raises.
+    srv2 = ScriptedServer([_OK, b'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'])
+    with pytest.raises(IPCException, match='HTTP Error 403'):
+        _client(srv2.port).post_work_result_and_get_work(_FN, ipc_client.WorkItem('x', b'r', None))
+    srv.close()
+    srv2.close()
+
+
 def test_clients_of_one_thread_share_its_connection():
     srv = ScriptedServer([_OK, _OK])
 

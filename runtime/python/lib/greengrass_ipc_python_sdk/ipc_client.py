@@ -384,6 +384,18 @@ class _Connection(object):
             self._line()  # CRLF after the chunk data
 
 
+def _log_status(response):
+    runtime_logger.error('HTTP Error {}:{}, {!r}'.format(response.status, response.reason,
+                                                        response.body[:MAX_LOGGED_ERROR_BODY]))
+
+
+def _raise_for_status(response):
+    """IPCException (logged) for a non-2xx answer, like urllib's HTTPError."""
+    if not 200 <= response.status < 300:
+        _log_status(response)
+        raise IPCException('HTTP Error {}: {}'.format(response.status, response.reason))
+
+
 class IPCClient(object):
     """Client for the core's IPC: posting/getting work and results.
 
@@ -499,10 +511,18 @@ class IPCClient(object):
             (HEADER_AUTH_TOKEN, self.auth_token),
         ), _prepare_payload(work_item.payload))
         get = self._encode_request('GET', work_path, ((HEADER_AUTH_TOKEN, self.auth_token),))
-        responses = self._exchange(post + get, 2, 'POST+GET', work_path)
+        responses = self._exchange(post + get, 2, 'POST+GET', work_path, check=False)
         if len(responses) < 2:
+            _raise_for_status(responses[0])
             return self.get_work(function_arn)  # the server closed after the result
         response = responses[1]
+        _raise_for_status(response)
+        if not 200 <= responses[0].status < 300:
+            # The result was refused (e.g. the invocation had timed out). If the poll behind it
+            # got work, that work must run, not be dropped with an exception.
+            if response.getheader(HEADER_INVOCATION_ID) is None:
+                _raise_for_status(responses[0])
+            _log_status(responses[0])
         return WorkItem(invocation_id=response.getheader(HEADER_INVOCATION_ID),
                         payload=response.body,
                         client_context=response.getheader(HEADER_CLIENT_CONTEXT))
@@ -683,12 +703,12 @@ class IPCClient(object):
         request_bytes = self._encode_request(method, path, headers, body)
         return self._exchange(request_bytes, 1, method, path, method == 'HEAD')[0]
 
-    def _exchange(self, request_bytes, count, method, path, head_request=False):
+    def _exchange(self, request_bytes, count, method, path, head_request=False, check=True):
         """Write request_bytes (count pipelined requests) and read up to count responses.
 
         Fewer come back only when the server closes the connection after one of them; the
         caller decides what to do with the requests left unanswered. Every response returned
-        is 2xx (else IPCException)."""
+        is 2xx (else IPCException), unless check is False (the caller looks at each status)."""
         conn = self._connection()
         retried = False
         while True:
@@ -722,10 +742,7 @@ class IPCClient(object):
                 raise IPCException('<urlopen error {}>'.format(e))
         if responses[-1].will_close:
             conn.close()
-        for response in responses:
-            status = response.status
-            if status < 200 or status >= 300:
-                runtime_logger.error('HTTP Error {}:{}, {!r}'.format(status, response.reason,
-                                                                    response.body[:MAX_LOGGED_ERROR_BODY]))
-                raise IPCException('HTTP Error {}: {}'.format(status, response.reason))
+        if check:
+            for response in responses:
+                _raise_for_status(response)
         return responses
