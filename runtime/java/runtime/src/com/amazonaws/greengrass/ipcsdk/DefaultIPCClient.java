@@ -131,6 +131,41 @@ public class DefaultIPCClient implements IPCClient {
             result));
   }
 
+  /**
+   * E4 for invocationId, then E3, written together on this thread's connection (HTTP/1.1
+   * pipelining: the same two requests as postWorkResult + getWork, one round trip less). Returns
+   * the next work item. When the core refuses the result (e.g. the invocation had timed out) but
+   * the poll got work, the refusal goes to onRefusedResult and the work is returned: it must
+   * still run. When the server closes the connection after the result, this polls again.
+   */
+  public WorkItem postWorkResultAndGetWork(
+      String functionArn,
+      String invocationId,
+      byte[] result,
+      java.util.function.Consumer<IPCException> onRefusedResult)
+      throws IPCException {
+    String work = PREFIX + functionArn + "/work";
+    byte[] post = encode("POST", work, new String[] {"X-Amz-InvocationId", invocationId}, result);
+    byte[] get = encode("GET", work, new String[0], null);
+    byte[] both = new byte[post.length + get.length];
+    System.arraycopy(post, 0, both, 0, post.length);
+    System.arraycopy(get, 0, both, post.length, get.length);
+    Response[] rs = exchange(both, 2, "POST+GET", work);
+    if (rs.length < 2) {
+      check(rs[0]);
+      return getWork(functionArn); // the server closed after the result
+    }
+    Response w = check(rs[1]);
+    String id = w.header("X-Amz-InvocationId");
+    IPCException refused = statusError(rs[0]);
+    if (refused != null) {
+      if (id == null) throw refused;
+      if (onRefusedResult != null) onRefusedResult.accept(refused);
+    }
+    String cc = w.header("X-Amz-Client-Context");
+    return new WorkItem(id == null ? "" : id, w.body, cc == null ? "" : cc);
+  }
+
   /** E5: the handler failed; body is the JSON error document. */
   public void postHandlerError(String functionArn, String invocationId, byte[] errorJson)
       throws IPCException {
@@ -148,12 +183,17 @@ public class DefaultIPCClient implements IPCClient {
   }
 
   private static Response check(Response r) throws IPCException {
-    if (r.status < 200 || r.status > 299) {
-      String body = new String(r.body, 0, Math.min(r.body.length, 512), StandardCharsets.UTF_8);
-      String message = "HTTP Error " + r.status + ": " + r.reason + (body.isEmpty() ? "" : " " + body);
-      throw new IPCException(message, new HttpStatusException(r.status, message));
-    }
+    IPCException e = statusError(r);
+    if (e != null) throw e;
     return r;
+  }
+
+  /** "HTTP Error N: reason body" for a non-2xx answer (the cause carries the status), or null. */
+  private static IPCException statusError(Response r) {
+    if (r.status >= 200 && r.status <= 299) return null;
+    String body = new String(r.body, 0, Math.min(r.body.length, 512), StandardCharsets.UTF_8);
+    String message = "HTTP Error " + r.status + ": " + r.reason + (body.isEmpty() ? "" : " " + body);
+    return new IPCException(message, new HttpStatusException(r.status, message));
   }
 
   // ---- HTTP ----
@@ -191,7 +231,15 @@ public class DefaultIPCClient implements IPCClient {
   /** One request; headers are name/value pairs (Authorization and Content-Length are added). */
   public Response request(String method, String path, String[] headers, byte[] body)
       throws IPCException {
-    byte[] req = encode(method, path, headers, body);
+    return exchange(encode(method, path, headers, body), 1, method, path)[0];
+  }
+
+  /**
+   * Writes req (count pipelined requests) and reads up to count answers: fewer only when the
+   * server closes the connection after one of them.
+   */
+  private Response[] exchange(byte[] req, int count, String method, String path)
+      throws IPCException {
     for (int attempt = 0; ; attempt++) {
       Conn c = conns.get();
       boolean reused = c != null && c.used;
@@ -207,10 +255,25 @@ public class DefaultIPCClient implements IPCClient {
         c.used = true;
         c.out.write(req);
         c.out.flush();
-        Response r = readResponse(c.in, method.equals("HEAD"));
-        String connection = r.header("Connection");
-        if (connection != null && connection.equalsIgnoreCase("close")) closeConnection();
-        return r;
+        Response[] rs = new Response[count];
+        int n = 0;
+        while (n < count) {
+          Response r;
+          try {
+            r = readResponse(c.in, method.equals("HEAD"));
+          } catch (IOException e) {
+            if (n == 0) throw e;
+            closeConnection(); // closed after answering some: the caller decides
+            return java.util.Arrays.copyOf(rs, n);
+          }
+          rs[n++] = r;
+          String connection = r.header("Connection");
+          if (connection != null && connection.equalsIgnoreCase("close")) {
+            closeConnection();
+            break;
+          }
+        }
+        return n == count ? rs : java.util.Arrays.copyOf(rs, n);
       } catch (IOException e) {
         closeConnection();
         if (reused && attempt == 0 && (e instanceof StaleConnection || isReset(e))) continue;

@@ -99,14 +99,25 @@ public final class LambdaRuntime {
   int runForever() {
     int failures = 0;
     long backoff = BACKOFF_INITIAL_MS;
+    WorkItem next = null;
     while (true) {
       try {
-        WorkItem item = ipc.getWork(functionArn);
+        WorkItem item = next != null ? next : ipc.getWork(functionArn);
+        next = null;
         failures = 0;
         backoff = BACKOFF_INITIAL_MS;
         Outcome o = invoke(item);
         if (o.error == null) {
-          ipc.postWorkResult(functionArn, item.getInvocationId(), o.result);
+          // E4 and the next E3 in one write (one round trip less per invocation).
+          next =
+              ipc.postWorkResultAndGetWork(
+                  functionArn,
+                  item.getInvocationId(),
+                  o.result,
+                  refused ->
+                      log.write(
+                          LogLevel.ERROR,
+                          "The core refused the result of " + item.getInvocationId() + ": " + refused.getMessage()));
         } else {
           ipc.postHandlerError(functionArn, item.getInvocationId(), o.error);
         }

@@ -399,6 +399,36 @@ public final class RuntimeSelfTest {
     }
   }
 
+  static void testIpcClientPipelinesResultAndNextPoll() throws Exception {
+    String ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    String work = "HTTP/1.1 200 OK\r\nX-Amz-InvocationId: w2\r\nX-Amz-Client-Context: Y2M=\r\nContent-Length: 2\r\n\r\nw2";
+    String refused = "HTTP/1.1 404 Not Found\r\nContent-Length: 7\r\n\r\nunknown";
+    String arn = "arn:aws:lambda:r:1:function:F:1";
+    try (Scripted s = new Scripted(ok, work, refused, work, ok, "CLOSE", work)) {
+      DefaultIPCClient c = new DefaultIPCClient("localhost", s.port(), "tok");
+      List<String> refusals = new ArrayList<>();
+      WorkItem w = c.postWorkResultAndGetWork(arn, "a", utf8("ra"), e -> refusals.add(e.getMessage()));
+      eq("w2", w.getInvocationId(), "next work");
+      eq("w2", str(w.getPayload()), "next payload");
+      eq("Y2M=", w.getClientContext(), "next client context");
+      eq(0, refusals.size(), "no refusal");
+      // The result refused (the invocation had timed out), the poll got work: it is returned.
+      w = c.postWorkResultAndGetWork(arn, "b", utf8("rb"), e -> refusals.add(e.getMessage()));
+      eq("w2", w.getInvocationId(), "work behind a refused result");
+      check(refusals.size() == 1 && refusals.get(0).startsWith("HTTP Error 404"), "refusal reported: " + refusals);
+      eq(1, s.connections.get(), "both pairs on one connection");
+      // The result is in, then the server drops the connection: polled again on a new one.
+      w = c.postWorkResultAndGetWork(arn, "c", utf8("rc"), null);
+      eq("w2", w.getInvocationId(), "polled again");
+      synchronized (s.requests) {
+        check(s.requests.get(0).startsWith("POST /2016-11-01/functions/" + arn + "/work HTTP/1.1\r\n")
+            && s.requests.get(0).contains("X-Amz-InvocationId: a\r\n") && s.requests.get(0).endsWith("ra"), s.requests.get(0));
+        check(s.requests.get(1).startsWith("GET /2016-11-01/functions/" + arn + "/work HTTP/1.1\r\n"), s.requests.get(1));
+        eq(7, s.requests.size(), "requests seen");
+      }
+    }
+  }
+
   static void testIpcClientKeepAliveChunkedAndErrors() throws Exception {
     String ok = "HTTP/1.1 200 OK\r\nX-Amz-InvocationId: id-1\r\nX-Amz-Client-Context: Y2M=\r\nContent-Length: 5\r\n\r\nhello";
     String chunked = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Amz-Function-Error: \r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
