@@ -42,15 +42,11 @@ def genuine_echo_code(tmp):
     """functions/bench_echo + the vendor greengrasssdk in a new code directory, or None when the
     vendor tree is missing."""
     import genuine_helpers as gh
-    sdk = gh.vendor(*gh.PY_SDK)
-    if not os.path.isdir(sdk):
+    if not os.path.isdir(gh.vendor(*gh.PY_SDK)):
         return None
-    code = os.path.join(tmp, "genuine_echo_code")
-    shutil.copytree(os.path.join(bc.REPO, "tests", "integration", "functions", "bench_echo"), code,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(sdk, os.path.join(code, "greengrasssdk"),
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return code
+    return gh.python_code_dir(os.path.join(tmp, "genuine_echo_code"),
+                              src=os.path.join(bc.REPO, "tests", "integration", "functions",
+                                               "bench_echo"))
 
 
 def bench_echo(tmp, n, chunk, code="bench_echo"):

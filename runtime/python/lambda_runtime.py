@@ -128,6 +128,9 @@ class ClientContextMemo(object):
     for them a shallow copy is a whole copy."""
 
     def __init__(self, max_entries=MAX_CACHED_CLIENT_CONTEXTS):
+        # ipc_client's bounded memo (imported once lib/ is on sys.path, as for Runtime).
+        from greengrass_ipc_python_sdk.ipc_client import remember
+        self._remember = remember
         self._memo = {}
         self._max_entries = max_entries
 
@@ -140,10 +143,7 @@ class ClientContextMemo(object):
             if context is None or not (_is_flat(context.custom) and _is_flat(context.env) and
                                        _is_flat(context.client._asdict() if context.client else None)):
                 return context
-            if len(self._memo) >= self._max_entries:
-                self._memo.clear()
-            self._memo[header] = context
-            hit = context
+            hit = self._remember(self._memo, header, context, self._max_entries)
         return ClientContext(client=hit.client,  # a namedtuple of scalars: immutable
                              custom=dict(hit.custom) if hit.custom is not None else None,
                              env=dict(hit.env) if hit.env is not None else None)

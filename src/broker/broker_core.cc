@@ -13,14 +13,6 @@ const std::shared_ptr<const std::string>& emptyPayload() {
   return kEmpty;
 }
 
-StoredPtr makeStored(const Message& msg) {
-  auto s = std::make_shared<StoredMessage>();
-  s->topic = msg.topic;
-  s->payload = msg.payload ? msg.payload : emptyPayload();
-  s->qos = std::min<uint8_t>(msg.qos, 2);
-  return s;
-}
-
 // The topic and payload move in: one allocation per message instead of two.
 StoredPtr makeStored(Message&& msg) {
   auto s = std::make_shared<StoredMessage>();
@@ -29,6 +21,8 @@ StoredPtr makeStored(Message&& msg) {
   s->qos = std::min<uint8_t>(msg.qos, 2);
   return s;
 }
+
+StoredPtr makeStored(const Message& msg) { return makeStored(Message(msg)); }
 
 size_t messageBytes(const StoredMessage& m) { return m.topic.size() + m.payload->size(); }
 

@@ -63,9 +63,10 @@ GENUINE_JAVA_SRC = os.path.join(os.path.dirname(lh.FUNCTIONS_DIR), "functions_ge
 
 # ---- Python ----
 
-def python_code_dir(dest):
-    """tests/integration/functions/genuine_py + the vendor greengrasssdk package -> dest."""
-    shutil.copytree(GENUINE_PY_SRC, dest)
+def python_code_dir(dest, src=GENUINE_PY_SRC):
+    """A function's code (default tests/integration/functions/genuine_py) + the vendor
+    greengrasssdk package -> dest."""
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(vendor(*PY_SDK), os.path.join(dest, "greengrasssdk"),
                     ignore=shutil.ignore_patterns("__pycache__"))
     return dest

@@ -75,7 +75,8 @@ MAX_CACHED_PUBLISH_CONTEXTS = 64  # post_work's memo: router client context -> p
 NOWAIT_MAX_IDLE_S = 1.0
 NOWAIT_MAX_PENDING = 64
 NOWAIT_MAX_PENDING_BYTES = 1024 * 1024
-# Larger publishes made through post_work (a genuine greengrasssdk) wait for their answer.
+# Larger publishes wait for the core's answer (a 413 then raises): in post_work (a genuine
+# greengrasssdk) and in our greengrasssdk's publish.
 NOWAIT_MAX_PAYLOAD = 64 * 1024
 _ROUTER_ARNS = frozenset(a for a in (ROUTER_FUNCTION_ARN, ROUTER_FUNCTION_ARN_LITERAL) if a)
 
@@ -106,6 +107,13 @@ def remember(memo, key, value, max_entries):
         memo.clear()
     memo[key] = value
     return value
+
+
+def nowait_payload(payload):
+    """True when a publish of payload may go without waiting for its answer: none, or
+    bytes/text of at most NOWAIT_MAX_PAYLOAD."""
+    return payload is None or (isinstance(payload, (bytes, bytearray) + _TEXT_TYPES)
+                               and len(payload) <= NOWAIT_MAX_PAYLOAD)
 
 
 def allow_nowait_in_this_thread():
@@ -384,6 +392,13 @@ class _Connection(object):
             self._line()  # CRLF after the chunk data
 
 
+def _work_item(response):
+    """The WorkItem an E3 answer carries."""
+    return WorkItem(invocation_id=response.getheader(HEADER_INVOCATION_ID),
+                    payload=response.body,
+                    client_context=response.getheader(HEADER_CLIENT_CONTEXT))
+
+
 def _log_status(response):
     runtime_logger.error('HTTP Error {}:{}, {!r}'.format(response.status, response.reason,
                                                         response.body[:MAX_LOGGED_ERROR_BODY]))
@@ -443,9 +458,7 @@ class IPCClient(object):
         its client context asks for AllOrError, or the payload is over NOWAIT_MAX_PAYLOAD or
         not bytes/text."""
         if (invocation_type == 'Event' and function_arn in _ROUTER_ARNS
-                and getattr(_THREAD_CONNECTIONS, 'nowait', False)
-                and (payload is None or (isinstance(payload, (bytes, bytearray) + _TEXT_TYPES)
-                                         and len(payload) <= NOWAIT_MAX_PAYLOAD))):
+                and getattr(_THREAD_CONNECTIONS, 'nowait', False) and nowait_payload(payload)):
             label = self._publish_label(client_context)
             if label is not None:
                 self.post_work_nowait(function_arn, payload, client_context, invocation_type, label)
@@ -460,9 +473,7 @@ class IPCClient(object):
     def get_work(self, function_arn):
         """E3: block until the core assigns an invocation to this worker."""
         response = self._request('GET', self._path(function_arn)[1], ((HEADER_AUTH_TOKEN, self.auth_token),))
-        return WorkItem(invocation_id=response.getheader(HEADER_INVOCATION_ID),
-                        payload=response.body,
-                        client_context=response.getheader(HEADER_CLIENT_CONTEXT))
+        return _work_item(response)
 
     def post_work_nowait(self, function_arn, payload, client_context, invocation_type='Event', label=None):
         """Evergreen extra: E1 without waiting for the answer (see the module comment).
@@ -523,9 +534,7 @@ class IPCClient(object):
             if response.getheader(HEADER_INVOCATION_ID) is None:
                 _raise_for_status(responses[0])
             _log_status(responses[0])
-        return WorkItem(invocation_id=response.getheader(HEADER_INVOCATION_ID),
-                        payload=response.body,
-                        client_context=response.getheader(HEADER_CLIENT_CONTEXT))
+        return _work_item(response)
 
     def post_handler_err(self, function_arn, invocation_id, handler_err, error_type=None, stack_trace=None):
         """E5: report that the handler raised.

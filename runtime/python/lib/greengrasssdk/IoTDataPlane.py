@@ -8,7 +8,7 @@
 #      Unless the policy is AllOrException, the request is written without waiting
 #      for the core's 202 (IPCClient.post_work_nowait: the answer is read with the
 #      next IPC answer, a refusal is logged); AllOrException, an empty topic, a
-#      payload over NOWAIT_MAX_PAYLOAD or a replaced (mocked) _invoke_internal take
+#      payload over ipc_client.NOWAIT_MAX_PAYLOAD or a replaced (mocked) _invoke_internal take
 #      the synchronous path, which raises InvocationException on a refusal.
 # get_thing_shadow / update_thing_shadow / delete_thing_shadow(thingName=..., [payload=...])
 #   -> RequestResponse invocation of SHADOW_FUNCTION_ARN with subject
@@ -22,7 +22,7 @@ import logging
 
 from greengrasssdk import Lambda
 from greengrass_common.env_vars import MY_FUNCTION_ARN, ROUTER_FUNCTION_ARN, SHADOW_FUNCTION_ARN
-from greengrass_ipc_python_sdk.ipc_client import IPCException, remember
+from greengrass_ipc_python_sdk.ipc_client import IPCException, nowait_payload, remember
 
 customer_logger = logging.getLogger(__name__)
 customer_logger.propagate = True
@@ -34,9 +34,6 @@ _QUEUE_FULL_POLICIES = {
     'AllOrException': 'AllOrError',
 }
 
-
-# Publishes larger than this wait for the core's answer (a 413 then raises).
-NOWAIT_MAX_PAYLOAD = 64 * 1024
 
 # The genuine _invoke_internal: a test that replaces it must see every publish.
 _INVOKE_INTERNAL = Lambda.Client.__dict__['_invoke_internal']
@@ -100,8 +97,7 @@ class Client(object):
         customer_logger.debug('Publishing message on topic "%s" with Payload "%s"', topic, payload)
         lambda_client = self.lambda_client
         if (policy != 'AllOrException' and topic and MY_FUNCTION_ARN is not None
-                and (payload is None or (isinstance(payload, (bytes, str, bytearray))
-                                         and len(payload) <= NOWAIT_MAX_PAYLOAD))
+                and nowait_payload(payload)
                 and getattr(type(lambda_client), '_invoke_internal', None) is _INVOKE_INTERNAL
                 and '_invoke_internal' not in vars(lambda_client)):
             try:

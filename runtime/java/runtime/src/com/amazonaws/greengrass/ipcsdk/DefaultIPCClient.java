@@ -114,7 +114,11 @@ public class DefaultIPCClient implements IPCClient {
 
   /** E3: long poll for the next invocation of functionArn. */
   public WorkItem getWork(String functionArn) throws IPCException {
-    Response r = check(request("GET", PREFIX + functionArn + "/work", new String[0], null));
+    return workItem(check(request("GET", PREFIX + functionArn + "/work", new String[0], null)));
+  }
+
+  /** The work item an E3 answer carries ("" for an absent id or client context). */
+  private static WorkItem workItem(Response r) {
     String id = r.header("X-Amz-InvocationId");
     String cc = r.header("X-Amz-Client-Context");
     return new WorkItem(id == null ? "" : id, r.body, cc == null ? "" : cc);
@@ -156,14 +160,12 @@ public class DefaultIPCClient implements IPCClient {
       return getWork(functionArn); // the server closed after the result
     }
     Response w = check(rs[1]);
-    String id = w.header("X-Amz-InvocationId");
     IPCException refused = statusError(rs[0]);
     if (refused != null) {
-      if (id == null) throw refused;
+      if (w.header("X-Amz-InvocationId") == null) throw refused;
       if (onRefusedResult != null) onRefusedResult.accept(refused);
     }
-    String cc = w.header("X-Amz-Client-Context");
-    return new WorkItem(id == null ? "" : id, w.body, cc == null ? "" : cc);
+    return workItem(w);
   }
 
   /** E5: the handler failed; body is the JSON error document. */
