@@ -386,7 +386,9 @@ class Broker::Impl : public Transport, public PersistSink {
   size_t readScratchSize() const { return read_scratch_.size(); }
   std::vector<std::unique_ptr<asio::ssl::context>> retired_ssl_ctx_;  // see reloadTls
   std::unordered_map<ConnId, std::shared_ptr<NetConn>> conns_;
-  ConnPoller poller_{io_, options_.max_socket_events_per_turn};
+  ConnPoller poller_{
+      io_, options_.max_socket_events_per_turn,
+      ConnPoller::Coalescing{options_.coalesce_input, options_.coalesce_busy_wakeups}};
   std::vector<std::shared_ptr<NetConn>> dirty_;
   std::vector<std::shared_ptr<NetConn>> flushing_;
   bool flush_posted_ = false;
@@ -1012,6 +1014,7 @@ Broker::Stats Broker::stats() const {
   s.restored_sessions = impl_->restored_.sessions;
   s.restored_messages = impl_->restored_.messages;
   s.restored_retained = impl_->restored_.retained;
+  s.coalesced_batches = impl_->poller_.coalescedBatches();
   return s;
 }
 

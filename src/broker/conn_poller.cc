@@ -1,5 +1,7 @@
 #include "broker/conn_poller.h"
 
+#include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -10,8 +12,13 @@ namespace evg::broker {
 
 namespace asio = boost::asio;
 
+ConnPoller::ConnPoller(asio::io_context& io, size_t max_events_per_turn, Coalescing coalescing)
+    : io_(io), events_(std::max<size_t>(max_events_per_turn, 1)), coalescing_(coalescing) {
+  coalescing_.busy_wakeups = std::max(coalescing_.busy_wakeups, 1u);
+}
+
 ConnPoller::ConnPoller(asio::io_context& io, size_t max_events_per_turn)
-    : io_(io), events_(std::max<size_t>(max_events_per_turn, 1)) {}
+    : ConnPoller(io, max_events_per_turn, Coalescing{}) {}
 
 ConnPoller::~ConnPoller() { close(); }
 
@@ -61,11 +68,36 @@ void ConnPoller::wait() {
                     [this, alive](const boost::system::error_code& ec) {
                       auto a = alive.lock();
                       if (!a || !*a || ec) return;
-                      drain();
+                      drain(true);
                     });
 }
 
-void ConnPoller::drain() {
+void ConnPoller::coalesce() {
+  const auto delay = coalescing_.delay;
+  const auto now = Clock::now();
+  if (now - last_batch_end_ >= delay) {
+    busy_streak_ = 0;
+    return;
+  }
+  if (++busy_streak_ < coalescing_.busy_wakeups) return;
+  if (!timer_slack_set_) {
+    // The loop thread's timer slack (50 us by default) would stretch every sleep below by that
+    // much; 1 us keeps the delay what was configured. The loop thread waits in epoll with no
+    // timeout (Asio's timers are timerfds), so nothing else it does changes.
+    ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    timer_slack_set_ = true;
+  }
+  const auto until = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      (last_batch_end_ + delay).time_since_epoch());
+  timespec ts{static_cast<time_t>(until.count() / 1000000000),
+              static_cast<long>(until.count() % 1000000000)};
+  // steady_clock is CLOCK_MONOTONIC (libstdc++); EINTR just ends the wait early.
+  ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+  ++coalesced_batches_;
+}
+
+void ConnPoller::drain(bool woken) {
+  if (woken && coalescing_.delay.count() > 0) coalesce();
   int n;
   do {
     n = ::epoll_wait(desc_->native_handle(), events_.data(), static_cast<int>(events_.size()), 0);
@@ -81,11 +113,12 @@ void ConnPoller::drain() {
     auto a = alive.lock();
     if (!a || !*a) return;
   }
+  if (n > 0 && coalescing_.delay.count() > 0) last_batch_end_ = Clock::now();
   if (n == static_cast<int>(events_.size())) {
     // Maybe more: take them in a later turn, after the handlers queued meanwhile.
     asio::post(io_, [this, alive] {
       auto a = alive.lock();
-      if (a && *a) drain();
+      if (a && *a) drain(false);
     });
     return;
   }

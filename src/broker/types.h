@@ -73,6 +73,11 @@ struct BrokerOptions {
   size_t read_buffer_bytes = 16 * 1024;  // largest per-socket read (buffers grow to it on demand)
   // Ready sockets handled per loop turn before other work (timers, IPC, the router) runs.
   size_t max_socket_events_per_turn = 256;
+  // Input coalescing under sustained load (conn_poller.h): once `coalesce_busy_wakeups` wake-ups
+  // in a row each came sooner than `coalesce_input` after the previous batch of socket events
+  // ended, a batch starts no sooner than `coalesce_input` after the previous one. 0: off.
+  std::chrono::microseconds coalesce_input{30};
+  unsigned coalesce_busy_wakeups = 3;
 };
 
 struct BrokerStats {
@@ -91,10 +96,11 @@ struct BrokerStats {
   uint64_t dropped_queue_bytes = 0;     // not queued: max_queued_bytes_per_client reached
   uint64_t protocol_errors = 0;         // malformed input; the connection was closed
   uint64_t keepalive_timeouts = 0;
-  uint64_t retained = 0;        // retained messages stored now
-  uint64_t retained_bytes = 0;  // their topic + payload bytes
-  uint64_t queued_bytes = 0;    // topic + payload bytes held by all sessions (queued + in flight)
-  uint64_t sessions = 0;        // sessions (online + persistent offline)
+  uint64_t coalesced_batches = 0;  // batches of socket input that waited (coalesce_input)
+  uint64_t retained = 0;           // retained messages stored now
+  uint64_t retained_bytes = 0;     // their topic + payload bytes
+  uint64_t queued_bytes = 0;  // topic + payload bytes held by all sessions (queued + in flight)
+  uint64_t sessions = 0;      // sessions (online + persistent offline)
   // Persistence (Broker::enablePersistence); zero when off.
   bool persistence = false;
   uint64_t persist_commits = 0;    // transactions committed

@@ -217,6 +217,7 @@ Status parseEvergreenMqtt(const json& j, const std::string& path, MqttOptions* m
   EVG_RETURN_IF_ERROR(r.string("persistencePath", &m->persistence_path));
   EVG_RETURN_IF_ERROR(
       r.integer("persistenceFlushIntervalMs", 0, 1000, &m->persistence_flush_interval_ms));
+  EVG_RETURN_IF_ERROR(r.integer("coalesceInputMicros", 0, 10000, &m->coalesce_input_micros));
   return r.rejectUnknown();
 }
 

@@ -85,6 +85,7 @@ struct MqttOptions {
   bool persistence = true;       // persistent sessions + retained messages survive a restart
   std::string persistence_path;  // default <writeDirectory>/var/spool/broker.db
   int persistence_flush_interval_ms = 10;  // group commit delay: bounds what a kill -9 loses
+  int coalesce_input_micros = 30;  // under sustained load, batches of input at most this often
 };
 
 // "evergreen.log".

@@ -343,6 +343,22 @@ TEST(ConfigTest, EvergreenBlock) {
   EXPECT_EQ(r->evergreen.cloud.port, 1884);
 }
 
+TEST(ConfigTest, MqttInputCoalescing) {
+  json j = minimal();
+  auto d = parseConfig(j, "/gg");
+  ASSERT_TRUE(d.isOk());
+  EXPECT_EQ(d->evergreen.mqtt.coalesce_input_micros, 30);  // on by default
+  j["evergreen"] = json::parse(R"({"mqtt": {"coalesceInputMicros": 0}})");
+  auto r = parseConfig(j, "/gg");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->evergreen.mqtt.coalesce_input_micros, 0);  // off
+  j["evergreen"] = json::parse(R"({"mqtt": {"coalesceInputMicros": 20000}})");
+  r = parseConfig(j, "/gg");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("evergreen.mqtt.coalesceInputMicros"), std::string::npos)
+      << r.status().message();
+}
+
 TEST(ConfigTest, MetricsBlockIsLoopbackOnly) {
   json j = minimal();
   auto r = parseConfig(j, "/gg");

@@ -35,6 +35,7 @@ broker::BrokerOptions brokerOptions(const config::MqttOptions& m) {
   o.max_retained = static_cast<size_t>(m.max_retained);
   o.max_retained_bytes = static_cast<size_t>(m.max_retained_bytes);
   o.max_queued_bytes_per_client = static_cast<size_t>(m.max_queued_bytes_per_client);
+  o.coalesce_input = std::chrono::microseconds(m.coalesce_input_micros);
   return o;
 }
 
@@ -320,6 +321,8 @@ void Core::reloadConfig() {
       next.evergreen.mqtt.persistence_flush_interval_ms !=
           cfg_.evergreen.mqtt.persistence_flush_interval_ms)
     restart.push_back("evergreen.mqtt.persistence*");
+  if (next.evergreen.mqtt.coalesce_input_micros != cfg_.evergreen.mqtt.coalesce_input_micros)
+    restart.push_back("evergreen.mqtt.coalesceInputMicros");
   {
     const auto& oc = cfg_.evergreen.cloud;
     const auto& nc = next.evergreen.cloud;

@@ -135,6 +135,9 @@ std::string Core::prometheusText() const {
               d(s.protocol_errors));
     e.counter("evergreen_mqtt_keepalive_timeouts_total", "Clients closed for keep-alive.", {},
               d(s.keepalive_timeouts));
+    e.counter("evergreen_mqtt_coalesced_batches_total",
+              "Batches of client input that waited for more under load (coalesceInputMicros).", {},
+              d(s.coalesced_batches));
     e.gauge("evergreen_mqtt_retained_messages", "Retained messages held.", {}, d(s.retained));
     e.gauge("evergreen_mqtt_sessions", "Sessions (online and persistent offline).", {},
             d(s.sessions));

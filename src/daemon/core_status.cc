@@ -54,6 +54,7 @@ json Core::status() const {
                    {"restoredRetained", s.restored_retained}}},
                  {"protocolErrors", s.protocol_errors},
                  {"keepaliveTimeouts", s.keepalive_timeouts},
+                 {"coalescedBatches", s.coalesced_batches},
                  {"retained", s.retained},
                  {"sessions", s.sessions}};
   }
