@@ -50,7 +50,7 @@ class ConnPoller {
 
   struct Coalescing {
     std::chrono::microseconds delay{0};  // 0: off
-    unsigned busy_wakeups = 3;           // quick wake-ups in a row before batches are spaced
+    unsigned busy_wakeups = 8;           // quick wake-ups in a row before batches are spaced
   };
 
   // max_events_per_turn: events taken from the set per loop turn before other handlers run.

@@ -218,6 +218,7 @@ Status parseEvergreenMqtt(const json& j, const std::string& path, MqttOptions* m
   EVG_RETURN_IF_ERROR(
       r.integer("persistenceFlushIntervalMs", 0, 1000, &m->persistence_flush_interval_ms));
   EVG_RETURN_IF_ERROR(r.integer("coalesceInputMicros", 0, 10000, &m->coalesce_input_micros));
+  EVG_RETURN_IF_ERROR(r.integer("coalesceAfterWakeups", 1, 1000, &m->coalesce_after_wakeups));
   return r.rejectUnknown();
 }
 

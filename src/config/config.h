@@ -86,6 +86,7 @@ struct MqttOptions {
   std::string persistence_path;  // default <writeDirectory>/var/spool/broker.db
   int persistence_flush_interval_ms = 10;  // group commit delay: bounds what a kill -9 loses
   int coalesce_input_micros = 30;  // under sustained load, batches of input at most this often
+  int coalesce_after_wakeups = 8;  // ... once this many quick wake-ups came in a row
 };
 
 // "evergreen.log".

@@ -348,15 +348,20 @@ TEST(ConfigTest, MqttInputCoalescing) {
   auto d = parseConfig(j, "/gg");
   ASSERT_TRUE(d.isOk());
   EXPECT_EQ(d->evergreen.mqtt.coalesce_input_micros, 30);  // on by default
-  j["evergreen"] = json::parse(R"({"mqtt": {"coalesceInputMicros": 0}})");
+  EXPECT_EQ(d->evergreen.mqtt.coalesce_after_wakeups, 8);
+  j["evergreen"] =
+      json::parse(R"({"mqtt": {"coalesceInputMicros": 0, "coalesceAfterWakeups": 3}})");
   auto r = parseConfig(j, "/gg");
   ASSERT_TRUE(r.isOk()) << r.status().toString();
   EXPECT_EQ(r->evergreen.mqtt.coalesce_input_micros, 0);  // off
+  EXPECT_EQ(r->evergreen.mqtt.coalesce_after_wakeups, 3);
   j["evergreen"] = json::parse(R"({"mqtt": {"coalesceInputMicros": 20000}})");
   r = parseConfig(j, "/gg");
   ASSERT_FALSE(r.isOk());
   EXPECT_NE(r.status().message().find("evergreen.mqtt.coalesceInputMicros"), std::string::npos)
       << r.status().message();
+  j["evergreen"] = json::parse(R"({"mqtt": {"coalesceAfterWakeups": 0}})");
+  EXPECT_FALSE(parseConfig(j, "/gg").isOk());
 }
 
 TEST(ConfigTest, MetricsBlockIsLoopbackOnly) {

@@ -36,6 +36,7 @@ broker::BrokerOptions brokerOptions(const config::MqttOptions& m) {
   o.max_retained_bytes = static_cast<size_t>(m.max_retained_bytes);
   o.max_queued_bytes_per_client = static_cast<size_t>(m.max_queued_bytes_per_client);
   o.coalesce_input = std::chrono::microseconds(m.coalesce_input_micros);
+  o.coalesce_busy_wakeups = static_cast<unsigned>(m.coalesce_after_wakeups);
   return o;
 }
 
@@ -321,8 +322,9 @@ void Core::reloadConfig() {
       next.evergreen.mqtt.persistence_flush_interval_ms !=
           cfg_.evergreen.mqtt.persistence_flush_interval_ms)
     restart.push_back("evergreen.mqtt.persistence*");
-  if (next.evergreen.mqtt.coalesce_input_micros != cfg_.evergreen.mqtt.coalesce_input_micros)
-    restart.push_back("evergreen.mqtt.coalesceInputMicros");
+  if (next.evergreen.mqtt.coalesce_input_micros != cfg_.evergreen.mqtt.coalesce_input_micros ||
+      next.evergreen.mqtt.coalesce_after_wakeups != cfg_.evergreen.mqtt.coalesce_after_wakeups)
+    restart.push_back("evergreen.mqtt.coalesce*");
   {
     const auto& oc = cfg_.evergreen.cloud;
     const auto& nc = next.evergreen.cloud;
