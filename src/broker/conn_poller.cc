@@ -79,7 +79,9 @@ void ConnPoller::coalesce() {
     busy_streak_ = 0;
     return;
   }
-  if (++busy_streak_ < coalescing_.busy_wakeups) return;
+  // Saturates: under hours of steady load the count must not wrap back below the threshold.
+  if (busy_streak_ < coalescing_.busy_wakeups) ++busy_streak_;
+  if (busy_streak_ < coalescing_.busy_wakeups) return;
   if (!timer_slack_set_) {
     // The loop thread's timer slack (50 us by default) would stretch every sleep below by that
     // much; 1 us keeps the delay what was configured. The loop thread waits in epoll with no

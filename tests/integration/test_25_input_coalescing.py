@@ -21,15 +21,21 @@ import evg_harness as h
 N = 3000
 
 
-def _burst(port, client_id, topic, n):
+def _connected(port, client_id):
+    """A raw client (TCP_NODELAY: each send() one segment) past its CONNACK."""
     raw = h.RawClient(port)
     raw.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     raw.send(h.connect_packet(client_id))
     ptype, _, body = raw.read_packet()
-    assert ptype == 2 and body[1] == 0, f"CONNACK {body!r}"
+    assert ptype == h.CONNACK and body[1] == 0, f"CONNACK {body!r}"
+    return raw
+
+
+def _burst(port, client_id, topic, n):
+    raw = _connected(port, client_id)
     for i in range(n):
-        raw.sock.send(h.publish_packet(topic, b"%d" % i))
-    raw.send(h.packet(14, 0, b""))  # DISCONNECT
+        raw.send(h.publish_packet(topic, b"%d" % i))
+    raw.send(h.packet(h.DISCONNECT, 0, b""))
     raw.sock.close()
 
 
@@ -60,10 +66,7 @@ def test_a_burst_is_taken_in_coalesced_batches_and_nothing_is_lost(make_core):
     assert 0 < coalesced < N, f"coalescedBatches {coalesced} for a burst of {N}"
 
     # After a quiet gap (> the delay) a single message is not held back.
-    raw = h.RawClient(core.plain_port)
-    raw.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    raw.send(h.connect_packet("lone"))
-    assert raw.read_packet()[0] == 2
+    raw = _connected(core.plain_port, "lone")
     time.sleep(0.1)
     raw.send(h.publish_packet("burst/t", b"lone"))
     assert sub.expect(timeout=5).payload == b"lone"
